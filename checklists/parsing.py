@@ -1,0 +1,626 @@
+"""Parse a Markdown readiness checklist into plain, frozen dataclasses.
+
+This module is a pure core: it imports no Django, takes text or bytes and returns a
+``ParsedChecklist`` or raises ``ChecklistError`` (a ``ValueError``) with a sentence a person
+can act on and, where known, the line it is about. Nothing else escapes for any input.
+
+The Markdown is read with markdown-it-py's CommonMark token stream, so "what is an item" is
+exactly what a Git host renders as a task-list checkbox. The choices where the format is open:
+
+- The title is the first ``#`` heading (setext ``===`` too). A file without one is refused.
+  A later ``#`` heading is a top-level section like ``##``; headings nest by level.
+- A heading whose text contains "(Optional" (any case) makes everything below it optional.
+  The title itself never does.
+- Items directly under the title, before any section, go into an implicit level-2 section
+  named like the checklist. Sections that end up without items (prose, notes) are left out.
+- An item is a list item whose first paragraph starts with ``[ ]``, ``[x]`` or ``[X]`` and
+  whitespace. Its parent is the nearest enclosing item, even through a plain bullet between
+  them. Lists inside block quotes are quotations, not items. An item with no text is refused.
+- Item text is the inline Markdown as written, with lines joined by a space, without the box,
+  without a trailing ``{#key}`` and without HTML comments (they render as nothing).
+- Generated keys slug the *rendered* text (code and link text, no URLs), so editing a link
+  target keeps the key. Every slug part is cut to 60 characters and a whole key to 200;
+  a section titled only with punctuation slugs to "section", an item to "item".
+- A ``<!-- probe ... -->`` comment belongs to the item it follows when nothing but other
+  comments and closing list markup stands between them (a blank line is fine). Anywhere else
+  it is refused. ``<!-- ctrlready ... -->`` may appear once, anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import ftfy
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from probes.spec import ProbeSpecError, validate_probe
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_KEY_LENGTH = 200
+SLUG_LENGTH = 60
+SIGNOFF_ROLES = ("engineer", "lead", "admin")
+DEFAULT_ROLES = ("lead",)
+
+KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
+_TRAILING_KEY = re.compile(r"[ \t]*(?<!\\)\{#([^{}\n]*)\}[ \t]*\Z")
+_BOX = re.compile(r"\[[ xX]\](?:\s+|\Z)")
+_LINE_JOIN = re.compile(r"[ \t]*\n[ \t]*")
+_COMMENT_WORD = re.compile(r"\s*(probe|ctrlready)(?=\s|\Z)")
+_LEADING_WS = re.compile(r"[ \t]*")
+
+# Repair text that was encoded to UTF-8 twice, and change nothing else: quotes, HTML entities,
+# ligatures, full-width letters, control characters and Unicode normalisation stay as written.
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    unescape_html=False,
+    remove_terminal_escapes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    remove_control_chars=False,
+    normalization=None,
+    explain=False,
+)
+
+_MARKDOWN = MarkdownIt("commonmark")
+
+
+class ChecklistError(ValueError):
+    """A file that cannot be imported; ``str()`` reads "line 12: <message>" when the line is known."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message, line)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    key: str
+    text: str
+    optional: bool
+    probe: dict | None
+    line: int
+    children: tuple[ParsedItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedSection:
+    title: str
+    level: int
+    optional: bool
+    line: int
+    items: tuple[ParsedItem, ...] = ()
+    sections: tuple[ParsedSection, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedChecklist:
+    title: str
+    sections: tuple[ParsedSection, ...]
+    required_roles: tuple[str, ...] = DEFAULT_ROLES
+
+    def iter_items(self) -> Iterator[tuple[tuple[str, ...], ParsedItem, str | None]]:
+        """Yield ``(section_path, item, parent_key)`` depth-first in document order."""
+
+        def walk_items(path, items, parent_key):
+            for item in items:
+                yield path, item, parent_key
+                yield from walk_items(path, item.children, item.key)
+
+        def walk_sections(path, sections):
+            for section in sections:
+                section_path = (*path, section.title)
+                yield from walk_items(section_path, section.items, None)
+                yield from walk_sections(section_path, section.sections)
+
+        yield from walk_sections((), self.sections)
+
+    def counts(self) -> dict:
+        def nested(sections):
+            return sum(len(s.sections) + nested(s.sections) for s in sections)
+
+        items = [item for _, item, _ in self.iter_items()]
+        return {
+            "sections": len(self.sections),
+            "groups": nested(self.sections),
+            "items": len(items),
+            "optional_items": sum(item.optional for item in items),
+            "automated_items": sum(item.probe is not None for item in items),
+        }
+
+
+def slugify(value: str) -> str:
+    """Django's ``django.utils.text.slugify`` (ASCII), reimplemented to keep this module pure."""
+    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    value = re.sub(r"[^\w\s-]", "", value.lower())
+    return re.sub(r"[-\s]+", "-", value).strip("-_")
+
+
+def parse_checklist(source: str | bytes) -> ParsedChecklist:
+    text = _read_text(source)
+    if not text.strip():
+        raise ChecklistError(
+            "The file is empty: write a `# Title` heading and items like `- [ ] text`."
+        )
+    return _Parser(text).parse()
+
+
+# Reading the file
+
+
+def _read_text(source: str | bytes) -> str:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        _check_size(len(data))
+        nul = data.find(b"\0")
+        if nul != -1:
+            raise _not_text("it contains NUL bytes", data.count(b"\n", 0, nul) + 1)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_text("it is not valid UTF-8", data.count(b"\n", 0, exc.start) + 1) from None
+    elif isinstance(source, str):
+        text = source
+        _check_size(len(text.encode("utf-8", "surrogatepass")))
+        nul = text.find("\0")
+        if nul != -1:
+            raise _not_text("it contains NUL characters", text.count("\n", 0, nul) + 1)
+    else:
+        raise TypeError(f"parse_checklist takes str or bytes, not {type(source).__name__}")
+
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [_fix_line(line) for line in text.split("\n")]
+    lines[0] = lines[0].removeprefix("\ufeff")
+    return "\n".join(lines)
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_BYTES:
+        raise ChecklistError(
+            f"The file is larger than 2 MB ({size:,} bytes): split it into smaller checklists."
+        )
+
+
+def _not_text(reason: str, line: int) -> ChecklistError:
+    return ChecklistError(
+        f"This is not a text file ({reason}): save the checklist as UTF-8 Markdown and import it again.",
+        line,
+    )
+
+
+def _fix_line(line: str) -> str:
+    """Repair double-encoded UTF-8 and turn tabs in the indentation into spaces (tab stops of 4)."""
+    if not line.isascii():
+        line = ftfy.fix_text(line, _FTFY_CONFIG)
+    indent = _LEADING_WS.match(line).end()
+    if "\t" in line[:indent]:
+        line = line[:indent].expandtabs(4) + line[indent:]
+    return line
+
+
+# Walking the token stream
+
+
+class _Section:
+    def __init__(self, title: str | None, plain: str, level: int, optional: bool, line: int):
+        self.title, self.plain, self.level, self.optional, self.line = title, plain, level, optional, line
+        self.items: list[_Item] = []
+        self.sections: list[_Section] = []
+
+    def has_items(self) -> bool:
+        return bool(self.items) or any(s.has_items() for s in self.sections)
+
+
+class _Item:
+    def __init__(self, text: str, plain: str, explicit_key: str | None, optional: bool, line: int):
+        self.text, self.plain, self.explicit_key, self.optional, self.line = text, plain, explicit_key, optional, line
+        self.probe: dict | None = None
+        self.probe_line: int | None = None
+        self.children: list[_Item] = []
+
+
+class _Comment:
+    """A ``<!-- probe`` or ``<!-- ctrlready`` comment: its kind, YAML body and where the YAML starts."""
+
+    def __init__(self, kind: str, body: str | None, line: int):
+        self.kind, self.body, self.line = kind, body, line
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.lines = text.split("\n")
+        self.tokens = _MARKDOWN.parse(text)
+        self.title: str | None = None
+        self.title_plain = ""
+        self.roots: list[_Section] = []
+        self.stack: list[_Section] = []
+        self.implicit: _Section | None = None
+        self.open_items: list[_Item | None] = []
+        self.quote_depth = 0
+        self.last_item: _Item | None = None
+        self.roles: tuple[str, ...] = DEFAULT_ROLES
+        self.roles_line: int | None = None
+        self.item_count = 0
+
+    def parse(self) -> ParsedChecklist:
+        tokens, i = self.tokens, 0
+        while i < len(tokens):
+            i = self._token(i, tokens[i])
+        if not self.item_count:
+            raise ChecklistError(
+                "No checklist items found: items are lines like `- [ ] text` "
+                "(a dash, a space, a box `[ ]`, a space, the text)."
+            )
+        if self.title is None:
+            raise ChecklistError(
+                "The file has no `# Title` heading: start it with a line like `# Production readiness`.",
+                1,
+            )
+        if self.implicit is not None:
+            self.implicit.title, self.implicit.plain = self.title, self.title_plain
+        return ParsedChecklist(
+            title=self.title,
+            sections=_KeyAssigner(self.roots).freeze(),
+            required_roles=self.roles,
+        )
+
+    def _token(self, i: int, token: Token) -> int:
+        """Handle the token at ``i``; return the index of the next token to look at."""
+        kind = token.type
+        if kind == "heading_open":
+            self._heading(token, self.tokens[i + 1])
+            return i + 3
+        if kind == "list_item_open":
+            return self._list_item(i, token)
+        if kind == "list_item_close":
+            self.open_items.pop()
+            return i + 1
+        if kind == "html_block":
+            self._html_block(token)
+            return i + 1
+        if kind == "inline":
+            self._comments_in_inline(token, item=None)
+        elif kind == "blockquote_open":
+            self.quote_depth += 1
+        elif kind == "blockquote_close":
+            self.quote_depth -= 1
+        if not kind.endswith("_close"):
+            self.last_item = None
+        return i + 1
+
+    def _heading(self, token: Token, inline: Token) -> None:
+        self.last_item = None
+        line = token.map[0] + 1
+        title = _join_lines(self._comments_in_inline(inline, item=None))
+        level = int(token.tag[1:])
+        if level == 1 and self.title is None:
+            if not title:
+                raise ChecklistError(
+                    "The `# Title` heading is empty: write the checklist's name after `# `.", line
+                )
+            self.title, self.title_plain = title, _plain(inline)
+            self.stack.clear()
+            return
+        while self.stack and self.stack[-1].level >= level:
+            self.stack.pop()
+        parent = self.stack[-1] if self.stack else None
+        optional = "(optional" in title.lower() or (parent is not None and parent.optional)
+        section = _Section(title, _plain(inline), level, optional, line)
+        (parent.sections if parent else self.roots).append(section)
+        self.stack.append(section)
+
+    def _list_item(self, i: int, token: Token) -> int:
+        tokens = self.tokens
+        is_task = (
+            self.quote_depth == 0
+            and i + 2 < len(tokens)
+            and tokens[i + 1].type == "paragraph_open"
+            and _BOX.match(tokens[i + 2].content) is not None
+        )
+        if not is_task:
+            self.open_items.append(None)
+            self.last_item = None
+            return i + 1
+
+        line = token.map[0] + 1
+        inline = tokens[i + 2]
+        parent = next((item for item in reversed(self.open_items) if item is not None), None)
+        section = self._current_section(line)
+        item = _Item("", "", None, section.optional or (parent is not None and parent.optional), line)
+
+        content = self._comments_in_inline(inline, item=item)
+        text = _join_lines(content[_BOX.match(content).end() :])
+        plain = _plain(inline)
+        box = _BOX.match(plain)
+        plain = plain[box.end() :] if box else plain
+        match = _TRAILING_KEY.search(text)
+        if match:
+            key = match.group(1).strip()
+            if not KEY_RE.match(key):
+                raise ChecklistError(
+                    f"The key `{{#{key}}}` is not valid: a key starts with a letter or digit and uses "
+                    "only letters, digits, `.`, `_` and `-` (at most 200 characters).",
+                    line,
+                )
+            item.explicit_key = key
+            text = text[: match.start()].rstrip()
+            plain = re.sub(r"\s*\{#[^{}]*\}\s*\Z", "", plain)
+        if not text:
+            raise ChecklistError(
+                "This item has no text: write what to check after the box, like `- [ ] Backups tested`.",
+                line,
+            )
+        item.text, item.plain = text, plain
+
+        (parent.children if parent else section.items).append(item)
+        self.item_count += 1
+        self.open_items.append(item)
+        self.last_item = item
+        return i + 4  # list_item_open, paragraph_open, inline, paragraph_close
+
+    def _current_section(self, line: int) -> _Section:
+        if self.stack:
+            return self.stack[-1]
+        if self.implicit is None:
+            self.implicit = _Section(self.title, self.title_plain, 2, False, line)
+            self.roots.append(self.implicit)
+        return self.implicit
+
+    # Comments
+
+    def _html_block(self, token: Token) -> None:
+        content = token.content.lstrip(" ")
+        if not content.startswith("<!--"):
+            self.last_item = None
+            return
+        comment = _read_comment(content, token.map[0] + 1)
+        if comment is not None:
+            self._use_comment(comment, self.last_item)
+
+    def _comments_in_inline(self, inline: Token, item: _Item | None) -> str:
+        """Handle the HTML comments in an inline token; return its content without them."""
+        content = inline.content
+        if "<!--" not in content:
+            return content
+        pieces, cursor = [], 0
+        for child in inline.children or ():
+            if child.type != "html_inline" or not child.content.startswith("<!--"):
+                continue
+            start = content.find(child.content, cursor)
+            if start == -1:
+                continue
+            pieces.append(content[cursor:start])
+            cursor = start + len(child.content)
+            first_line = content.count("\n", 0, start)
+            source = self._comment_source(inline, child.content, first_line)
+            comment = _read_comment(source, inline.map[0] + first_line + 1)
+            if comment is not None:
+                self._use_comment(comment, item)
+        pieces.append(content[cursor:])
+        return "".join(pieces)
+
+    def _comment_source(self, inline: Token, comment: str, first_line: int) -> str:
+        """The comment with its continuation lines as in the file (inline content loses indentation)."""
+        comment_lines = comment.split("\n")
+        if len(comment_lines) == 1:
+            return comment
+        start = inline.map[0] + first_line
+        raw = self.lines[start + 1 : start + len(comment_lines)]
+        raw[-1] = raw[-1][: raw[-1].find("-->") + 3] if "-->" in raw[-1] else comment_lines[-1]
+        return "\n".join([comment_lines[0], *raw])
+
+    def _use_comment(self, comment: _Comment, item: _Item | None) -> None:
+        if comment.kind == "probe":
+            self._attach_probe(comment, item)
+        else:
+            self._read_roles(comment)
+
+    def _attach_probe(self, comment: _Comment, item: _Item | None) -> None:
+        if item is None:
+            raise ChecklistError(
+                "This probe comment does not follow an item: put it on the lines right after "
+                "the `- [ ]` item it checks, indented like the item's text.",
+                comment.line,
+            )
+        if item.probe_line is not None:
+            raise ChecklistError(
+                f"The item on line {item.line} already has a probe (line {item.probe_line}): "
+                "an item carries at most one probe; split it into two items.",
+                comment.line,
+            )
+        data = _load_yaml(comment, "probe")
+        item.probe = _validate_probe(data, comment.line)
+        item.probe_line = comment.line
+
+    def _read_roles(self, comment: _Comment) -> None:
+        if self.roles_line is not None:
+            raise ChecklistError(
+                f"There is already a `ctrlready` comment on line {self.roles_line}: keep only one.",
+                comment.line,
+            )
+        self.roles_line = comment.line
+        data = _load_yaml(comment, "ctrlready")
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            raise ChecklistError(
+                "The `ctrlready` comment must hold YAML settings like `signoff: [lead, admin]`.",
+                comment.line,
+            )
+        unknown = [str(name) for name in data if name != "signoff"]
+        if unknown:
+            raise ChecklistError(
+                f"Unknown setting `{unknown[0]}` in the `ctrlready` comment: the only setting is "
+                "`signoff`, a list of roles like `[lead, admin]`.",
+                comment.line,
+            )
+        roles = data.get("signoff")
+        roles = [roles] if isinstance(roles, str) else roles
+        allowed = ", ".join(f"`{role}`" for role in SIGNOFF_ROLES)
+        if not isinstance(roles, list) or not roles:
+            raise ChecklistError(
+                f"`signoff` in the `ctrlready` comment must list one or more roles among {allowed}.",
+                comment.line,
+            )
+        for role in roles:
+            if role not in SIGNOFF_ROLES:
+                raise ChecklistError(
+                    f"`{role}` is not a sign-off role: use {allowed}.",
+                    comment.line,
+                )
+        self.roles = tuple(dict.fromkeys(roles))
+
+
+def _read_comment(source: str, line: int) -> _Comment | None:
+    """Read a comment that starts ``source``; None unless its body starts with probe or ctrlready."""
+    end = source.find("-->", 4)
+    body = source[4:] if end == -1 else source[4:end]
+    match = _COMMENT_WORD.match(body)
+    if match is None:
+        return None
+    kind = match.group(1)
+    line += body.count("\n", 0, match.start(1))
+    if end == -1:
+        raise ChecklistError(
+            f"This `<!-- {kind}` comment is not closed: end it with `-->` and indent all its lines "
+            "at least as much as its first line.",
+            line,
+        )
+    rest = body[match.end() :]
+    first, newline, others = rest.partition("\n")
+    if not first.strip():
+        rest = newline + textwrap.dedent(others)
+    return _Comment(kind, rest, line)
+
+
+def _load_yaml(comment: _Comment, kind: str) -> object:
+    try:
+        return yaml.safe_load(comment.body)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = comment.line + (mark.line if mark else 0)
+        problem = exc.problem or exc.context or "it cannot be read"
+        raise ChecklistError(
+            f"The `{kind}` comment starting on line {comment.line} is not valid YAML ({problem}): "
+            "fix the YAML between `<!-- " + kind + "` and `-->`.",
+            line,
+        ) from None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        raise ChecklistError(
+            f"The `{kind}` comment is not valid YAML ({exc.__class__.__name__}: {exc}): "
+            f"fix the YAML between `<!-- {kind}` and `-->`.",
+            comment.line,
+        ) from None
+
+
+def _validate_probe(data: object, line: int) -> dict:
+    try:
+        return validate_probe(data)
+    except ProbeSpecError as exc:
+        raise ChecklistError(str(exc), line) from None
+
+
+# Text helpers
+
+
+def _join_lines(text: str) -> str:
+    return _LINE_JOIN.sub(" ", text).strip()
+
+
+def _plain(inline: Token) -> str:
+    """The text a reader sees: text, code and image descriptions, no markup, URLs or HTML."""
+    parts = []
+    for child in inline.children or ():
+        if child.type in ("text", "code_inline", "image"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts).strip()
+
+
+# Keys
+
+
+class _KeyAssigner:
+    """Give every item its key: explicit keys as written, generated ones de-duplicated in order."""
+
+    def __init__(self, roots: list[_Section]):
+        self.roots = [section for section in roots if section.has_items()]
+        self.used: set[str] = set()
+        explicit: dict[str, int] = {}
+        for item in self._all_items(self.roots):
+            key = item.explicit_key
+            if key is None:
+                continue
+            if key in explicit:
+                raise ChecklistError(
+                    f"The key `{key}` is used twice: on line {explicit[key]} and line {item.line}. "
+                    "Keys must be unique within a checklist; change one of them.",
+                    item.line,
+                )
+            explicit[key] = item.line
+        self.used.update(explicit)
+
+    def _all_items(self, sections):
+        def walk(items):
+            for item in items:
+                yield item
+                yield from walk(item.children)
+
+        for section in sections:
+            yield from walk(section.items)
+            yield from self._all_items(section.sections)
+
+    def freeze(self) -> tuple[ParsedSection, ...]:
+        return tuple(self._section(section, ()) for section in self.roots)
+
+    def _section(self, section: _Section, path: tuple[str, ...]) -> ParsedSection:
+        path = (*path, _slug(section.plain, "section"))
+        prefix = ".".join(path)
+        return ParsedSection(
+            title=section.title,
+            level=section.level,
+            optional=section.optional,
+            line=section.line,
+            items=tuple(self._item(item, prefix) for item in section.items),
+            sections=tuple(
+                self._section(child, path) for child in section.sections if child.has_items()
+            ),
+        )
+
+    def _item(self, item: _Item, prefix: str) -> ParsedItem:
+        key = item.explicit_key or self._generated_key(f"{prefix}.{_slug(item.plain, 'item')}")
+        return ParsedItem(
+            key=key,
+            text=item.text,
+            optional=item.optional,
+            probe=item.probe,
+            line=item.line,
+            children=tuple(self._item(child, key) for child in item.children),
+        )
+
+    def _generated_key(self, base: str) -> str:
+        base = base[:MAX_KEY_LENGTH].rstrip("-._")
+        key, n = base, 2
+        while key in self.used:
+            suffix = f"-{n}"
+            key = base[: MAX_KEY_LENGTH - len(suffix)].rstrip("-._") + suffix
+            n += 1
+        self.used.add(key)
+        return key
+
+
+def _slug(text: str, fallback: str) -> str:
+    return slugify(text)[:SLUG_LENGTH].rstrip("-") or fallback

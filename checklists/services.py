@@ -1,0 +1,447 @@
+"""The rules of the domain.  The API, the pages, the commands and the tasks all write through here."""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from checklists import roles
+from checklists.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from checklists.models import (
+    Checklist,
+    ChecklistVersion,
+    Deployment,
+    Event,
+    Item,
+    ItemState,
+    Section,
+    SignOff,
+    Source,
+)
+from checklists.parsing import MAX_BYTES, ChecklistError, parse_checklist
+from checklists.selectors import deployment_snapshot
+
+State = ItemState.State
+DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
+MANUAL_STATES = frozenset({State.PENDING, State.PASSED, State.FAILED, State.NA})
+
+
+def _actor_name(actor) -> str:
+    return actor.get_username() if actor is not None else "system"
+
+
+def event_append(
+    *,
+    kind: str,
+    source: str,
+    actor=None,
+    deployment: Deployment | None = None,
+    item: Item | None = None,
+    before: str = "",
+    after: str = "",
+    note: str = "",
+    data: dict | None = None,
+) -> Event:
+    return Event.objects.create(
+        kind=kind,
+        source=source,
+        actor=actor,
+        actor_name=_actor_name(actor),
+        deployment=deployment,
+        deployment_ref=deployment.pk if deployment else None,
+        environment_ref=deployment.environment_id if deployment else None,
+        item_key=item.key if item else "",
+        item_text=item.text if item else "",
+        before=before,
+        after=after,
+        note=note,
+        data=data or {},
+    )
+
+
+# --- Import -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    version: ChecklistVersion
+    created: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "checklist": self.version.checklist.slug,
+            "version": self.version.number,
+            "sha256": self.version.sha256,
+            "counts": self.version.counts,
+        }
+
+
+def _source_text(markdown: str | bytes) -> str:
+    if isinstance(markdown, bytes):
+        if len(markdown) > MAX_BYTES:
+            raise TooLarge("The file is larger than 2 MB; split it into several checklists.")
+        return markdown.decode("utf-8-sig")
+    if len(markdown.encode("utf-8")) > MAX_BYTES:
+        raise TooLarge("The file is larger than 2 MB; split it into several checklists.")
+    return markdown
+
+
+def checklist_import(*, markdown: str | bytes, name: str = "", actor=None, source: str = Source.API) -> ImportResult:
+    """Import a Markdown checklist as a new version, or give back the identical existing one."""
+    if actor is not None:
+        roles.require(actor, "manage")
+    try:
+        parsed = parse_checklist(markdown)
+    except ChecklistError as error:
+        raise InvalidInput(str(error), line=error.line) from None
+    text = _source_text(markdown)
+    name = (name or parsed.title).strip()[:200]
+    slug = slugify(name)
+    if not slug:
+        raise InvalidInput("The checklist name must contain letters or digits.")
+    sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    with transaction.atomic():
+        checklist, _ = Checklist.objects.get_or_create(slug=slug, defaults={"name": name})
+        checklist = Checklist.objects.select_for_update().get(pk=checklist.pk)
+        existing = checklist.versions.filter(sha256=sha256).first()
+        if existing is not None:
+            return ImportResult(version=existing, created=False)
+        number = (checklist.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = ChecklistVersion.objects.create(
+            checklist=checklist,
+            number=number,
+            title=parsed.title,
+            source=text,
+            sha256=sha256,
+            required_roles=list(parsed.required_roles),
+            counts=parsed.counts(),
+            created_by=actor,
+        )
+        _store_tree(version, parsed)
+        event_append(
+            kind=Event.Kind.IMPORT,
+            source=source,
+            actor=actor,
+            note=f"Imported {checklist.name} version {number}",
+            data={"checklist": checklist.slug, "version": number, "sha256": sha256},
+        )
+    return ImportResult(version=version, created=True)
+
+
+def _store_tree(version: ChecklistVersion, parsed) -> None:
+    """Store sections and items level by level, so parents exist before their children."""
+    sections_by_level: list[list[tuple[Section, object, object]]] = []
+    position = 0
+
+    def walk(parsed_sections, parent, depth):
+        nonlocal position
+        for parsed_section in parsed_sections:
+            while len(sections_by_level) <= depth:
+                sections_by_level.append([])
+            section = Section(
+                version=version,
+                title=parsed_section.title,
+                level=parsed_section.level,
+                optional=parsed_section.optional,
+                position=position,
+                line=parsed_section.line,
+            )
+            position += 1
+            sections_by_level[depth].append((section, parent, parsed_section))
+            walk(parsed_section.sections, section, depth + 1)
+
+    walk(parsed.sections, None, 0)
+    section_for = {}
+    for level in sections_by_level:
+        for section, parent, parsed_section in level:
+            section.parent = parent
+            section_for[id(parsed_section)] = section
+        Section.objects.bulk_create([section for section, _, _ in level])
+
+    items_by_depth: list[list[tuple[Item, object]]] = []
+    item_position = 0
+
+    def add_items(parsed_items, section, path, parent, depth):
+        nonlocal item_position
+        for parsed_item in parsed_items:
+            while len(items_by_depth) <= depth:
+                items_by_depth.append([])
+            item = Item(
+                version=version,
+                section=section,
+                key=parsed_item.key,
+                text=parsed_item.text,
+                optional=parsed_item.optional,
+                probe=parsed_item.probe,
+                position=item_position,
+                line=parsed_item.line,
+                section_path=list(path),
+            )
+            item_position += 1
+            items_by_depth[depth].append((item, parent))
+            add_items(parsed_item.children, section, path, item, depth + 1)
+
+    def walk_items(parsed_sections, path):
+        for parsed_section in parsed_sections:
+            here = (*path, parsed_section.title)
+            add_items(parsed_section.items, section_for[id(parsed_section)], here, None, 0)
+            walk_items(parsed_section.sections, here)
+
+    walk_items(parsed.sections, ())
+    for level in items_by_depth:
+        for item, parent in level:
+            item.parent = parent
+        Item.objects.bulk_create([item for item, _ in level])
+
+
+# --- Deployments ------------------------------------------------------------
+
+
+def deployment_create(
+    *, environment, checklist_slug: str, release: str, version_number: int | None = None, actor, source: str
+) -> Deployment:
+    roles.require(actor, "run")
+    release = (release or "").strip()
+    if not release:
+        raise InvalidInput("Give the release being deployed, e.g. `v1.4.2` or a git sha.")
+    if len(release) > 200:
+        raise InvalidInput("The release name is longer than 200 characters.")
+    versions = ChecklistVersion.objects.filter(checklist__slug=checklist_slug)
+    if version_number is None:
+        version = versions.order_by("-number").first()
+    else:
+        version = versions.filter(number=version_number).first()
+    if version is None:
+        raise NotFound(f"There is no checklist `{checklist_slug}`" + (f" version {version_number}." if version_number else "."))
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            environment=environment, version=version, release=release, created_by=actor
+        )
+        ItemState.objects.bulk_create(
+            [ItemState(deployment=deployment, item_id=item_id) for item_id in version.items.values_list("id", flat=True)]
+        )
+        event_append(
+            kind=Event.Kind.DEPLOYMENT_CREATED,
+            source=source,
+            actor=actor,
+            deployment=deployment,
+            note=f"{release} to {environment}, checklist {version.checklist.slug} v{version.number}",
+        )
+    return deployment
+
+
+def _lock_open_deployment(deployment_id: int) -> Deployment:
+    deployment = Deployment.objects.select_for_update().select_related("environment", "version").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise NotFound("This deployment does not exist.")
+    if deployment.status == Deployment.Status.SIGNED_OFF:
+        raise Conflict("This deployment is signed off and locked; a lead can reopen it.")
+    if deployment.status == Deployment.Status.ABORTED:
+        raise Conflict("This deployment was aborted; start a new deployment instead.")
+    return deployment
+
+
+def item_state_set(
+    *,
+    deployment_id: int,
+    key: str,
+    state: str | None = None,
+    note: str | None = None,
+    evidence_url: str | None = None,
+    actor,
+    source: str,
+) -> ItemState:
+    """Set an item's state and/or note, following who may set what."""
+    roles.require(actor, "tick")
+    if state is None and note is None and evidence_url is None:
+        raise InvalidInput("Give a `state`, a `note` or an `evidence_url`.")
+    if state is not None and state not in State.values:
+        raise InvalidInput(f"`{state}` is not a state; use one of {', '.join(State.values)}.")
+    note = note.strip() if note is not None else None
+    with transaction.atomic():
+        deployment = _lock_open_deployment(deployment_id)
+        item_state = (
+            ItemState.objects.select_for_update()
+            .select_related("item", "latest_run")
+            .filter(deployment=deployment, item__key=key)
+            .first()
+        )
+        if item_state is None:
+            raise NotFound(f"This deployment's checklist has no item `{key}`.")
+        item = item_state.item
+        if state is not None and state != item_state.state:
+            _check_state_change(item_state, state, note, actor)
+            if state != State.WAIVED and item.children.exists():
+                raise InvalidInput("This item is done when all its children are; set its children instead.")
+            before = item_state.state
+            if state == State.PENDING and item.automated:
+                state = _probe_state(item_state.latest_run) or State.PENDING
+            item_state.state = state
+            if note is not None:
+                item_state.note = note
+            if evidence_url is not None:
+                item_state.evidence_url = evidence_url
+            _stamp(item_state, actor)
+            item_state.save()
+            kind = Event.Kind.WAIVE if state == State.WAIVED else Event.Kind.STATE
+            event_append(
+                kind=kind, source=source, actor=actor, deployment=deployment, item=item,
+                before=before, after=state, note=note or "",
+                data={"evidence_url": evidence_url} if evidence_url else None,
+            )
+            refresh_parent(deployment, item, actor=actor, source=source)
+        else:
+            changed = False
+            if note is not None and note != item_state.note:
+                item_state.note, changed = note, True
+            if evidence_url is not None and evidence_url != item_state.evidence_url:
+                item_state.evidence_url, changed = evidence_url, True
+            if changed:
+                _stamp(item_state, actor)
+                item_state.save()
+                event_append(
+                    kind=Event.Kind.NOTE, source=source, actor=actor, deployment=deployment, item=item,
+                    before=item_state.state, after=item_state.state, note=item_state.note,
+                    data={"evidence_url": item_state.evidence_url} if item_state.evidence_url else None,
+                )
+    return item_state
+
+
+def _stamp(item_state: ItemState, actor) -> None:
+    item_state.updated_by = actor
+    item_state.updated_by_name = _actor_name(actor)
+    item_state.updated_at = timezone.now()
+
+
+def _check_state_change(item_state: ItemState, state: str, note: str | None, actor) -> None:
+    item = item_state.item
+    if state == State.WAIVED:
+        roles.require(actor, "waive")
+        if not note:
+            raise InvalidInput("Say why this item is waived: a reason is required.")
+        return
+    if item.automated:
+        if state in (State.PASSED, State.FAILED):
+            raise InvalidInput(
+                "This item is checked by its probe: run the probe, or a lead can waive it or mark it n/a."
+            )
+        if state == State.NA:
+            roles.require(actor, "waive")
+            if not note:
+                raise InvalidInput("Say why this automated item does not apply: a note is required.")
+        if state == State.PENDING and item_state.state in (State.WAIVED, State.NA):
+            roles.require(actor, "waive")
+        return
+    if item_state.state == State.WAIVED:
+        roles.require(actor, "waive")
+
+
+def _probe_state(run) -> str | None:
+    if run is None:
+        return None
+    return {"passed": State.PASSED, "failed": State.FAILED, "error": State.FAILED}.get(run.status)
+
+
+def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) -> None:
+    """A parent item is done when all its children are: keep its stored state in step."""
+    if item.parent_id is None:
+        return
+    parent_state = ItemState.objects.select_for_update().select_related("item").get(
+        deployment=deployment, item_id=item.parent_id
+    )
+    if parent_state.state == State.WAIVED:
+        return
+    children = list(
+        ItemState.objects.filter(deployment=deployment, item__parent_id=item.parent_id).values_list("state", flat=True)
+    )
+    if all(state in DONE for state in children):
+        derived = State.PASSED
+    elif any(state == State.FAILED for state in children):
+        derived = State.FAILED
+    else:
+        derived = State.PENDING
+    if derived != parent_state.state:
+        before = parent_state.state
+        parent_state.state = derived
+        _stamp(parent_state, actor)
+        parent_state.save()
+        event_append(
+            kind=Event.Kind.STATE, source=source, actor=actor, deployment=deployment, item=parent_state.item,
+            before=before, after=derived, note="Follows its children.",
+        )
+        refresh_parent(deployment, parent_state.item, actor=actor, source=source)
+
+
+# --- Sign-off ---------------------------------------------------------------
+
+
+def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str = "", actor, source: str) -> SignOff:
+    roles.require(actor, "signoff")
+    with transaction.atomic():
+        deployment = _lock_open_deployment(deployment_id)
+        required = deployment.version.required_roles or ["lead"]
+        if role not in required:
+            raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{role}` is not one of them.")
+        if not roles.has_role(actor, role):
+            raise Forbidden(f"You are not in the {role} role, so you cannot sign for it.")
+        snapshot = deployment_snapshot(deployment)
+        if snapshot.blocking:
+            raise Conflict(
+                f"{len(snapshot.blocking)} item(s) still block sign-off; finish, waive or mark them n/a first.",
+                blocking=[row.item.key for row in snapshot.blocking],
+            )
+        if digest != snapshot.digest:
+            raise Conflict("The deployment changed since you looked at it; review it again and sign the current state.")
+        if deployment.signoffs.filter(role=role, voided_at__isnull=True).exists():
+            raise Conflict(f"The {role} role has already signed off this deployment.")
+        if settings.CTRLREADY_PREVENT_SELF_SIGNOFF and _only_person_who_ticked(deployment, actor):
+            raise Forbidden("You ticked every item yourself; someone else must sign off.")
+        signoff = SignOff.objects.create(
+            deployment=deployment, user=actor, username=_actor_name(actor), role=role, comment=comment, digest=digest
+        )
+        event_append(kind=Event.Kind.SIGNOFF, source=source, actor=actor, deployment=deployment, after=role, note=comment)
+        signed_roles = set(deployment.signoffs.filter(voided_at__isnull=True).values_list("role", flat=True))
+        if set(required) <= signed_roles:
+            deployment.status = Deployment.Status.SIGNED_OFF
+            deployment.signed_off_at = timezone.now()
+            deployment.save(update_fields=["status", "signed_off_at"])
+            event_append(
+                kind=Event.Kind.SIGNED_OFF, source=source, actor=actor, deployment=deployment,
+                before=Deployment.Status.OPEN, after=Deployment.Status.SIGNED_OFF,
+            )
+    return signoff
+
+
+def _only_person_who_ticked(deployment: Deployment, actor) -> bool:
+    people = set(
+        deployment.states.exclude(updated_by__isnull=True).values_list("updated_by_id", flat=True).distinct()
+    )
+    return people == {actor.pk}
+
+
+def deployment_reopen(*, deployment_id: int, reason: str, actor, source: str) -> Deployment:
+    roles.require(actor, "reopen")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why the deployment is reopened: a reason is required.")
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
+        if deployment is None:
+            raise NotFound("This deployment does not exist.")
+        if deployment.status != Deployment.Status.SIGNED_OFF:
+            raise Conflict("Only a signed-off deployment can be reopened.")
+        voided = deployment.signoffs.filter(voided_at__isnull=True).update(voided_at=timezone.now())
+        deployment.status = Deployment.Status.OPEN
+        deployment.signed_off_at = None
+        deployment.save(update_fields=["status", "signed_off_at"])
+        event_append(
+            kind=Event.Kind.REOPEN, source=source, actor=actor, deployment=deployment,
+            before=Deployment.Status.SIGNED_OFF, after=Deployment.Status.OPEN, note=reason,
+            data={"voided_signoffs": voided},
+        )
+    return deployment

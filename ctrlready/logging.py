@@ -1,0 +1,45 @@
+"""Request-scoped log context: every log line carries the request id and the user."""
+
+import contextvars
+import logging
+import re
+import uuid
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="-")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = getattr(record, "request_id", None) or _request_id.get()
+        record.user = getattr(record, "user", None) or _user.get()
+        if not isinstance(record.user, str):
+            record.user = str(record.user)
+        return True
+
+
+class RequestIdMiddleware:
+    """Takes `X-Request-ID` from the proxy (or makes one) and echoes it back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        id_token = _request_id.set(request_id)
+        user_token = _user.set("-")
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_id.reset(id_token)
+            _user.reset(user_token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+def bind_user(username: str) -> None:
+    """Called once the user is known (session or API token)."""
+    _user.set(username or "-")

@@ -1,0 +1,391 @@
+"""The `expect` conditions of a probe: parsed, never eval-ed.
+
+A condition is ``<placeholder> <op> <value>`` or ``len(<placeholder>) <op> <value>``:
+
+    [STATUS] == 200
+    [BODY].items[0].id != null
+    [HEADER].content-type contains json
+    len([ANSWERS]) >= 2
+    [STDOUT] matches "^ok"
+
+A placeholder is ``[UPPER_SNAKE]`` followed by an optional path of ``.name``,
+``[index]`` or ``["quoted name"]`` segments. ``[HEADER]`` names are compared
+lower-cased. A value is a number, ``true``/``false``/``null``, a single- or
+double-quoted string, or a bare string (the rest of the line). A string that
+looks like a number compares as a number against a number.
+
+Pure Python: no Django, no eval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "OPERATORS",
+    "Condition",
+    "ConditionError",
+    "ConditionResult",
+    "parse_condition",
+]
+
+OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains", "matches")
+
+#: Observed strings and containers are cut to this many characters in results.
+MAX_OBSERVED_CHARS = 500
+#: ``matches`` looks at no more than this many characters of the observed text.
+MAX_MATCH_CHARS = 1_000_000
+
+_NAME = re.compile(r"\[([A-Z][A-Z0-9_]*)\]")
+_SEGMENT = re.compile(
+    r"""\.(?P<name>[A-Za-z0-9_\-$@]+)"""
+    r"""|\[(?P<index>-?\d{1,9})\]"""
+    r"""|\[(?P<quote>["'])(?P<key>(?:(?!(?P=quote)).)*)(?P=quote)\]"""
+)
+_SYMBOL_OP = re.compile(r"\s*(==|!=|<=|>=|<|>)")
+_WORD_OP = re.compile(r"\s+(contains|matches)(?=\s|$)")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be parsed; the message is a sentence for a person."""
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    expr: str
+    ok: bool
+    observed: object
+
+    def as_dict(self) -> dict:
+        return {"expr": self.expr, "ok": self.ok, "observed": self.observed}
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Condition:
+    expr: str
+    placeholder: str
+    path: tuple[str | int, ...]
+    use_len: bool
+    op: str
+    value: object
+
+    def resolve(self, observed: Mapping[str, object]) -> object:
+        """The value the condition looks at, or ``None`` when its path does not exist."""
+        value = _resolve(observed, self.placeholder, self.path)
+        if value is _MISSING:
+            return None
+        if self.use_len:
+            return len(value) if isinstance(value, (str, list, tuple, dict)) else None
+        return value
+
+    def evaluate(self, observed: Mapping[str, object]) -> ConditionResult:
+        value = _resolve(observed, self.placeholder, self.path)
+        if value is _MISSING:
+            return ConditionResult(self.expr, False, None)
+        if self.use_len:
+            if not isinstance(value, (str, list, tuple, dict)):
+                return ConditionResult(self.expr, False, None)
+            value = len(value)
+        try:
+            ok = _compare(value, self.op, self.value)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            ok = False
+        return ConditionResult(self.expr, bool(ok), jsonable(value))
+
+
+def parse_condition(expr: str) -> Condition:
+    """Parse one ``expect`` line; raise ConditionError with a readable sentence when it is not one."""
+    if not isinstance(expr, str):
+        raise ConditionError(
+            f"A condition must be text like `[STATUS] == 200`, not {type(expr).__name__}."
+        )
+    text = expr.strip()
+    if not text:
+        raise ConditionError("A condition is empty: write one like `[STATUS] == 200`.")
+    if "\n" in text or "\r" in text:
+        raise ConditionError(f"The condition `{_short(text)}` spans several lines: write one condition per line.")
+
+    pos = 0
+    use_len = False
+    m = re.match(r"len\s*\(\s*", text)
+    if m:
+        use_len = True
+        pos = m.end()
+
+    m = _NAME.match(text, pos)
+    if not m:
+        raise ConditionError(
+            f"The condition `{_short(text)}` does not start with a placeholder such as `[STATUS]` or "
+            "`len([ANSWERS])`."
+        )
+    placeholder = m.group(1)
+    pos = m.end()
+    path: list[str | int] = []
+    while True:
+        m = _SEGMENT.match(text, pos)
+        if not m:
+            break
+        if m.group("name") is not None:
+            path.append(m.group("name"))
+        elif m.group("index") is not None:
+            path.append(int(m.group("index")))
+        else:
+            path.append(m.group("key"))
+        pos = m.end()
+    if placeholder == "HEADER":
+        path = [p.lower() if isinstance(p, str) else p for p in path]
+
+    if use_len:
+        m = re.compile(r"\s*\)").match(text, pos)
+        if not m:
+            raise ConditionError(f"The condition `{_short(text)}` opens `len(` but does not close it after the placeholder.")
+        pos = m.end()
+
+    m = _SYMBOL_OP.match(text, pos) or _WORD_OP.match(text, pos)
+    if not m:
+        rest = text[pos:].strip()
+        if not rest:
+            raise ConditionError(
+                f"The condition `{_short(text)}` has no operator: add one of {', '.join(OPERATORS)} and a value."
+            )
+        raise ConditionError(
+            f"The condition `{_short(text)}` has `{_short(rest, 30)}` where an operator should be: "
+            f"use one of {', '.join(OPERATORS)}."
+        )
+    op = m.group(1)
+    raw = text[m.end():].strip()
+    if not raw:
+        raise ConditionError(f"The condition `{_short(text)}` has no value after `{op}`.")
+    if op not in ("contains", "matches") and raw[0] in "=<>!" and m.end() < len(text) and text[m.end()] in "=<>!":
+        raise ConditionError(
+            f"The condition `{_short(text)}` has `{op}{raw[0]}`, which is not an operator: "
+            f"use one of {', '.join(OPERATORS)}."
+        )
+
+    value, quoted = _parse_value(raw, text)
+    if op == "matches":
+        pattern = value if quoted else raw
+        if not isinstance(pattern, str):
+            pattern = raw
+        try:
+            re.compile(pattern)
+        except Exception as exc:  # re.error, RecursionError, OverflowError on pathological patterns
+            raise ConditionError(
+                f"The condition `{_short(text)}` has a regular expression that does not compile: {exc}."
+            ) from None
+        value = pattern
+    if use_len and op in ("contains", "matches"):
+        raise ConditionError(
+            f"The condition `{_short(text)}` uses `{op}` on a length: compare a length with ==, !=, <, <=, > or >=."
+        )
+    if use_len and not _is_number(value) and not (isinstance(value, str) and _looks_numeric(value)):
+        raise ConditionError(f"The condition `{_short(text)}` compares a length with `{_short(raw, 30)}`, which is not a number.")
+    return Condition(
+        expr=text, placeholder=placeholder, path=tuple(path), use_len=use_len, op=op, value=value
+    )
+
+
+def _parse_value(raw: str, text: str) -> tuple[object, bool]:
+    if raw[0] in "\"'":
+        quote = raw[0]
+        out: list[str] = []
+        i = 1
+        while i < len(raw):
+            ch = raw[i]
+            if ch == "\\" and i + 1 < len(raw):
+                nxt = raw[i + 1]
+                out.append(_ESCAPES.get(nxt, "\\" + nxt))
+                i += 2
+                continue
+            if ch == quote:
+                if raw[i + 1:].strip():
+                    raise ConditionError(
+                        f"The condition `{_short(text)}` has text after its quoted value: "
+                        "quote the whole value or remove the extra text."
+                    )
+                return "".join(out), True
+            out.append(ch)
+            i += 1
+        raise ConditionError(f"The condition `{_short(text)}` opens a quote ({quote}) that is never closed.")
+    if raw == "true":
+        return True, False
+    if raw == "false":
+        return False, False
+    if raw == "null":
+        return None, False
+    if _NUMBER.fullmatch(raw):
+        number = _to_number(raw)
+        if number is None:
+            raise ConditionError(f"The condition `{_short(text)}` has a number too large to compare.")
+        return number, False
+    return raw, False
+
+
+def _to_number(text: str) -> int | float | None:
+    text = text.strip()
+    if len(text) > 100 or not _NUMBER.fullmatch(text):
+        return None
+    try:
+        if re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
+        number = float(text)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _looks_numeric(text: str) -> bool:
+    return _to_number(text) is not None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _resolve(observed: Mapping[str, object], placeholder: str, path: tuple[str | int, ...]) -> object:
+    try:
+        if placeholder not in observed:
+            return _MISSING
+        value = observed[placeholder]
+    except (TypeError, KeyError):
+        return _MISSING
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(value, (list, tuple)) or not -len(value) <= step < len(value):
+                return _MISSING
+            value = value[step]
+        else:
+            if not isinstance(value, Mapping) or step not in value:
+                return _MISSING
+            value = value[step]
+    return value
+
+
+def _coerce(observed: object, expected: object) -> tuple[object, object]:
+    """Bring a numeric-looking string to a number when the other side is a number (and true/false to bools)."""
+    if _is_number(expected) and isinstance(observed, str):
+        number = _to_number(observed)
+        if number is not None:
+            return number, expected
+    if _is_number(observed) and isinstance(expected, str):
+        number = _to_number(expected)
+        if number is not None:
+            return observed, number
+    if isinstance(expected, bool) and isinstance(observed, str) and observed.strip().lower() in ("true", "false"):
+        return observed.strip().lower() == "true", expected
+    return observed, expected
+
+
+def _equal(a: object, b: object) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if _is_number(a) and _is_number(b):
+        return a == b
+    if type(a) is not type(b) and not (isinstance(a, Mapping) and isinstance(b, Mapping)) and not (
+        isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+    ):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, Mapping):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+def _compare(observed: object, op: str, expected: object) -> bool:
+    if op == "matches":
+        if isinstance(observed, bool) or observed is None:
+            return False
+        if not isinstance(observed, (str, int, float)):
+            return False
+        text = observed if isinstance(observed, str) else str(observed)
+        return re.search(str(expected), text[:MAX_MATCH_CHARS]) is not None
+    if op == "contains":
+        if isinstance(observed, str):
+            if expected is None or isinstance(expected, (list, dict)):
+                return False
+            needle = json.dumps(expected) if isinstance(expected, bool) else str(expected)
+            return needle in observed
+        if isinstance(observed, (list, tuple)):
+            return any(_equal(*_coerce(item, expected)) for item in observed)
+        if isinstance(observed, Mapping):
+            return isinstance(expected, str) and expected in observed
+        return False
+    a, b = _coerce(observed, expected)
+    if op == "==":
+        return _equal(a, b)
+    if op == "!=":
+        return not _equal(a, b)
+    if _is_number(a) and _is_number(b):
+        pass
+    elif isinstance(a, str) and isinstance(b, str):
+        pass
+    else:
+        return False
+    if op == "<":
+        return a < b
+    if op == "<=":
+        return a <= b
+    if op == ">":
+        return a > b
+    if op == ">=":
+        return a >= b
+    return False
+
+
+def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS) -> object:
+    """A JSON-serialisable copy of an observed value, cut to about ``limit`` characters."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10**15 else str(value)[:limit]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _cut(value, limit)
+    if isinstance(value, bytes):
+        return _cut(value.decode("utf-8", "replace"), limit)
+    if isinstance(value, (list, tuple, Mapping)):
+        try:
+            plain = _plain(value, depth=0)
+            text = json.dumps(plain, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            return f"<{type(value).__name__} that cannot be shown>"
+        if len(text) > limit:
+            return _cut(text, limit)
+        return plain
+    try:
+        return _cut(str(value), limit)
+    except Exception:
+        return f"<{type(value).__name__} that cannot be shown>"
+
+
+def _plain(value: object, depth: int) -> object:
+    if depth > 50:
+        return "…"
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return _cut(text, limit)

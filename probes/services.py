@@ -1,0 +1,308 @@
+"""Probe runs: requesting them, claiming them, recording what they saw, ending the stuck ones."""
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from checklists import roles
+from checklists.errors import Conflict, InvalidInput, NotFound, Unavailable
+from checklists.models import Deployment, Event, Item, ItemState, Source
+from checklists.services import event_append, refresh_parent
+from probes.models import Environment, ProbeRun
+from probes.runners.base import Observation, SSHTarget, Target
+
+State = ItemState.State
+BATCH_SIZE = 50
+BATCH_CONCURRENCY = 20
+DEFAULT_TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    soft: int
+    hard: int
+
+
+def batch_limits(specs: list[dict]) -> BatchLimits:
+    """How long one task may take for these probes: the slowest wave of the batch, plus margin."""
+    longest = max((float(spec.get("timeout", DEFAULT_TIMEOUT)) for spec in specs), default=DEFAULT_TIMEOUT)
+    waves = math.ceil(len(specs) / BATCH_CONCURRENCY) or 1
+    load = sum(float(spec.get("timeout", DEFAULT_TIMEOUT)) for spec in specs if spec.get("type") in ("load", "ssh"))
+    hard = min(int(longest * waves + load + 45), settings.CTRLREADY_MAX_TASK_SECONDS)
+    return BatchLimits(soft=hard - 15, hard=hard)
+
+
+def broker_check() -> None:
+    from ctrlready.health import broker_reachable
+
+    if not broker_reachable(timeout=2.0):
+        raise Unavailable("The probe queue cannot be reached right now; nothing was queued. Try again in a minute.")
+
+
+def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: str) -> int:
+    """Queue runs for the given automated items (all of them when `keys` is None); returns how many."""
+    if actor is not None:
+        roles.require(actor, "run")
+    deployment = Deployment.objects.select_related("environment").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise NotFound("This deployment does not exist.")
+    if deployment.locked:
+        raise Conflict("This deployment is locked; a lead can reopen it before probes run again.")
+    items = Item.objects.filter(version_id=deployment.version_id, probe__isnull=False).order_by("position")
+    if keys is not None:
+        wanted = list(dict.fromkeys(keys))
+        items = list(items.filter(key__in=wanted))
+        found = {item.key for item in items}
+        missing = [key for key in wanted if key not in found]
+        if missing:
+            manual = set(Item.objects.filter(version_id=deployment.version_id, key__in=missing).values_list("key", flat=True))
+            if manual:
+                raise InvalidInput(f"`{sorted(manual)[0]}` is a manual item: it has no probe to run.")
+            raise NotFound(f"This deployment's checklist has no item `{missing[0]}`.")
+    else:
+        items = list(items)
+    if not items:
+        return 0
+    broker_check()
+
+    from probes import tasks
+
+    now = timezone.now()
+    grace = timedelta(seconds=settings.CTRLREADY_RUN_GRACE_SECONDS)
+    with transaction.atomic():
+        batches = [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
+        for batch_items in batches:
+            limits = batch_limits([item.probe for item in batch_items])
+            batch = uuid.uuid4().hex
+            runs = ProbeRun.objects.bulk_create(
+                [
+                    ProbeRun(
+                        deployment=deployment,
+                        item=item,
+                        requested_by=actor,
+                        deadline=now + timedelta(seconds=limits.hard) + grace,
+                        batch=batch,
+                    )
+                    for item in batch_items
+                ]
+            )
+            run_ids = [run.pk for run in runs]
+            transaction.on_commit(
+                lambda ids=run_ids, limits=limits: tasks.execute_runs.apply_async(
+                    args=(ids,), soft_time_limit=limits.soft, time_limit=limits.hard
+                )
+            )
+        event_append(
+            kind=Event.Kind.RUN_REQUESTED,
+            source=source,
+            actor=actor,
+            deployment=deployment,
+            note=f"{len(items)} probe(s) queued",
+            data={"items": [item.key for item in items]} if keys is not None else {"all": True},
+        )
+    return len(items)
+
+
+def runs_claim(run_ids: list[int]) -> list[ProbeRun]:
+    """Move the still-queued runs among `run_ids` to running; a redelivered task gets only what is left."""
+    with transaction.atomic():
+        claimable = list(
+            ProbeRun.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=run_ids, status=ProbeRun.Status.QUEUED)
+            .values_list("pk", flat=True)
+        )
+        if not claimable:
+            return []
+        ProbeRun.objects.filter(pk__in=claimable, status=ProbeRun.Status.QUEUED).update(
+            status=ProbeRun.Status.RUNNING, started_at=timezone.now()
+        )
+    return list(
+        ProbeRun.objects.filter(pk__in=claimable).select_related("item", "deployment__environment").order_by("pk")
+    )
+
+
+def environment_target(environment: Environment) -> Target:
+    from probes.environments import environment_secrets
+
+    secrets = environment_secrets(environment)
+    ssh = None
+    if environment.ssh_host:
+        ssh = SSHTarget(
+            host=environment.ssh_host,
+            port=environment.ssh_port,
+            username=environment.ssh_username,
+            private_key=secrets.get("ssh_private_key"),
+            password=secrets.get("ssh_password"),
+            host_key=environment.ssh_host_key or None,
+        )
+    return Target(
+        base_url=environment.base_url,
+        allowed_hosts=tuple(environment.allowed_hosts or ()),
+        variables=dict(environment.variables or {}),
+        secrets=secrets,
+        ssh=ssh,
+        ca_bundle=environment.ca_bundle or None,
+    )
+
+
+_OUTCOME = {
+    "passed": ProbeRun.Status.PASSED,
+    "failed": ProbeRun.Status.FAILED,
+    "error": ProbeRun.Status.ERROR,
+    "not_configured": ProbeRun.Status.ERROR,
+}
+
+
+def results_record(results: dict[int, Observation], *, finished_at=None) -> int:
+    """Write finished runs, the item states they change and their events, in one transaction.
+
+    Only runs still `running` are written, so a result that arrives after the sweep ended
+    its run, or twice from a redelivered task, is not recorded again.  Returns how many were written.
+    """
+    if not results:
+        return 0
+    finished_at = finished_at or timezone.now()
+    with transaction.atomic():
+        runs = list(
+            ProbeRun.objects.select_for_update()
+            .filter(pk__in=list(results), status__in=[ProbeRun.Status.RUNNING, ProbeRun.Status.QUEUED])
+            .select_related("item", "deployment")
+            .order_by("pk")
+        )
+        for run in runs:
+            observation = results[run.pk]
+            run.status = _OUTCOME[observation.status]
+            run.not_configured = observation.status == "not_configured"
+            run.finished_at = finished_at
+            run.duration_ms = max(0, int(observation.duration_ms))
+            run.message = observation.message[:2000]
+            run.conditions = [
+                {"expr": c.expr, "ok": c.ok, "observed": c.observed} for c in observation.conditions
+            ]
+            run.observed = observation.observed
+        ProbeRun.objects.bulk_update(
+            runs, ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed"]
+        )
+        _apply_to_items(runs)
+    return len(runs)
+
+
+def _apply_to_items(runs: list[ProbeRun]) -> None:
+    """The latest run of an automated item sets its state, unless a lead waived it or marked it n/a."""
+    if not runs:
+        return
+    states = {
+        (state.deployment_id, state.item_id): state
+        for state in ItemState.objects.select_for_update()
+        .filter(deployment_id__in={run.deployment_id for run in runs}, item_id__in={run.item_id for run in runs})
+        .select_related("item", "deployment")
+    }
+    changed_states, events, parents = [], [], []
+    for run in runs:
+        item_state = states.get((run.deployment_id, run.item_id))
+        if item_state is None or (item_state.latest_run_id or 0) > run.pk:
+            continue
+        item_state.latest_run_id = run.pk
+        if run.status == ProbeRun.Status.PASSED:
+            item_state.last_passed_at = run.finished_at
+        changed_states.append(item_state)
+        if item_state.deployment.locked or item_state.state in (State.WAIVED, State.NA):
+            continue
+        after = State.PENDING if run.not_configured else (
+            State.PASSED if run.status == ProbeRun.Status.PASSED else State.FAILED
+        )
+        if after != item_state.state:
+            events.append(
+                Event(
+                    kind=Event.Kind.PROBE_RESULT,
+                    source=Source.PROBE,
+                    actor_name="probe",
+                    deployment_id=run.deployment_id,
+                    deployment_ref=run.deployment_id,
+                    environment_ref=item_state.deployment.environment_id,
+                    item_key=item_state.item.key,
+                    item_text=item_state.item.text,
+                    before=item_state.state,
+                    after=after,
+                    note=run.message[:500],
+                    data={"run": run.pk},
+                )
+            )
+            item_state.state = after
+            item_state.updated_by = None
+            item_state.updated_by_name = "probe"
+            item_state.updated_at = run.finished_at
+            if item_state.item.parent_id:
+                parents.append(item_state)
+    ItemState.objects.bulk_update(
+        changed_states, ["latest_run", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"]
+    )
+    Event.objects.bulk_create(events)
+    for item_state in parents:
+        refresh_parent(item_state.deployment, item_state.item, actor=None, source=Source.PROBE)
+
+
+def runs_execute(run_ids: list[int]) -> int:
+    """Claim the runs, probe the environment once for all of them, record the results."""
+    from probes.runners import run_batch
+
+    runs = runs_claim(run_ids)
+    if not runs:
+        return 0
+    environment = runs[0].deployment.environment
+    try:
+        target = environment_target(environment)
+    except Exception as error:  # a secret that no longer decrypts, say
+        observation = Observation(
+            status="error", message=f"The environment's settings cannot be read: {error}", duration_ms=0,
+            conditions=[], observed={},
+        )
+        return results_record({run.pk: observation for run in runs})
+    observations = run_batch({run.pk: run.item.probe for run in runs}, target, max_concurrency=BATCH_CONCURRENCY)
+    return results_record(observations)
+
+
+def runs_sweep(*, now=None) -> int:
+    """End every run still unfinished past its deadline — started or not — as an error."""
+    now = now or timezone.now()
+    overdue = list(
+        ProbeRun.objects.filter(
+            status__in=[ProbeRun.Status.QUEUED, ProbeRun.Status.RUNNING], deadline__lt=now
+        ).values_list("pk", "status")
+    )
+    if not overdue:
+        return 0
+    results = {}
+    for pk, status in overdue:
+        message = (
+            "The probe did not finish in time: its worker was stopped or lost its connection. Run it again."
+            if status == ProbeRun.Status.RUNNING
+            else "No worker picked this probe up in time: check that a Celery worker is running, then run it again."
+        )
+        results[pk] = Observation(status="error", message=message, duration_ms=0, conditions=[], observed={})
+    return results_record(results, finished_at=now)
+
+
+def runs_sweep_batch(run_ids: list[int], message: str) -> int:
+    """End the unfinished runs of one batch as errors (its task ran out of time)."""
+    unfinished = ProbeRun.objects.filter(
+        pk__in=run_ids, status__in=[ProbeRun.Status.QUEUED, ProbeRun.Status.RUNNING]
+    ).values_list("pk", flat=True)
+    observation = Observation(status="error", message=message, duration_ms=0, conditions=[], observed={})
+    return results_record({pk: observation for pk in unfinished})
+
+
+def recheck_open_deployments() -> int:
+    """Beat: re-run the automated items of every open deployment."""
+    queued = 0
+    for deployment_id in Deployment.objects.filter(status=Deployment.Status.OPEN).values_list("pk", flat=True):
+        try:
+            queued += runs_request(deployment_id=deployment_id, keys=None, actor=None, source=Source.PROBE)
+        except Unavailable:
+            break
+    return queued

@@ -1,0 +1,366 @@
+"""The probe annotation of a checklist item: validation and normalisation.
+
+``validate_probe(data)`` takes the YAML mapping from a ``<!-- probe ... -->`` comment
+and returns a plain, JSON-serialisable dict with every field of its type filled in,
+or raises ProbeSpecError with one sentence that names the problem and what to do.
+
+Pure Python: no Django.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from probes.conditions import Condition, ConditionError, parse_condition
+
+__all__ = [
+    "DNS_RECORDS",
+    "HTTP_METHODS",
+    "PLACEHOLDERS",
+    "PROBE_TYPES",
+    "ProbeSpecError",
+    "probe_conditions",
+    "validate_probe",
+]
+
+PROBE_TYPES = ("http", "tls", "dns", "tcp", "ssh", "load")
+
+#: What ``expect`` may look at, per probe type.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "http": ("STATUS", "BODY", "HEADER", "RESPONSE_TIME"),
+    "tls": ("CERT_VALID", "CERT_DAYS_LEFT", "CERT_SANS", "CERT_ISSUER", "TLS_VERSION"),
+    "dns": ("ANSWERS", "ANSWER"),
+    "tcp": ("CONNECTED", "CONNECT_TIME"),
+    "ssh": ("EXIT_STATUS", "STDOUT", "STDERR"),
+    "load": ("SUCCESS_RATE", "ERRORS", "P50_MS", "P95_MS", "P99_MS"),
+}
+#: Placeholders that hold a structure, so a path (``.name`` / ``[0]``) after them makes sense.
+_PATH_PLACEHOLDERS = {"BODY", "HEADER", "ANSWERS", "CERT_SANS"}
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+DNS_RECORDS = ("A", "AAAA", "CNAME", "MX", "TXT")
+
+DEFAULT_TIMEOUT = 10
+MAX_TIMEOUT = 300
+MAX_LOAD_REQUESTS = 10_000
+MAX_LOAD_CONCURRENCY = 200
+DEFAULT_LOAD_REQUESTS = 100
+DEFAULT_LOAD_CONCURRENCY = 100
+
+_COMMON_FIELDS = ("type", "timeout", "expect")
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "http": ("request", "headers", "json", "body", "follow_redirects", "verify_tls"),
+    "tls": ("host", "port"),
+    "dns": ("name", "record"),
+    "tcp": ("host", "port"),
+    "ssh": ("run",),
+    "load": ("request", "requests", "concurrency", "headers", "json", "body", "verify_tls"),
+}
+_TEMPLATE_START = "{{"
+_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-:]+|\{\{.*\}\}.*)$")
+
+
+class ProbeSpecError(ValueError):
+    """A probe annotation that cannot be used; the message says what is wrong and what to do."""
+
+
+def validate_probe(data: object) -> dict:
+    """Check a probe annotation and return it normalised, with defaults filled in."""
+    if not isinstance(data, dict):
+        kind = "nothing" if data is None else f"a {_yaml_kind(data)}"
+        raise ProbeSpecError(
+            f"A probe must be a YAML mapping like `type: http` with its fields below it, not {kind}."
+        )
+    for key in data:
+        if not isinstance(key, str):
+            raise ProbeSpecError(f"The probe has a field named `{key!r}`: field names must be words like `type`.")
+    if "type" not in data:
+        raise ProbeSpecError(f"The probe has no `type`: add one of {', '.join(PROBE_TYPES)}.")
+    kind = data["type"]
+    if not isinstance(kind, str) or kind not in PROBE_TYPES:
+        shown = kind if isinstance(kind, (str, int, float, bool)) or kind is None else _yaml_kind(kind)
+        raise ProbeSpecError(f"Unknown probe type `{shown}`: use one of {', '.join(PROBE_TYPES)}.")
+
+    allowed = (*_COMMON_FIELDS[:1], *_FIELDS[kind], *_COMMON_FIELDS[1:])
+    unknown = [key for key in data if key not in allowed]
+    if unknown:
+        raise ProbeSpecError(
+            f"The {kind} probe has an unknown field `{unknown[0]}`: use only {', '.join(allowed)}."
+        )
+
+    spec: dict = {"type": kind}
+    spec.update(_VALIDATORS[kind](data))
+    spec["timeout"] = _timeout(data)
+    spec["expect"] = _expect(data, kind)
+    return spec
+
+
+def probe_conditions(spec: dict) -> list[Condition]:
+    """The parsed conditions of a validated probe."""
+    return [parse_condition(expr) for expr in spec.get("expect", [])]
+
+
+# --- per type ----------------------------------------------------------------
+
+
+def _http(data: dict) -> dict:
+    method, target = _request(data, "http")
+    out = {"request": f"{method} {target}", "headers": _headers(data, "http")}
+    out.update(_payload(data, "http"))
+    out["follow_redirects"] = _bool(data, "follow_redirects", False, "http")
+    out["verify_tls"] = _bool(data, "verify_tls", True, "http")
+    return out
+
+
+def _tls(data: dict) -> dict:
+    return {"host": _host(data, "tls", required=False), "port": _port(data, "tls", default=443)}
+
+
+def _dns(data: dict) -> dict:
+    name = _text(data, "name", "dns", example="name: api.example.com")
+    record = data.get("record", "A")
+    if not isinstance(record, str) or record.upper() not in DNS_RECORDS:
+        raise ProbeSpecError(f"The dns probe's `record` is `{record}`: use one of {', '.join(DNS_RECORDS)}.")
+    return {"name": name, "record": record.upper()}
+
+
+def _tcp(data: dict) -> dict:
+    return {"host": _host(data, "tcp", required=False), "port": _port(data, "tcp", default=None)}
+
+
+def _ssh(data: dict) -> dict:
+    return {"run": _text(data, "run", "ssh", example='run: "systemctl is-active myapp"')}
+
+
+def _load(data: dict) -> dict:
+    method, target = _request(data, "load")
+    requests = _int(data, "requests", DEFAULT_LOAD_REQUESTS, 1, MAX_LOAD_REQUESTS, "load")
+    default_concurrency = min(DEFAULT_LOAD_CONCURRENCY, requests)
+    concurrency = _int(data, "concurrency", default_concurrency, 1, MAX_LOAD_CONCURRENCY, "load")
+    if concurrency > requests:
+        raise ProbeSpecError(
+            f"The load probe's `concurrency` ({concurrency}) is larger than its `requests` ({requests}): "
+            "lower the concurrency or send more requests."
+        )
+    out = {
+        "request": f"{method} {target}",
+        "requests": requests,
+        "concurrency": concurrency,
+        "headers": _headers(data, "load"),
+    }
+    out.update(_payload(data, "load"))
+    out["verify_tls"] = _bool(data, "verify_tls", True, "load")
+    return out
+
+
+_VALIDATORS = {"http": _http, "tls": _tls, "dns": _dns, "tcp": _tcp, "ssh": _ssh, "load": _load}
+
+
+# --- fields ------------------------------------------------------------------
+
+
+def _request(data: dict, kind: str) -> tuple[str, str]:
+    raw = _text(data, "request", kind, example="request: GET /health")
+    parts = raw.split(None, 1)
+    if len(parts) != 2 or parts[0].upper() not in HTTP_METHODS:
+        raise ProbeSpecError(
+            f"The {kind} probe's `request` is `{raw}`: write a method and a path or URL, like `GET /health`."
+        )
+    method, target = parts[0].upper(), parts[1].strip()
+    if " " in target or not (
+        target.startswith("/") or re.match(r"https?://", target, re.I) or target.startswith(_TEMPLATE_START)
+    ):
+        raise ProbeSpecError(
+            f"The {kind} probe's `request` target `{target}` is neither a path starting with `/` nor an "
+            "http(s) URL: write it like `GET /health` or `GET https://api.example.com/health`."
+        )
+    return method, target
+
+
+def _headers(data: dict, kind: str) -> dict:
+    headers = data.get("headers", {})
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict):
+        raise ProbeSpecError(
+            f"The {kind} probe's `headers` must be a mapping of names to values, like `Authorization: Bearer x`."
+        )
+    out = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
+            raise ProbeSpecError(f"The {kind} probe's header name `{name}` is not a valid HTTP header name.")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ProbeSpecError(
+                f"The {kind} probe's header `{name}` must have a text value; quote it if it is meant as text."
+            )
+        value = str(value)
+        if "\n" in value or "\r" in value:
+            raise ProbeSpecError(f"The {kind} probe's header `{name}` contains a line break: keep it on one line.")
+        out[name] = value
+    return out
+
+
+def _payload(data: dict, kind: str) -> dict:
+    if "json" in data and "body" in data:
+        raise ProbeSpecError(f"The {kind} probe has both `json` and `body`: keep only one of them.")
+    if "json" in data:
+        _check_json(data["json"], kind)
+        return {"json": data["json"]}
+    if "body" in data:
+        if not isinstance(data["body"], str):
+            raise ProbeSpecError(
+                f"The {kind} probe's `body` must be text; use `json` to send a structure."
+            )
+        return {"body": data["body"]}
+    return {}
+
+
+def _check_json(value: object, kind: str, depth: int = 0) -> None:
+    if depth > 64:
+        raise ProbeSpecError(f"The {kind} probe's `json` is nested too deeply; flatten it.")
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ProbeSpecError(f"The {kind} probe's `json` holds `{value}`, which JSON cannot carry; use a number.")
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check_json(item, kind, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ProbeSpecError(f"The {kind} probe's `json` has the key `{key}`: quote keys so they are text.")
+            _check_json(item, kind, depth + 1)
+        return
+    raise ProbeSpecError(
+        f"The {kind} probe's `json` holds a {_yaml_kind(value)}, which JSON cannot carry; quote it as text."
+    )
+
+
+def _bool(data: dict, field: str, default: bool, kind: str) -> bool:
+    value = data.get(field, default)
+    if not isinstance(value, bool):
+        raise ProbeSpecError(f"The {kind} probe's `{field}` must be true or false, not `{value}`.")
+    return value
+
+
+def _text(data: dict, field: str, kind: str, *, example: str) -> str:
+    if field not in data or data[field] is None:
+        raise ProbeSpecError(f"The {kind} probe needs `{field}`: add a line like `{example}`.")
+    value = data[field]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ProbeSpecError(f"The {kind} probe's `{field}` must be text, like `{example}`.")
+    value = str(value).strip()
+    if not value:
+        raise ProbeSpecError(f"The {kind} probe's `{field}` is empty: fill it in, like `{example}`.")
+    return value
+
+
+def _host(data: dict, kind: str, *, required: bool) -> str | None:
+    value = data.get("host")
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or not _HOST.match(value.strip()):
+        raise ProbeSpecError(
+            f"The {kind} probe's `host` `{value}` is not a host name or IP address; write it like "
+            "`host: api.example.com`, or leave it out to use the environment's base URL host."
+        )
+    return value.strip()
+
+
+def _port(data: dict, kind: str, *, default: int | None) -> int:
+    if "port" not in data and default is not None:
+        return default
+    if "port" not in data:
+        raise ProbeSpecError(f"The {kind} probe needs a `port`: add a line like `port: 5432`.")
+    value = data["port"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ProbeSpecError(f"The {kind} probe's `port` is `{value}`: use a whole number from 1 to 65535.")
+    return value
+
+
+def _int(data: dict, field: str, default: int, low: int, high: int, kind: str) -> int:
+    value = data.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProbeSpecError(f"The {kind} probe's `{field}` is `{value}`: use a whole number from {low} to {high}.")
+    return value
+
+
+def _timeout(data: dict) -> int | float:
+    value = data.get("timeout", DEFAULT_TIMEOUT)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_TIMEOUT
+    ):
+        raise ProbeSpecError(
+            f"The probe's `timeout` is `{value}`: use a number of seconds above 0 and at most {MAX_TIMEOUT}."
+        )
+    return value
+
+
+def _expect(data: dict, kind: str) -> list[str]:
+    example = {
+        "http": "[STATUS] == 200",
+        "tls": "[CERT_DAYS_LEFT] > 14",
+        "dns": "len([ANSWERS]) > 0",
+        "tcp": "[CONNECTED] == true",
+        "ssh": "[EXIT_STATUS] == 0",
+        "load": "[P95_MS] < 500",
+    }[kind]
+    raw = data.get("expect")
+    if raw is None or raw == []:
+        raise ProbeSpecError(
+            f"The {kind} probe has no conditions: add an `expect` list with at least one, like `- \"{example}\"`."
+        )
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ProbeSpecError(f"The probe's `expect` must be a list of conditions, like `- \"{example}\"`.")
+    allowed = PLACEHOLDERS[kind]
+    out = []
+    for number, expr in enumerate(raw, start=1):
+        if isinstance(expr, dict):
+            # `- [STATUS] == 200` unquoted is read by YAML as a flow list; `- a: b` as a mapping.
+            raise ProbeSpecError(
+                f"Condition {number} under `expect` was read by YAML as a mapping: put the condition in quotes."
+            )
+        if not isinstance(expr, str):
+            raise ProbeSpecError(
+                f"Condition {number} under `expect` is not text (YAML read `{expr}`): put the condition in quotes, "
+                f"like `- \"{example}\"`."
+            )
+        try:
+            cond = parse_condition(expr)
+        except ConditionError as exc:
+            raise ProbeSpecError(f"Condition {number} under `expect` cannot be used. {exc}") from None
+        if cond.placeholder not in allowed:
+            raise ProbeSpecError(
+                f"Condition {number} under `expect` looks at `[{cond.placeholder}]`, which a {kind} probe "
+                f"cannot see: use {', '.join(f'[{p}]' for p in allowed)}."
+            )
+        if cond.path and cond.placeholder not in _PATH_PLACEHOLDERS:
+            raise ProbeSpecError(
+                f"Condition {number} under `expect` follows a path after `[{cond.placeholder}]`, which is a "
+                "single value: compare it directly."
+            )
+        out.append(cond.expr)
+    return out
+
+
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true/false value"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__

@@ -1,0 +1,29 @@
+"""Celery tasks: take ids, hand off to the services."""
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from probes import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_runs(run_ids: list[int]) -> int:
+    try:
+        return services.runs_execute(run_ids)
+    except SoftTimeLimitExceeded:
+        log.warning("probe batch hit its time limit", extra={"runs": len(run_ids)})
+        return services.runs_sweep_batch(run_ids, "The probe did not finish within its time limit.")
+
+
+@shared_task(ignore_result=True)
+def sweep_stuck_runs() -> int:
+    return services.runs_sweep()
+
+
+@shared_task(ignore_result=True)
+def recheck_open_deployments() -> int:
+    return services.recheck_open_deployments()
