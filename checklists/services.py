@@ -236,7 +236,7 @@ def deployment_create(
 
 
 def _lock_open_deployment(deployment_id: int) -> Deployment:
-    deployment = Deployment.objects.select_for_update().select_related("environment", "version").filter(pk=deployment_id).first()
+    deployment = Deployment.objects.select_for_update(of=("self",)).select_related("environment", "version").filter(pk=deployment_id).first()
     if deployment is None:
         raise NotFound("This deployment does not exist.")
     if deployment.status == Deployment.Status.SIGNED_OFF:
@@ -266,7 +266,7 @@ def item_state_set(
     with transaction.atomic():
         deployment = _lock_open_deployment(deployment_id)
         item_state = (
-            ItemState.objects.select_for_update()
+            ItemState.objects.select_for_update(of=("self",))
             .select_related("item", "latest_run")
             .filter(deployment=deployment, item__key=key)
             .first()
