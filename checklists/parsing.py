@@ -15,7 +15,9 @@ exactly what a Git host renders as a task-list checkbox. The choices where the f
   named like the checklist. Sections that end up without items (prose, notes) are left out.
 - An item is a list item whose first paragraph starts with ``[ ]``, ``[x]`` or ``[X]`` and
   whitespace. Its parent is the nearest enclosing item, even through a plain bullet between
-  them. Lists inside block quotes are quotations, not items. An item with no text is refused.
+  them. Lists inside block quotes are quotations, not items. An item with no text, or with
+  more than MAX_TEXT characters, is refused; so are lists nested deeper than markdown-it reads
+  (it would silently drop them).
 - Item text is the inline Markdown as written, with lines joined by a space, without the box,
   without a trailing ``{#key}`` and without HTML comments (they render as nothing).
 - Generated keys slug the *rendered* text (code and link text, no URLs), so editing a link
@@ -32,7 +34,7 @@ import re
 import textwrap
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ftfy
 import yaml
@@ -42,6 +44,8 @@ from markdown_it.token import Token
 from probes.spec import ProbeSpecError, validate_probe
 
 MAX_BYTES = 2 * 1024 * 1024
+MAX_TEXT = 5_000
+MAX_NESTING = 50
 MAX_KEY_LENGTH = 200
 SLUG_LENGTH = 60
 SIGNOFF_ROLES = ("engineer", "lead", "admin")
@@ -52,7 +56,9 @@ _TRAILING_KEY = re.compile(r"[ \t]*(?<!\\)\{#([^{}\n]*)\}[ \t]*\Z")
 _BOX = re.compile(r"\[[ xX]\](?:\s+|\Z)")
 _LINE_JOIN = re.compile(r"[ \t]*\n[ \t]*")
 _COMMENT_WORD = re.compile(r"\s*(probe|ctrlready)(?=\s|\Z)")
+_OPEN_COMMENT = re.compile(r"(?<!\\)<!--\s*(probe|ctrlready)(?=\s|\Z)")
 _LEADING_WS = re.compile(r"[ \t]*")
+_TEXT_TOKENS = ("text", "text_special")
 
 # Repair text that was encoded to UTF-8 twice, and change nothing else: quotes, HTML entities,
 # ligatures, full-width letters, control characters and Unicode normalisation stay as written.
@@ -68,7 +74,9 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(
     explain=False,
 )
 
-_MARKDOWN = MarkdownIt("commonmark")
+# Inline Markdown is parsed only where it matters (items, headings, paragraphs holding a probe
+# comment): large prose never pays for it, and item text is capped at MAX_TEXT characters.
+_MARKDOWN = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING}).disable("inline")
 
 
 class ChecklistError(ValueError):
@@ -213,35 +221,46 @@ def _fix_line(line: str) -> str:
 # Walking the token stream
 
 
+@dataclass
 class _Section:
-    def __init__(self, title: str | None, plain: str, level: int, optional: bool, line: int):
-        self.title, self.plain, self.level, self.optional, self.line = title, plain, level, optional, line
-        self.items: list[_Item] = []
-        self.sections: list[_Section] = []
+    title: str | None  # None for the implicit section until the title is known
+    plain: str
+    level: int
+    optional: bool
+    line: int
+    items: list[_Item] = field(default_factory=list)
+    sections: list[_Section] = field(default_factory=list)
 
     def has_items(self) -> bool:
         return bool(self.items) or any(s.has_items() for s in self.sections)
 
 
+@dataclass
 class _Item:
-    def __init__(self, text: str, plain: str, explicit_key: str | None, optional: bool, line: int):
-        self.text, self.plain, self.explicit_key, self.optional, self.line = text, plain, explicit_key, optional, line
-        self.probe: dict | None = None
-        self.probe_line: int | None = None
-        self.children: list[_Item] = []
+    optional: bool
+    line: int
+    text: str = ""
+    plain: str = ""  # the rendered text, for the generated key
+    explicit_key: str | None = None
+    probe: dict | None = None
+    probe_line: int | None = None
+    children: list[_Item] = field(default_factory=list)
 
 
+@dataclass
 class _Comment:
-    """A ``<!-- probe`` or ``<!-- ctrlready`` comment: its kind, YAML body and where the YAML starts."""
+    """A ``<!-- probe`` or ``<!-- ctrlready`` comment: its kind, its YAML and the line the YAML starts on."""
 
-    def __init__(self, kind: str, body: str | None, line: int):
-        self.kind, self.body, self.line = kind, body, line
+    kind: str
+    body: str
+    line: int
 
 
 class _Parser:
     def __init__(self, text: str):
         self.lines = text.split("\n")
-        self.tokens = _MARKDOWN.parse(text)
+        self.env: dict = {}
+        self.tokens = _MARKDOWN.parse(text, self.env)
         self.title: str | None = None
         self.title_plain = ""
         self.roots: list[_Section] = []
@@ -255,6 +274,7 @@ class _Parser:
         self.item_count = 0
 
     def parse(self) -> ParsedChecklist:
+        self._refuse_deep_nesting()
         tokens, i = self.tokens, 0
         while i < len(tokens):
             i = self._token(i, tokens[i])
@@ -290,7 +310,8 @@ class _Parser:
         if kind == "html_block":
             self._html_block(token)
             return i + 1
-        if kind == "inline":
+        if kind == "inline" and _OPEN_COMMENT.search(token.content):
+            self._parse_inline(token, "paragraph")
             self._comments_in_inline(token, item=None)
         elif kind == "blockquote_open":
             self.quote_depth += 1
@@ -303,6 +324,7 @@ class _Parser:
     def _heading(self, token: Token, inline: Token) -> None:
         self.last_item = None
         line = token.map[0] + 1
+        self._parse_inline(inline, "heading")
         title = _join_lines(self._comments_in_inline(inline, item=None))
         level = int(token.tag[1:])
         if level == 1 and self.title is None:
@@ -336,9 +358,10 @@ class _Parser:
 
         line = token.map[0] + 1
         inline = tokens[i + 2]
+        self._parse_inline(inline, "item")
         parent = next((item for item in reversed(self.open_items) if item is not None), None)
         section = self._current_section(line)
-        item = _Item("", "", None, section.optional or (parent is not None and parent.optional), line)
+        item = _Item(optional=section.optional or (parent is not None and parent.optional), line=line)
 
         content = self._comments_in_inline(inline, item=item)
         text = _join_lines(content[_BOX.match(content).end() :])
@@ -370,6 +393,27 @@ class _Parser:
         self.last_item = item
         return i + 4  # list_item_open, paragraph_open, inline, paragraph_close
 
+    def _parse_inline(self, inline: Token, what: str) -> None:
+        if len(inline.content) > MAX_TEXT:
+            raise ChecklistError(
+                f"This {what} is {len(inline.content):,} characters long: keep it under {MAX_TEXT:,} "
+                "and move the details to a linked document.",
+                inline.map[0] + 1,
+            )
+        inline.children = []
+        _MARKDOWN.inline.parse(inline.content, _MARKDOWN, self.env, inline.children)
+
+    def _refuse_deep_nesting(self) -> None:
+        """markdown-it stops reading containers nested MAX_NESTING deep: refuse rather than lose items."""
+        line = None
+        for token in self.tokens:
+            line = token.map[0] + 1 if token.map else line
+            if token.level >= MAX_NESTING - 1:
+                raise ChecklistError(
+                    "Lists or block quotes are nested too deeply here (over 20 levels): flatten them.",
+                    line,
+                )
+
     def _current_section(self, line: int) -> _Section:
         if self.stack:
             return self.stack[-1]
@@ -394,6 +438,7 @@ class _Parser:
         content = inline.content
         if "<!--" not in content:
             return content
+        self._refuse_unclosed_comment(inline)
         pieces, cursor = [], 0
         for child in inline.children or ():
             if child.type != "html_inline" or not child.content.startswith("<!--"):
@@ -410,6 +455,18 @@ class _Parser:
                 self._use_comment(comment, item)
         pieces.append(content[cursor:])
         return "".join(pieces)
+
+    def _refuse_unclosed_comment(self, inline: Token) -> None:
+        """A comment Markdown did not see as one (a `- ` line inside it ends the paragraph) is an error."""
+        words = "".join(
+            child.content if child.type in _TEXT_TOKENS else "\n" if child.type == "softbreak" else "\0"
+            for child in inline.children or ()
+        )
+        if _OPEN_COMMENT.search(words):
+            match = _OPEN_COMMENT.search(inline.content)
+            if match:
+                line = inline.map[0] + inline.content.count("\n", 0, match.start()) + 1
+                raise _unclosed(match.group(1), line)
 
     def _comment_source(self, inline: Token, comment: str, first_line: int) -> str:
         """The comment with its continuation lines as in the file (inline content loses indentation)."""
@@ -493,16 +550,20 @@ def _read_comment(source: str, line: int) -> _Comment | None:
     kind = match.group(1)
     line += body.count("\n", 0, match.start(1))
     if end == -1:
-        raise ChecklistError(
-            f"This `<!-- {kind}` comment is not closed: end it with `-->` and indent all its lines "
-            "at least as much as its first line.",
-            line,
-        )
+        raise _unclosed(kind, line)
     rest = body[match.end() :]
     first, newline, others = rest.partition("\n")
     if not first.strip():
         rest = newline + textwrap.dedent(others)
     return _Comment(kind, rest, line)
+
+
+def _unclosed(kind: str, line: int) -> ChecklistError:
+    return ChecklistError(
+        f"This `<!-- {kind}` comment is not closed: end it with `-->`, start it on its own line "
+        "below the item and indent all its lines at least as much as that first line.",
+        line,
+    )
 
 
 def _load_yaml(comment: _Comment, kind: str) -> object:
@@ -518,8 +579,9 @@ def _load_yaml(comment: _Comment, kind: str) -> object:
             line,
         ) from None
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        problem = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ChecklistError(
-            f"The `{kind}` comment is not valid YAML ({exc.__class__.__name__}: {exc}): "
+            f"The `{kind}` comment starting on line {comment.line} is not valid YAML ({problem}): "
             f"fix the YAML between `<!-- {kind}` and `-->`.",
             comment.line,
         ) from None
@@ -543,7 +605,7 @@ def _plain(inline: Token) -> str:
     """The text a reader sees: text, code and image descriptions, no markup, URLs or HTML."""
     parts = []
     for child in inline.children or ():
-        if child.type in ("text", "code_inline", "image"):
+        if child.type in _TEXT_TOKENS or child.type in ("code_inline", "image"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
@@ -559,6 +621,7 @@ class _KeyAssigner:
     def __init__(self, roots: list[_Section]):
         self.roots = [section for section in roots if section.has_items()]
         self.used: set[str] = set()
+        self.next_suffix: dict[str, int] = {}
         explicit: dict[str, int] = {}
         for item in self._all_items(self.roots):
             key = item.explicit_key
@@ -613,11 +676,12 @@ class _KeyAssigner:
 
     def _generated_key(self, base: str) -> str:
         base = base[:MAX_KEY_LENGTH].rstrip("-._")
-        key, n = base, 2
+        key, n = base, self.next_suffix.get(base, 2)
         while key in self.used:
             suffix = f"-{n}"
             key = base[: MAX_KEY_LENGTH - len(suffix)].rstrip("-._") + suffix
             n += 1
+        self.next_suffix[base] = n
         self.used.add(key)
         return key
 
