@@ -168,7 +168,7 @@ def _request(data: dict, kind: str) -> tuple[str, str]:
             f"The {kind} probe's `request` is `{raw}`: write a method and a path or URL, like `GET /health`."
         )
     method, target = parts[0].upper(), parts[1].strip()
-    if " " in target or not (
+    if " " in re.sub(r"\{\{.*?\}\}", "", target) or not (
         target.startswith("/") or re.match(r"https?://", target, re.I) or target.startswith(_TEMPLATE_START)
     ):
         raise ProbeSpecError(

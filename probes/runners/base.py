@@ -244,6 +244,10 @@ def describe_error(exc: BaseException, *, host: str = "", port: int | None = Non
     seen: BaseException | None = exc
     while seen is not None and seen not in chain and len(chain) < 10:
         chain.append(seen)
+        # paramiko's NoValidConnectionsError keeps one error per address tried.
+        inner = getattr(seen, "errors", None)
+        if isinstance(inner, dict):
+            chain.extend(e for e in inner.values() if isinstance(e, BaseException))
         seen = seen.__cause__ or seen.__context__
     for item in chain:
         if isinstance(item, ProbeFailure):
@@ -299,7 +303,10 @@ def conclude(
             seen = "nothing" if r.observed is None else _short_json(r.observed)
             shown.append(f"`{r.expr}` (saw {seen})")
         more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
-        parts.append(f"{len(failed)} of {len(results)} conditions did not hold: {', '.join(shown)}{more}.")
+        if len(results) == 1:
+            parts.append(f"The condition {shown[0]} did not hold.")
+        else:
+            parts.append(f"{len(failed)} of {len(results)} conditions did not hold: {', '.join(shown)}{more}.")
     return status, " ".join(parts), results
 
 
