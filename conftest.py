@@ -20,7 +20,7 @@ def make_user(username: str, role: str | None):
 
     user = User.objects.create_user(username=username, password="pw-" + username)
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])  # flushed by transactional tests
     return user
 
 
@@ -86,3 +86,134 @@ def deployment(people, environment, small_checklist):
         actor=people["engineer"],
         source="api",
     )
+
+
+class ApiCaller:
+    """Calls /api/v1/ as a person with their own API token: `api.post("lead", "deployments/1/reopen", {...})`.
+
+    `who` is a key of `people`, a User, or None (no Authorization header).
+    """
+
+    def __init__(self, client, people):
+        self.client = client
+        self.people = people
+        self.tokens = {}
+
+    def token(self, who) -> str:
+        from checklists.tokens import api_token_create
+
+        user = self.people[who] if isinstance(who, str) else who
+        if user.pk not in self.tokens:
+            self.tokens[user.pk] = api_token_create(user=user, name="tests")
+        return self.tokens[user.pk]
+
+    def _headers(self, who) -> dict:
+        return {} if who is None else {"HTTP_AUTHORIZATION": f"Bearer {self.token(who)}"}
+
+    def get(self, who, path: str, **params):
+        return self.client.get(f"/api/v1/{path}", params, **self._headers(who))
+
+    def post(self, who, path: str, body=None, **extra):
+        import json
+
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body if body is not None else {})
+        return self.client.post(
+            f"/api/v1/{path}", data, content_type="application/json", **self._headers(who), **extra
+        )
+
+
+@pytest.fixture
+def api(client, people):
+    """The JSON API as each person in `people` (see ApiCaller)."""
+    return ApiCaller(client, people)
+
+
+# --- Pages (views and browser tests) ------------------------------------------
+
+
+def _repeat_checklist(text: str, copies: int) -> str:
+    """The seed checklist `copies` times over, each copy's top-level sections renamed so keys stay unique."""
+    title, _, body = text.partition("\n")
+    parts = []
+    for copy in range(1, copies + 1):
+        lines = [f"{line} — part {copy}" if line.startswith("## ") else line for line in body.split("\n")]
+        parts.append("\n".join(lines))
+    return title + "\n" + "\n".join(parts)
+
+
+@pytest.fixture
+def seed_deployment(people, environment, seed_text):
+    """An open deployment of the 229-item seed checklist."""
+    from checklists.services import checklist_import, deployment_create
+
+    version = checklist_import(markdown=seed_text, name="Production readiness", source="cli").version
+    return deployment_create(
+        environment=environment, checklist_slug=version.checklist.slug, release="v2.0.0",
+        actor=people["engineer"], source="api",
+    )
+
+
+@pytest.fixture
+def big_deployment(people, environment, seed_text):
+    """An open deployment of a 2,290-item checklist: the seed ten times over."""
+    from checklists.services import checklist_import, deployment_create
+
+    version = checklist_import(markdown=_repeat_checklist(seed_text, 10), name="Big readiness", source="cli").version
+    return deployment_create(
+        environment=environment, checklist_slug=version.checklist.slug, release="v3.0.0",
+        actor=people["engineer"], source="api",
+    )
+
+
+@pytest.fixture
+def broker_up(monkeypatch):
+    """Run requests see a reachable queue; nothing is published (tests never commit)."""
+    monkeypatch.setattr("ctrlready.health.broker_reachable", lambda timeout=2.0: True)
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    monkeypatch.setattr("ctrlready.health.broker_reachable", lambda timeout=2.0: False)
+
+
+@pytest.fixture
+def probe_result(people, broker_up):
+    """`probe_result(deployment, key, "passed"|"failed"|None)`: request a run, and finish it unless None."""
+    from probes.runners.base import Observation
+    from probes.services import results_record, runs_request
+    from probes.models import ProbeRun
+    from probes.conditions import ConditionResult
+
+    def record(deployment, key: str, status: str | None, *, duration_ms: int = 42, observed=200):
+        runs_request(deployment_id=deployment.pk, keys=[key], actor=people["engineer"], source="api")
+        run = ProbeRun.objects.filter(deployment=deployment, item__key=key).order_by("-id").first()
+        if status is not None:
+            ok = status == "passed"
+            results_record({run.pk: Observation(
+                status=status, message="" if ok else "The health check answered 503.", duration_ms=duration_ms,
+                conditions=[ConditionResult("[STATUS] == 200", ok, observed)],
+            )})
+            run.refresh_from_db()
+        return run
+
+    return record
+
+
+@pytest.fixture
+def ready_deployment(deployment, people, probe_result):
+    """The small checklist's deployment with nothing blocking: manual items ticked, the probe passed."""
+    from checklists.services import item_state_set
+
+    for key in ("rollback", "alerts-down", "alerts-errors"):
+        item_state_set(deployment_id=deployment.pk, key=key, state="passed", actor=people["engineer"], source="api")
+    probe_result(deployment, "health", "passed")
+    return deployment
+
+
+@pytest.fixture
+def fernet_key(settings):
+    """A fresh CTRLREADY_SECRET_KEYS, so secrets can be stored in the test."""
+    from cryptography.fernet import Fernet
+
+    settings.CTRLREADY_SECRET_KEYS = [Fernet.generate_key().decode()]
+    return settings.CTRLREADY_SECRET_KEYS[0]

@@ -73,22 +73,31 @@ def item_rows(deployment: Deployment, *, now: datetime | None = None) -> list[It
         item = item_state.item
         depth = depth_of[item.parent_id] + 1 if item.parent_id in depth_of else 0
         depth_of[item.pk] = depth
-        stale = (
-            item.probe is not None
-            and item_state.state == State.PASSED
-            and (item_state.last_passed_at is None or item_state.last_passed_at < cutoff)
-        )
-        blocking = not item.optional and (item_state.state not in DONE or stale)
-        rows.append(ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth))
+        rows.append(item_row(item_state, cutoff=cutoff, depth=depth))
     return rows
 
 
+def item_row(item_state: ItemState, *, cutoff: datetime | None = None, depth: int = 0) -> ItemRow:
+    """One item's row (stale, blocking) from its state with `item` and `latest_run` loaded."""
+    cutoff = cutoff or freshness_cutoff()
+    item = item_state.item
+    stale = (
+        item.probe is not None
+        and item_state.state == State.PASSED
+        and (item_state.last_passed_at is None or item_state.last_passed_at < cutoff)
+    )
+    blocking = not item.optional and (item_state.state not in DONE or stale)
+    return ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth)
+
+
 def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
-    """What a signer saw: every item's state, note and latest run, and the deployment's status."""
+    """What a signer saw: every item's state, note, evidence and latest run, and the deployment's status."""
     hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
     for row in rows:
+        state = row.state
         hasher.update(
-            f"{row.item.key}\0{row.state.state}\0{row.state.note}\0{row.state.latest_run_id or ''}\0{row.stale}\n".encode()
+            f"{row.item.key}\0{state.state}\0{state.note}\0{state.evidence_url}\0{state.latest_run_id or ''}"
+            f"\0{row.stale}\n".encode()
         )
     return hasher.hexdigest()
 
@@ -112,3 +121,146 @@ def deployment_snapshot(deployment: Deployment, *, now: datetime | None = None) 
         progress=progress_of(rows),
         blocking=[row for row in rows if row.blocking],
     )
+
+
+# --- Summaries and comparisons (read-only) -----------------------------------
+
+
+def deployment_summaries(deployment_ids, *, now: datetime | None = None) -> dict[int, dict]:
+    """Progress of many deployments in one aggregate query: {deployment id: counts}.
+
+    The same numbers as `progress_of(item_rows(...))` plus `stale` and `done`, computed by the
+    database, so a dashboard does not load every item of every deployment.
+    """
+    from django.db.models import Count, Q
+
+    ids = list(deployment_ids)
+    if not ids:
+        return {}
+    stale = Q(item__probe__isnull=False, state=State.PASSED) & (
+        Q(last_passed_at__isnull=True) | Q(last_passed_at__lt=freshness_cutoff(now))
+    )
+    blocking = Q(item__optional=False) & (~Q(state__in=DONE) | stale)
+    counts = {state: Count("id", filter=Q(state=state)) for state in State.values}
+    rows = (
+        ItemState.objects.filter(deployment_id__in=ids)
+        .values("deployment_id")
+        .annotate(
+            total=Count("id"),
+            blocking=Count("id", filter=blocking),
+            stale=Count("id", filter=stale),
+            **counts,
+        )
+        .order_by()
+    )
+    summaries = {}
+    for row in rows:
+        summary = {key: row[key] for key in ("total", "blocking", "stale", *State.values)}
+        summary["done"] = summary["passed"] + summary["waived"] + summary["na"]
+        summaries[row["deployment_id"]] = summary
+    return summaries
+
+
+@dataclass
+class ItemChange:
+    key: str
+    before: dict
+    after: dict
+    fields: list[str]
+
+
+@dataclass
+class VersionDiff:
+    before: object
+    after: object
+    added: list[dict]
+    removed: list[dict]
+    changed: list[ItemChange]
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+DIFF_FIELDS = ("text", "section_path", "parent_key", "optional", "probe")
+
+
+def version_diff(a, b) -> VersionDiff:
+    """What changed from checklist version `a` to `b`, item by item (items match by key)."""
+    from checklists.models import Item
+
+    def items_of(version) -> dict[str, dict]:
+        rows = (
+            Item.objects.filter(version=version)
+            .order_by("position")
+            .values("key", "text", "section_path", "optional", "probe", "parent__key")
+        )
+        found = {}
+        for row in rows:
+            row["parent_key"] = row.pop("parent__key") or ""
+            found[row["key"]] = row
+        return found
+
+    before, after = items_of(a), items_of(b)
+    changed = []
+    for key, new in after.items():
+        old = before.get(key)
+        if old is None:
+            continue
+        fields = [name for name in DIFF_FIELDS if old[name] != new[name]]
+        if fields:
+            changed.append(ItemChange(key=key, before=old, after=new, fields=fields))
+    return VersionDiff(
+        before=a,
+        after=b,
+        added=[row for key, row in after.items() if key not in before],
+        removed=[row for key, row in before.items() if key not in after],
+        changed=changed,
+    )
+
+
+def version_tree(version) -> list[dict]:
+    """A checklist version's sections, nested, each with its items (nested): three queries at most."""
+    from checklists.models import Item, Section
+
+    sections = list(Section.objects.filter(version=version).order_by("position"))
+    items = list(Item.objects.filter(version=version).order_by("position"))
+    section_nodes = {
+        section.pk: {"title": section.title, "optional": section.optional, "items": [], "sections": []}
+        for section in sections
+    }
+    roots = []
+    for section in sections:
+        siblings = section_nodes[section.parent_id]["sections"] if section.parent_id else roots
+        siblings.append(section_nodes[section.pk])
+    item_nodes = {}
+    for item in items:
+        node = {
+            "key": item.key,
+            "text": item.text,
+            "optional": item.optional,
+            "automated": item.automated,
+            "probe": item.probe,
+            "children": [],
+        }
+        item_nodes[item.pk] = node
+        if item.parent_id:
+            item_nodes[item.parent_id]["children"].append(node)
+        else:
+            section_nodes[item.section_id]["items"].append(node)
+    return roots
+
+
+def runs_in_flight(deployment: Deployment) -> dict[int, str]:
+    """{item id: "queued" | "running"} for the deployment's unfinished probe runs, in one query.
+
+    `ItemState.latest_run` only moves when a result is recorded, so queued runs are found here.
+    """
+    from probes.models import ProbeRun
+
+    unfinished = (
+        ProbeRun.objects.filter(deployment=deployment, status__in=[ProbeRun.Status.QUEUED, ProbeRun.Status.RUNNING])
+        .order_by("requested_at", "id")
+        .values_list("item_id", "status")
+    )
+    return dict(unfinished)

@@ -4,6 +4,8 @@ import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -40,12 +42,18 @@ def event_append(
     source: str,
     actor=None,
     deployment: Deployment | None = None,
+    environment=None,
     item: Item | None = None,
     before: str = "",
     after: str = "",
     note: str = "",
     data: dict | None = None,
 ) -> Event:
+    """Append one line of history; `environment` is for changes to an environment itself."""
+    if deployment is not None:
+        environment_ref = deployment.environment_id
+    else:
+        environment_ref = environment.pk if environment is not None else None
     return Event.objects.create(
         kind=kind,
         source=source,
@@ -53,7 +61,7 @@ def event_append(
         actor_name=_actor_name(actor),
         deployment=deployment,
         deployment_ref=deployment.pk if deployment else None,
-        environment_ref=deployment.environment_id if deployment else None,
+        environment_ref=environment_ref,
         item_key=item.key if item else "",
         item_text=item.text if item else "",
         before=before,
@@ -76,17 +84,31 @@ class ImportResult:
             "checklist": self.version.checklist.slug,
             "version": self.version.number,
             "sha256": self.version.sha256,
-            "counts": self.version.counts,
+            "counts": _ordered_counts(self.version.counts),
         }
 
 
-def _source_text(markdown: str | bytes) -> str:
-    if isinstance(markdown, bytes):
-        if len(markdown) > MAX_BYTES:
-            raise TooLarge("The file is larger than 2 MB; split it into several checklists.")
-        return markdown.decode("utf-8-sig")
-    if len(markdown.encode("utf-8")) > MAX_BYTES:
+COUNT_ORDER = ("sections", "groups", "items", "optional_items", "automated_items")
+
+
+def _ordered_counts(counts: dict) -> dict:
+    """The counts in the documented order (PostgreSQL's jsonb does not keep the order they were stored in)."""
+    return {
+        **{key: counts[key] for key in COUNT_ORDER if key in counts},
+        **{key: value for key, value in counts.items() if key not in COUNT_ORDER},
+    }
+
+
+def _check_size(markdown: str | bytes) -> None:
+    size = len(markdown) if isinstance(markdown, bytes) else len(markdown.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
         raise TooLarge("The file is larger than 2 MB; split it into several checklists.")
+
+
+def _source_text(markdown: str | bytes) -> str:
+    """The text as stored and hashed (only called once the parser has accepted it)."""
+    if isinstance(markdown, bytes):
+        return markdown.decode("utf-8-sig")
     return markdown
 
 
@@ -94,6 +116,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor=None, sourc
     """Import a Markdown checklist as a new version, or give back the identical existing one."""
     if actor is not None:
         roles.require(actor, "manage")
+    _check_size(markdown)
     try:
         parsed = parse_checklist(markdown)
     except ChecklistError as error:
@@ -263,6 +286,8 @@ def item_state_set(
     if state is not None and state not in State.values:
         raise InvalidInput(f"`{state}` is not a state; use one of {', '.join(State.values)}.")
     note = note.strip() if note is not None else None
+    if evidence_url is not None:
+        evidence_url = _valid_evidence_url(evidence_url)
     with transaction.atomic():
         deployment = _lock_open_deployment(deployment_id)
         item_state = (
@@ -274,13 +299,16 @@ def item_state_set(
         if item_state is None:
             raise NotFound(f"This deployment's checklist has no item `{key}`.")
         item = item_state.item
-        if state is not None and state != item_state.state:
+        before = item_state.state
+        if state is not None and state != before:
             _check_state_change(item_state, state, note, actor)
             if state != State.WAIVED and item.children.exists():
-                raise InvalidInput("This item is done when all its children are; set its children instead.")
-            before = item_state.state
-            if state == State.PENDING and item.automated:
+                if not (state == State.PENDING and before == State.WAIVED):
+                    raise InvalidInput("This item is done when all its children are; set its children instead.")
+                state = _children_state(deployment, item)
+            elif state == State.PENDING and item.automated:
                 state = _probe_state(item_state.latest_run) or State.PENDING
+        if state is not None and state != before:
             item_state.state = state
             if note is not None:
                 item_state.note = note
@@ -310,6 +338,19 @@ def item_state_set(
                     data={"evidence_url": item_state.evidence_url} if item_state.evidence_url else None,
                 )
     return item_state
+
+
+def _valid_evidence_url(url: str) -> str:
+    url = url.strip()
+    if not url:
+        return ""
+    if len(url) > 1000:
+        raise InvalidInput("The evidence link is longer than 1000 characters; link to a shorter address.")
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise InvalidInput("The evidence link must be a full http(s) URL, e.g. https://ci.example.com/runs/42.") from None
+    return url
 
 
 def _stamp(item_state: ItemState, actor) -> None:
@@ -347,24 +388,28 @@ def _probe_state(run) -> str | None:
     return {"passed": State.PASSED, "failed": State.FAILED, "error": State.FAILED}.get(run.status)
 
 
+def _children_state(deployment: Deployment, item: Item) -> str:
+    """The state a parent item follows: passed when every child is done, failed if one failed."""
+    children = list(
+        ItemState.objects.filter(deployment=deployment, item__parent_id=item.pk).values_list("state", flat=True)
+    )
+    if all(state in DONE for state in children):
+        return State.PASSED
+    if any(state == State.FAILED for state in children):
+        return State.FAILED
+    return State.PENDING
+
+
 def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) -> None:
     """A parent item is done when all its children are: keep its stored state in step."""
     if item.parent_id is None:
         return
-    parent_state = ItemState.objects.select_for_update().select_related("item").get(
+    parent_state = ItemState.objects.select_for_update(of=("self",)).select_related("item").get(
         deployment=deployment, item_id=item.parent_id
     )
     if parent_state.state == State.WAIVED:
         return
-    children = list(
-        ItemState.objects.filter(deployment=deployment, item__parent_id=item.parent_id).values_list("state", flat=True)
-    )
-    if all(state in DONE for state in children):
-        derived = State.PASSED
-    elif any(state == State.FAILED for state in children):
-        derived = State.FAILED
-    else:
-        derived = State.PENDING
+    derived = _children_state(deployment, parent_state.item)
     if derived != parent_state.state:
         before = parent_state.state
         parent_state.state = derived
@@ -382,10 +427,11 @@ def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) ->
 
 def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str = "", actor, source: str) -> SignOff:
     roles.require(actor, "signoff")
+    comment = (comment or "").strip()
     with transaction.atomic():
         deployment = _lock_open_deployment(deployment_id)
         required = deployment.version.required_roles or ["lead"]
-        if role not in required:
+        if role not in required or role not in roles.RANK:
             raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{role}` is not one of them.")
         if not roles.has_role(actor, role):
             raise Forbidden(f"You are not in the {role} role, so you cannot sign for it.")
@@ -430,7 +476,7 @@ def deployment_reopen(*, deployment_id: int, reason: str, actor, source: str) ->
     if not reason:
         raise InvalidInput("Say why the deployment is reopened: a reason is required.")
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
+        deployment = Deployment.objects.select_for_update(of=("self",)).filter(pk=deployment_id).first()
         if deployment is None:
             raise NotFound("This deployment does not exist.")
         if deployment.status != Deployment.Status.SIGNED_OFF:

@@ -10,6 +10,18 @@ app.autodiscover_tasks()
 
 
 @app.on_after_configure.connect
+def _make_filesystem_broker_folders(sender, **kwargs):
+    """The broker that needs no server keeps its messages in folders, which must exist."""
+    if str(sender.conf.broker_url).startswith("filesystem://"):
+        from pathlib import Path
+
+        for key in ("data_folder_in", "processed_folder"):
+            folder = (sender.conf.broker_transport_options or {}).get(key)
+            if folder:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
 def _check_visibility_timeout(sender, **kwargs):
     """A hard time limit at or above Redis's visibility timeout would run long tasks twice."""
     from django.conf import settings

@@ -157,6 +157,8 @@ else:
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
     }
+# Several installations (or test runs) can share one Redis by using their own queue.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CTRLREADY_QUEUE", "ctrlready")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,0 +1,473 @@
+"""JSON API for checklists and deployments.  Handlers translate: validate, call a service, serialise."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q
+from ninja import Field, Query, Router, Schema, Status
+
+from checklists import roles, selectors, services
+from checklists.errors import Conflict, NotFound
+from checklists.models import ChecklistVersion, Deployment, Event, ItemState, Source
+
+router = Router()
+
+API = Source.API
+
+
+class ErrorOut(Schema):
+    error: str
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ErrorOut for code in codes}
+
+
+# --- Schemas ------------------------------------------------------------------
+
+
+class ImportIn(Schema):
+    name: str = Field("", max_length=200, description="Defaults to the file's `#` title.")
+    markdown: str
+
+
+class CountsOut(Schema):
+    sections: int
+    groups: int
+    items: int
+    optional_items: int
+    automated_items: int
+
+
+class ImportOut(Schema):
+    checklist: str
+    version: int
+    sha256: str
+    counts: CountsOut
+
+
+class TreeItemOut(Schema):
+    key: str
+    text: str
+    optional: bool
+    automated: bool
+    probe: dict | None
+    children: list["TreeItemOut"]
+
+
+class TreeSectionOut(Schema):
+    title: str
+    optional: bool
+    items: list[TreeItemOut]
+    sections: list["TreeSectionOut"]
+
+
+TreeItemOut.model_rebuild()
+TreeSectionOut.model_rebuild()
+
+
+class VersionOut(Schema):
+    checklist: str
+    version: int
+    title: str
+    required_roles: list[str]
+    sha256: str
+    created_at: datetime
+    sections: list[TreeSectionOut]
+
+
+class ProgressOut(Schema):
+    total: int
+    passed: int
+    failed: int
+    pending: int
+    waived: int
+    na: int
+    blocking: int
+
+
+class ConditionOut(Schema):
+    expr: str
+    ok: bool
+    observed: Any = None
+
+
+class RunOut(Schema):
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    message: str
+    conditions: list[ConditionOut]
+
+
+class ItemOut(Schema):
+    key: str
+    text: str
+    section: list[str]
+    parent: str | None
+    optional: bool
+    automated: bool
+    state: str
+    by: str | None
+    at: datetime | None
+    note: str
+    evidence_url: str
+    stale: bool
+    blocking: bool
+    probe: RunOut | None
+
+
+class SignOffOut(Schema):
+    role: str
+    user: str
+    at: datetime
+    comment: str
+
+
+class DeploymentOut(Schema):
+    id: int
+    status: str
+    release: str
+    environment: int
+    checklist: str
+    version: int
+    digest: str
+    progress: ProgressOut
+    items: list[ItemOut]
+    signoffs: list[SignOffOut]
+    required_roles: list[str]
+    missing_roles: list[str]
+    created_at: datetime
+
+
+class DeploymentSummaryOut(Schema):
+    id: int
+    release: str
+    status: str
+    environment: int
+    checklist: str
+    version: int
+    progress: ProgressOut
+    created_at: datetime
+
+
+class DeploymentListOut(Schema):
+    deployments: list[DeploymentSummaryOut]
+
+
+class DeploymentFilter(Schema):
+    environment: int | None = None
+    status: Deployment.Status | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class DeploymentIn(Schema):
+    environment: int
+    checklist: str
+    version: int | None = Field(None, ge=1, description="Defaults to the checklist's latest version.")
+    release: str
+
+
+class ItemStateIn(Schema):
+    state: ItemState.State | None = None
+    note: str | None = None
+    evidence_url: str | None = None
+
+
+class SignOffIn(Schema):
+    role: str = "lead"
+    comment: str = ""
+    digest: str = Field(..., description="The `digest` of the deployment as you reviewed it.")
+
+
+class SignOffCreatedOut(SignOffOut):
+    deployment_status: str
+
+
+class ReopenIn(Schema):
+    reason: str
+
+
+class EventOut(Schema):
+    at: datetime
+    actor: str
+    kind: str
+    item: str | None
+    before: str
+    after: str
+    note: str
+    source: str
+
+
+class EventListOut(Schema):
+    events: list[EventOut]
+
+
+class GoOut(Schema):
+    go: bool
+
+
+class GateOut(Schema):
+    error: str
+    go: bool
+    blocking: list[str]
+    missing_roles: list[str]
+
+
+# --- Serialisers ----------------------------------------------------------------
+
+
+def _run_out(run) -> dict | None:
+    if run is None:
+        return None
+    return {
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_ms": run.duration_ms,
+        "message": run.message,
+        "conditions": [
+            {"expr": c.get("expr", ""), "ok": bool(c.get("ok")), "observed": c.get("observed")}
+            for c in (run.conditions or [])
+            if isinstance(c, dict)
+        ],
+    }
+
+
+def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
+    state, item = row.state, row.item
+    return {
+        "key": item.key,
+        "text": item.text,
+        "section": item.section_path,
+        "parent": parent_key,
+        "optional": item.optional,
+        "automated": item.automated,
+        "state": state.state,
+        "by": state.updated_by_name or None,
+        "at": state.updated_at,
+        "note": state.note,
+        "evidence_url": state.evidence_url,
+        "stale": row.stale,
+        "blocking": row.blocking,
+        "probe": _run_out(state.latest_run),
+    }
+
+
+def _deployment_out(deployment: Deployment) -> dict:
+    snapshot = selectors.deployment_snapshot(deployment)
+    key_of = {row.item.pk: row.item.key for row in snapshot.rows}
+    return {
+        "id": deployment.pk,
+        "status": deployment.status,
+        "release": deployment.release,
+        "environment": deployment.environment_id,
+        "checklist": deployment.version.checklist.slug,
+        "version": deployment.version.number,
+        "digest": snapshot.digest,
+        "progress": snapshot.progress,
+        "items": [_item_out(row, key_of.get(row.item.parent_id)) for row in snapshot.rows],
+        "signoffs": [_signoff_out(signoff) for signoff in snapshot.signoffs],
+        "required_roles": snapshot.required_roles,
+        "missing_roles": snapshot.missing_roles,
+        "created_at": deployment.created_at,
+    }
+
+
+def _signoff_out(signoff) -> dict:
+    return {"role": signoff.role, "user": signoff.username, "at": signoff.at, "comment": signoff.comment}
+
+
+def _deployment(deployment_id: int) -> Deployment:
+    deployment = (
+        Deployment.objects.select_related("version__checklist").filter(pk=deployment_id).first()
+    )
+    if deployment is None:
+        raise NotFound(f"There is no deployment {deployment_id}.")
+    return deployment
+
+
+# --- Checklists -------------------------------------------------------------------
+
+
+@router.post("checklists/import", response={200: ImportOut, 201: ImportOut, **_errors(400, 401, 403, 413)})
+def checklist_import(request, payload: ImportIn):
+    """Import a Markdown checklist: 201 with the new version, or 200 with an identical existing one."""
+    result = services.checklist_import(markdown=payload.markdown, name=payload.name, actor=request.auth, source=API)
+    return Status(201 if result.created else 200, result.as_dict())
+
+
+@router.get("checklists/{slug}/versions/{int:number}", response={200: VersionOut, **_errors(401, 403, 404)})
+def checklist_version(request, slug: str, number: int):
+    """One version of a checklist: its sections and items, nested."""
+    roles.require(request.auth, "read")
+    version = (
+        ChecklistVersion.objects.select_related("checklist")
+        .filter(checklist__slug=slug, number=number)
+        .first()
+    )
+    if version is None:
+        raise NotFound(f"There is no checklist `{slug}` version {number}.")
+    return {
+        "checklist": version.checklist.slug,
+        "version": version.number,
+        "title": version.title,
+        "required_roles": version.required_roles or ["lead"],
+        "sha256": version.sha256,
+        "created_at": version.created_at,
+        "sections": selectors.version_tree(version),
+    }
+
+
+# --- Deployments ------------------------------------------------------------------
+
+
+@router.get("deployments", response={200: DeploymentListOut, **_errors(400, 401, 403)})
+def deployment_list(request, filters: Query[DeploymentFilter]):
+    """Deployments, newest first; filter by `environment` (id) and `status`."""
+    roles.require(request.auth, "read")
+    query = Q()
+    if filters.environment is not None:
+        query &= Q(environment_id=filters.environment)
+    if filters.status is not None:
+        query &= Q(status=filters.status)
+    deployments = list(
+        Deployment.objects.filter(query)
+        .select_related("version__checklist")
+        .order_by("-created_at", "-id")[: filters.limit]
+    )
+    summaries = selectors.deployment_summaries([deployment.pk for deployment in deployments])
+    empty = {"total": 0, "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0}
+    return {
+        "deployments": [
+            {
+                "id": deployment.pk,
+                "release": deployment.release,
+                "status": deployment.status,
+                "environment": deployment.environment_id,
+                "checklist": deployment.version.checklist.slug,
+                "version": deployment.version.number,
+                "progress": summaries.get(deployment.pk, empty),
+                "created_at": deployment.created_at,
+            }
+            for deployment in deployments
+        ]
+    }
+
+
+@router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404)})
+def deployment_create(request, payload: DeploymentIn):
+    """Start a deployment of a release to an environment, against a checklist version."""
+    from probes.models import Environment
+
+    roles.require(request.auth, "read")
+    environment = Environment.objects.select_related("service").filter(pk=payload.environment).first()
+    if environment is None:
+        raise NotFound(f"There is no environment {payload.environment}; list them with GET /api/v1/environments.")
+    deployment = services.deployment_create(
+        environment=environment,
+        checklist_slug=payload.checklist,
+        version_number=payload.version,
+        release=payload.release,
+        actor=request.auth,
+        source=API,
+    )
+    return Status(201, _deployment_out(_deployment(deployment.pk)))
+
+
+@router.get("deployments/{int:deployment_id}", response={200: DeploymentOut, **_errors(401, 403, 404)})
+def deployment_detail(request, deployment_id: int):
+    """A deployment: every item's state and latest probe result, progress, sign-offs and the digest to sign."""
+    roles.require(request.auth, "read")
+    return _deployment_out(_deployment(deployment_id))
+
+
+@router.post(
+    "deployments/{int:deployment_id}/items/{path:key}",
+    response={200: ItemOut, **_errors(400, 401, 403, 404, 409)},
+)
+def item_state_set(request, deployment_id: int, key: str, payload: ItemStateIn):
+    """Set an item's state, note or evidence link."""
+    item_state = services.item_state_set(
+        deployment_id=deployment_id,
+        key=key,
+        state=payload.state,
+        note=payload.note,
+        evidence_url=payload.evidence_url,
+        actor=request.auth,
+        source=API,
+    )
+    item = item_state.item
+    parent_key = item.parent.key if item.parent_id else None
+    return _item_out(selectors.item_row(item_state), parent_key)
+
+
+@router.post(
+    "deployments/{int:deployment_id}/signoffs",
+    response={201: SignOffCreatedOut, **_errors(400, 401, 403, 404, 409)},
+)
+def signoff_record(request, deployment_id: int, payload: SignOffIn):
+    """Sign off for a role; refused (409) while anything blocks or when `digest` is no longer current."""
+    signoff = services.signoff_record(
+        deployment_id=deployment_id,
+        role=payload.role,
+        digest=payload.digest,
+        comment=payload.comment,
+        actor=request.auth,
+        source=API,
+    )
+    status = Deployment.objects.values_list("status", flat=True).get(pk=deployment_id)
+    return Status(201, {**_signoff_out(signoff), "deployment_status": status})
+
+
+@router.post("deployments/{int:deployment_id}/reopen", response={200: DeploymentOut, **_errors(400, 401, 403, 404, 409)})
+def deployment_reopen(request, deployment_id: int, payload: ReopenIn):
+    """Reopen a signed-off deployment: its sign-offs are voided, and the reason recorded."""
+    services.deployment_reopen(deployment_id=deployment_id, reason=payload.reason, actor=request.auth, source=API)
+    return _deployment_out(_deployment(deployment_id))
+
+
+@router.get("deployments/{int:deployment_id}/events", response={200: EventListOut, **_errors(401, 403, 404)})
+def deployment_events(request, deployment_id: int):
+    """The deployment's history, oldest first."""
+    roles.require(request.auth, "read")
+    events = list(Event.objects.filter(deployment_ref=deployment_id).order_by("at", "id"))
+    if not events and not Deployment.objects.filter(pk=deployment_id).exists():
+        raise NotFound(f"There is no deployment {deployment_id}.")
+    return {
+        "events": [
+            {
+                "at": event.at,
+                "actor": event.actor_name,
+                "kind": event.kind,
+                "item": event.item_key or None,
+                "before": event.before,
+                "after": event.after,
+                "note": event.note,
+                "source": event.source,
+            }
+            for event in events
+        ]
+    }
+
+
+@router.get("deployments/{int:deployment_id}/gate", response={200: GoOut, 409: GateOut, **_errors(401, 403, 404)})
+def deployment_gate(request, deployment_id: int):
+    """For a pipeline: 200 `{"go": true}` once signed off, else 409 with what blocks and who must sign."""
+    roles.require(request.auth, "read")
+    deployment = _deployment(deployment_id)
+    if deployment.status == Deployment.Status.SIGNED_OFF:
+        return {"go": True}
+    if deployment.status == Deployment.Status.ABORTED:
+        raise Conflict("This deployment was aborted; it will never be signed off.", go=False, blocking=[], missing_roles=[])
+    snapshot = selectors.deployment_snapshot(deployment)
+    blocking = [row.item.key for row in snapshot.blocking]
+    missing = snapshot.missing_roles
+    reasons = []
+    if blocking:
+        reasons.append(f"{len(blocking)} item(s) still block it")
+    if missing:
+        reasons.append(f"it needs sign-off by: {', '.join(missing)}")
+    message = "Not signed off yet: " + "; ".join(reasons) + "."
+    return Status(409, {"go": False, "blocking": blocking, "missing_roles": missing, "error": message})

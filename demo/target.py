@@ -1,0 +1,94 @@
+"""A small stand-in for the seed checklist's FastAPI backend, so the demo's probes see something real.
+
+It answers like the backend would, with a few honest faults, so that in the `local-demo`
+environment some probes pass and some fail:
+
+- `GET /health` → `{"status": "ok"}`; `GET /health/ollama` → 503, Ollama is not running here;
+- `GET /workflows`, `GET /workflow-status/<id>`, `POST /generate-workflow` need `Authorization: Bearer <token>`;
+- CORS answers `Access-Control-Allow-Origin: *` — the checklist forbids that, so its probe fails.
+
+Run: python -m demo.target --port 8001 --token demo-token
+"""
+
+import argparse
+import json
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    token = "demo-token"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # quiet: the dashboard's own logs matter here
+        pass
+
+    def _send(self, status: int, body: dict, extra_headers: dict | None = None) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Access-Control-Allow-Origin", "*")
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _authorised(self) -> bool:
+        return self.headers.get("Authorization", "") == f"Bearer {self.token}"
+
+    def do_OPTIONS(self):
+        self._send(HTTPStatus.NO_CONTENT, {}, {"Access-Control-Allow-Methods": "GET, POST"})
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        if path == "/health":
+            return self._send(200, {"status": "ok"})
+        if path == "/health/ollama":
+            return self._send(503, {"status": "unavailable", "detail": "Ollama is not running on this host"})
+        if path == "/workflows" or path.startswith("/workflow-status/"):
+            if not self._authorised():
+                return self._send(401, {"detail": "Not authenticated"})
+            if path == "/workflows":
+                return self._send(200, {"workflows": [{"id": "demo", "name": "Demo workflow"}]})
+            return self._send(200, {"job_id": path.rsplit("/", 1)[-1], "status": "completed"})
+        return self._send(404, {"detail": "Not Found"})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path == "/generate-workflow":
+            if not self._authorised():
+                return self._send(401, {"detail": "Not authenticated"})
+            try:
+                json.loads(body or b"")
+            except ValueError:
+                return self._send(400, {"detail": "The request body must be JSON."})
+            return self._send(202, {"job_id": "demo-job"})
+        return self._send(404, {"detail": "Not Found"})
+
+
+def serve(port: int, token: str, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    handler = type("Handler", (DemoHandler,), {"token": token})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--token", default="demo-token")
+    args = parser.parse_args()
+    server = serve(args.port, args.token)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""Environments: where a service runs, what its probes may reach, and its write-only secrets.
+
+Secret values go in encrypted and come out only through `environment_secrets`, for the probe
+runner.  They never appear in an event, a log line or an answer: those carry secret names only.
+"""
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import logging
+import re
+import struct
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, transaction
+
+from checklists import roles
+from checklists.errors import Conflict, InvalidInput
+from checklists.models import Event
+from checklists.services import event_append
+from probes import crypto
+from probes.models import Environment, EnvironmentSecret, Service
+
+logger = logging.getLogger(__name__)
+
+SSH_SECRETS = ("ssh_private_key", "ssh_password")
+MAX_SECRET_BYTES = 64 * 1024
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+HOST_KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    }
+)
+
+
+# --- Validation -------------------------------------------------------------------
+
+
+def _host(value: object, field: str) -> str:
+    """A host name or IP address, lower-cased; refused with a sentence otherwise."""
+    host = value.strip().lower().rstrip(".") if isinstance(value, str) else ""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host and len(host) <= 253 and all(_HOST_LABEL.match(label) for label in host.split(".")):
+        return host
+    raise InvalidInput(
+        f"`{field}` must be a host name like `api.example.com` or an IP address, not `{str(value)[:80]}`."
+    )
+
+
+def _base_url(value: str) -> str:
+    url = (value or "").strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("`base_url` must be an http:// or https:// URL with a host, e.g. https://api.example.com.")
+    if parts.username or parts.password:
+        raise InvalidInput("`base_url` must not carry a user name or password; put credentials in `secrets`.")
+    if len(url) > 500:
+        raise InvalidInput("`base_url` is longer than 500 characters.")
+    _host(parts.hostname, "base_url")
+    return url.rstrip("/") if parts.path in ("", "/") else url
+
+
+def _allowed_hosts(values) -> list[str]:
+    if not isinstance(values, (list, tuple)):
+        raise InvalidInput("`allowed_hosts` must be a list of host names.")
+    hosts = []
+    for value in values:
+        host = _host(value, "allowed_hosts")
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _variables(values) -> dict:
+    if not isinstance(values, dict):
+        raise InvalidInput("`variables` must be an object of names to values.")
+    for name, value in values.items():
+        if not NAME_RE.match(str(name)):
+            raise InvalidInput(f"Variable name `{name}` is not valid: use letters, digits and `_`, e.g. `API_HOST`.")
+        if not isinstance(value, (str, int, float, bool)):
+            raise InvalidInput(f"Variable `{name}` must be a string, a number or true/false.")
+    return dict(values)
+
+
+def _secret_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidInput(f"Secret name `{name}` is not valid: use letters, digits and `_`, e.g. `API_TOKEN`.")
+    return name
+
+
+def _secret_value(name: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"Secret `{name}` needs a non-empty string value.")
+    if len(value.encode("utf-8")) > MAX_SECRET_BYTES:
+        raise InvalidInput(f"Secret `{name}` is larger than 64 KB.")
+    return value
+
+
+def _text(value, field: str, max_length: int) -> str:
+    text = (value or "").strip() if isinstance(value, str) else ""
+    if not text:
+        raise InvalidInput(f"`{field}` is required.")
+    if len(text) > max_length:
+        raise InvalidInput(f"`{field}` is longer than {max_length} characters.")
+    return text
+
+
+def host_key_parse(host_key: str) -> tuple[str, str]:
+    """An OpenSSH public host key (`type base64`, or a known_hosts line) → (normalised key, fingerprint)."""
+    fields = (host_key or "").split()
+    for start in range(min(2, len(fields))):
+        key_type = fields[start]
+        if key_type in HOST_KEY_TYPES and len(fields) > start + 1:
+            blob_text = fields[start + 1]
+            break
+    else:
+        raise InvalidInput(
+            "`host_key` must be an OpenSSH public host key like `ssh-ed25519 AAAAC3Nza…` "
+            "(get it with `ssh-keyscan -t ed25519 <host>`)."
+        )
+    try:
+        blob = base64.b64decode(blob_text, validate=True)
+        (length,) = struct.unpack(">I", blob[:4])
+        embedded_type = blob[4 : 4 + length].decode("ascii")
+    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
+        embedded_type = None
+    if embedded_type != key_type:
+        raise InvalidInput(f"`host_key` is not a valid {key_type} key: its base64 part does not decode to one.")
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+    return f"{key_type} {blob_text}", f"SHA256:{digest}"
+
+
+def host_key_fingerprint(host_key: str) -> str:
+    """The SHA256 fingerprint of a stored host key, or "" when there is none."""
+    if not host_key:
+        return ""
+    try:
+        return host_key_parse(host_key)[1]
+    except InvalidInput:
+        return ""
+
+
+def _ssh(ssh: dict | None) -> dict | None:
+    if ssh is None:
+        return None
+    if not isinstance(ssh, dict):
+        raise InvalidInput("`ssh` must be an object with `host`, `port`, `username` and a key or password.")
+    port = ssh.get("port", 22) or 22
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise InvalidInput("`ssh.port` must be a number from 1 to 65535.")
+    credentials = {}
+    private_key = ssh.get("private_key")
+    password = ssh.get("password")
+    if private_key:
+        if "PRIVATE KEY-----" not in private_key:
+            raise InvalidInput("`ssh.private_key` must be a private key in PEM or OpenSSH format (-----BEGIN … PRIVATE KEY-----).")
+        credentials["ssh_private_key"] = _secret_value("ssh_private_key", private_key)
+    if password:
+        credentials["ssh_password"] = _secret_value("ssh_password", password)
+    return {
+        "host": _host(ssh.get("host"), "ssh.host"),
+        "port": port,
+        "username": _text(ssh.get("username"), "ssh.username", 100),
+        "host_key": ssh.get("host_key") or "",
+        "credentials": credentials,
+    }
+
+
+# --- Services ---------------------------------------------------------------------
+
+
+def environment_create(
+    *,
+    service_name: str,
+    name: str,
+    base_url: str,
+    allowed_hosts: list[str] | None = None,
+    variables: dict | None = None,
+    secrets: dict[str, str] | None = None,
+    ssh: dict | None = None,
+    actor,
+    source: str,
+) -> Environment:
+    """Create an environment (and its service, if new), with its secrets encrypted."""
+    if actor is not None:
+        roles.require(actor, "manage")
+    service_name = _text(service_name, "service", 200)
+    name = _text(name, "name", 100)
+    base_url = _base_url(base_url)
+    allowed_hosts = _allowed_hosts(allowed_hosts or [])
+    variables = _variables(variables or {})
+    secrets = {_secret_name(key): _secret_value(key, value) for key, value in (secrets or {}).items()}
+    ssh = _ssh(ssh)
+    if ssh is not None:
+        clash = sorted(set(secrets) & set(ssh["credentials"]))
+        if clash:
+            raise InvalidInput(f"Give `{clash[0]}` once: in `ssh` or in `secrets`, not both.")
+        secrets.update(ssh["credentials"])
+        if ssh["host_key"]:
+            host_key_parse(ssh["host_key"])
+
+    with transaction.atomic():
+        service, _ = Service.objects.get_or_create(name=service_name)
+        if Environment.objects.filter(service=service, name=name).exists():
+            raise Conflict(f"{service_name} already has an environment named `{name}`; choose another name.")
+        try:
+            with transaction.atomic():
+                environment = Environment.objects.create(
+                    service=service,
+                    name=name,
+                    base_url=base_url,
+                    allowed_hosts=allowed_hosts,
+                    variables=variables,
+                    ssh_host=ssh["host"] if ssh else "",
+                    ssh_port=ssh["port"] if ssh else 22,
+                    ssh_username=ssh["username"] if ssh else "",
+                )
+        except IntegrityError:
+            raise Conflict(f"{service_name} already has an environment named `{name}`; choose another name.") from None
+        for secret_name, value in secrets.items():
+            _secret_store(environment, secret_name, value)
+        event_append(
+            kind=Event.Kind.ENVIRONMENT,
+            source=source,
+            actor=actor,
+            environment=environment,
+            after="created",
+            note=f"Created environment {service_name} / {name} at {base_url}.",
+            data={
+                "base_url": base_url,
+                "allowed_hosts": allowed_hosts,
+                "variables": sorted(variables),
+                "secrets": sorted(secrets),
+                "ssh_host": environment.ssh_host,
+            },
+        )
+        if ssh and ssh["host_key"]:
+            host_key_trust(environment=environment, host_key=ssh["host_key"], actor=actor, source=source)
+    return environment
+
+
+def environment_update(
+    *,
+    environment: Environment,
+    base_url: str | None = None,
+    allowed_hosts: list[str] | None = None,
+    variables: dict | None = None,
+    secrets: dict[str, str] | None = None,
+    ssh: dict | None = None,
+    actor,
+    source: str,
+) -> Environment:
+    """Change what is given (None leaves a field as it is); records one event naming what changed."""
+    if actor is not None:
+        roles.require(actor, "manage")
+    changes: dict = {}
+    if base_url is not None:
+        changes["base_url"] = _base_url(base_url)
+    if allowed_hosts is not None:
+        changes["allowed_hosts"] = _allowed_hosts(allowed_hosts)
+    if variables is not None:
+        changes["variables"] = _variables(variables)
+    parsed_ssh = _ssh(ssh)
+    if parsed_ssh is not None:
+        changes.update(
+            ssh_host=parsed_ssh["host"], ssh_port=parsed_ssh["port"], ssh_username=parsed_ssh["username"]
+        )
+        if parsed_ssh["host_key"]:
+            host_key_parse(parsed_ssh["host_key"])
+    new_secrets = {_secret_name(key): _secret_value(key, value) for key, value in (secrets or {}).items()}
+    if parsed_ssh is not None:
+        new_secrets.update(parsed_ssh["credentials"])
+
+    with transaction.atomic():
+        environment = Environment.objects.select_for_update(of=("self",)).select_related("service").get(pk=environment.pk)
+        changed = [field for field, value in changes.items() if getattr(environment, field) != value]
+        for field in changed:
+            setattr(environment, field, changes[field])
+        if changed:
+            environment.save(update_fields=changed)
+        for secret_name, value in new_secrets.items():
+            _secret_store(environment, secret_name, value)
+        if changed or new_secrets:
+            event_append(
+                kind=Event.Kind.ENVIRONMENT,
+                source=source,
+                actor=actor,
+                environment=environment,
+                after="updated",
+                note=f"Changed {', '.join(changed + [f'secret {name}' for name in sorted(new_secrets)])}.",
+                data={"fields": changed, "secrets": sorted(new_secrets)},
+            )
+        if parsed_ssh is not None and parsed_ssh["host_key"]:
+            key, _ = host_key_parse(parsed_ssh["host_key"])
+            if key != environment.ssh_host_key:
+                host_key_trust(environment=environment, host_key=key, actor=actor, source=source)
+    return environment
+
+
+def _secret_store(environment: Environment, name: str, value: str) -> None:
+    EnvironmentSecret.objects.update_or_create(
+        environment=environment, name=name, defaults={"ciphertext": crypto.encrypt(value)}
+    )
+
+
+def secret_set(*, environment: Environment, name: str, value: str, actor, source: str) -> None:
+    """Store (or replace) one secret, encrypted.  The event names the secret, never its value."""
+    if actor is not None:
+        roles.require(actor, "manage")
+    name = _secret_name(name)
+    value = _secret_value(name, value)
+    with transaction.atomic():
+        existed = EnvironmentSecret.objects.filter(environment=environment, name=name).exists()
+        _secret_store(environment, name, value)
+        event_append(
+            kind=Event.Kind.ENVIRONMENT,
+            source=source,
+            actor=actor,
+            environment=environment,
+            after="secret replaced" if existed else "secret set",
+            note=f"Secret `{name}` {'replaced' if existed else 'set'}.",
+            data={"secret": name},
+        )
+
+
+def environment_secrets(environment: Environment) -> dict[str, str]:
+    """The environment's secrets, decrypted: for the probe runner only, never for display."""
+    values = {}
+    for secret in EnvironmentSecret.objects.filter(environment_id=environment.pk):
+        try:
+            values[secret.name] = crypto.decrypt(secret.ciphertext)
+        except crypto.SecretUnreadable:
+            logger.warning(
+                "Secret %s of environment %s cannot be decrypted with CTRLREADY_SECRET_KEYS; probes that "
+                "need it report not configured.",
+                secret.name,
+                environment.pk,
+            )
+    return values
+
+
+def secrets_rotate() -> int:
+    """Re-encrypt every readable secret with the first key of CTRLREADY_SECRET_KEYS; returns how many."""
+    rotated = 0
+    for secret in EnvironmentSecret.objects.all().iterator():
+        try:
+            ciphertext = crypto.rotate(secret.ciphertext)
+        except crypto.SecretUnreadable:
+            logger.warning("Secret %s of environment %s cannot be decrypted; left as it is.", secret.name, secret.environment_id)
+            continue
+        EnvironmentSecret.objects.filter(pk=secret.pk).update(ciphertext=ciphertext)
+        rotated += 1
+    return rotated
+
+
+def host_key_trust(*, environment: Environment, host_key: str, actor, source: str) -> Environment:
+    """Pin the SSH host key probes must see; an admin's recorded action (the event carries the fingerprint)."""
+    if actor is not None:
+        roles.require(actor, "manage")
+    key, fingerprint = host_key_parse(host_key)
+    with transaction.atomic():
+        environment = Environment.objects.select_for_update().get(pk=environment.pk)
+        previous = host_key_fingerprint(environment.ssh_host_key)
+        environment.ssh_host_key = key
+        environment.save(update_fields=["ssh_host_key"])
+        event_append(
+            kind=Event.Kind.HOST_KEY_TRUSTED,
+            source=source,
+            actor=actor,
+            environment=environment,
+            before=previous,
+            after=fingerprint,
+            note=f"Trusted SSH host key {fingerprint} for {environment.ssh_host or 'the SSH target'}.",
+            data={"fingerprint": fingerprint, "previous": previous, "key_type": key.split()[0]},
+        )
+    return environment

@@ -1,0 +1,119 @@
+"""The real path: service → Redis → a Celery worker process → httpx → the database."""
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from checklists.models import Event, ItemState
+from checklists.services import checklist_import, deployment_create
+from probes.models import Environment, ProbeRun, Service
+from probes.services import runs_request, runs_sweep
+from probes.tests.worker import Worker, http_target, require_worker_services, wait_until
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def queue(settings):
+    from ctrlready.celery import app
+
+    require_worker_services(connection)
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    yield name
+    app.conf.task_default_queue = previous
+
+
+def checklist_with(n: int, path: str) -> str:
+    lines = ["# Probe load", "", "## Health", ""]
+    for i in range(n):
+        lines += [
+            f"- [ ] Endpoint answers {i} {{#probe-{i}}}",
+            "  <!-- probe",
+            "  type: http",
+            f"  request: GET {path}?n={i}",
+            "  expect:",
+            '    - "[STATUS] == 200"',
+            '    - \'[BODY].status == "ok"\'',
+            "  -->",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def deployment_for(people, base_url: str, n: int, path: str = "/health"):
+    version = checklist_import(markdown=checklist_with(n, path), name=f"Probe load {n} {path}", source="cli").version
+    environment = Environment.objects.create(
+        service=Service.objects.create(name=f"svc-{uuid.uuid4().hex[:6]}"), name="staging", base_url=base_url
+    )
+    return deployment_create(
+        environment=environment, checklist_slug=version.checklist.slug, release="v1", actor=people["engineer"], source="api"
+    )
+
+
+def finished(deployment) -> int:
+    return ProbeRun.objects.filter(deployment=deployment, status__in=ProbeRun.FINISHED).count()
+
+
+def test_requested_runs_reach_a_real_worker_and_change_item_states(people, queue):
+    with http_target() as base_url:
+        deployment = deployment_for(people, base_url, 3)
+        worker = Worker(connection, queue).start()
+        try:
+            assert runs_request(deployment_id=deployment.pk, keys=None, actor=people["engineer"], source="api") == 3
+            assert wait_until(lambda: finished(deployment) == 3, timeout=30)
+        finally:
+            worker.stop()
+    runs = ProbeRun.objects.filter(deployment=deployment)
+    assert {run.status for run in runs} == {"passed"}
+    assert all(run.conditions and all(c["ok"] for c in run.conditions) for run in runs)
+    states = ItemState.objects.filter(deployment=deployment)
+    assert {state.state for state in states} == {"passed"}
+    events = Event.objects.filter(deployment=deployment, kind="probe_result")
+    assert sorted(events.values_list("item_key", "before", "after", "source")) == [
+        (f"probe-{i}", "pending", "passed", "probe") for i in range(3)
+    ]
+    assert Event.objects.filter(deployment=deployment, kind="run_requested", actor_name="engineer").count() == 1
+
+
+def test_worker_killed_mid_batch_every_run_ends_none_recorded_twice(people, queue):
+    with http_target(delay=0.1) as base_url:
+        deployment = deployment_for(people, base_url, 200, path="/slow")
+        worker = Worker(connection, queue, concurrency=2).start()
+        try:
+            runs_request(deployment_id=deployment.pk, keys=None, actor=people["engineer"], source="api")
+            assert wait_until(lambda: ProbeRun.objects.filter(deployment=deployment, status="running").exists(), 30)
+            time.sleep(0.3)
+            for pid in worker.children():  # SIGKILL the pool processes in the middle of their batches
+                os.kill(pid, signal.SIGKILL)
+            orphaned = set(ProbeRun.objects.filter(deployment=deployment, status="running").values_list("pk", flat=True))
+            assert orphaned, "the kill should have caught runs in flight"
+            # The main process sees the lost processes, requeues their tasks and starts new ones; the
+            # redelivered tasks find their runs already claimed and leave them alone, the rest go on.
+            assert wait_until(
+                lambda: not ProbeRun.objects.filter(deployment=deployment, status__in=["queued", "running"])
+                .exclude(pk__in=orphaned)
+                .exists(),
+                timeout=90,
+            )
+        finally:
+            worker.stop(signal.SIGKILL)
+    # The runs that were in flight when their process died are ended by the sweep once past their deadline.
+    latest_deadline = max(ProbeRun.objects.filter(deployment=deployment).values_list("deadline", flat=True))
+    runs_sweep(now=latest_deadline + timezone.timedelta(seconds=1))
+    runs = list(ProbeRun.objects.filter(deployment=deployment))
+    assert len(runs) == 200
+    assert all(run.status in ProbeRun.FINISHED for run in runs)
+    assert all(run.message for run in runs if run.status == "error")
+    per_item = {}
+    for key in Event.objects.filter(deployment=deployment, kind="probe_result").values_list("item_key", flat=True):
+        per_item[key] = per_item.get(key, 0) + 1
+    assert max(per_item.values()) == 1, "an item's result was recorded twice"
+    interrupted = [run for run in runs if run.status == "error"]
+    passed = [run for run in runs if run.status == "passed"]
+    assert passed and len(passed) + len(interrupted) == 200
