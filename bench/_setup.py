@@ -18,6 +18,7 @@ def django_on_bench_database(name: str) -> None:
     os.environ["DATABASE_URL"] = f"{server}/{name}"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     os.environ["DJANGO_SETTINGS_MODULE"] = "ctrlready.settings"
+    os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
     from django.core.management import call_command

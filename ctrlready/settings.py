@@ -184,6 +184,8 @@ CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
 CTRLREADY_PREVENT_SELF_SIGNOFF = envbool("CTRLREADY_PREVENT_SELF_SIGNOFF", False)
 # A run that is still `queued`/`running` this long after its probe's limit is ended by the sweep.
 CTRLREADY_RUN_GRACE_SECONDS = envint("CTRLREADY_RUN_GRACE_SECONDS", 60)
+# Probes of one deployment run together, this many per task (one event loop, one HTTP client, one SSH connection).
+CTRLREADY_PROBE_BATCH_SIZE = envint("CTRLREADY_PROBE_BATCH_SIZE", 250)
 # The hard time limit of one probe task never exceeds this; Redis's visibility timeout must stay above it.
 CTRLREADY_MAX_TASK_SECONDS = 900
 

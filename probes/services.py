@@ -17,7 +17,6 @@ from probes.models import Environment, ProbeRun
 from probes.runners.base import Observation, SSHTarget, Target
 
 State = ItemState.State
-BATCH_SIZE = 50
 BATCH_CONCURRENCY = 20
 DEFAULT_TIMEOUT = 10
 
@@ -75,7 +74,8 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
     now = timezone.now()
     grace = timedelta(seconds=settings.CTRLREADY_RUN_GRACE_SECONDS)
     with transaction.atomic():
-        batches = [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
+        size = settings.CTRLREADY_PROBE_BATCH_SIZE
+        batches = [items[i : i + size] for i in range(0, len(items), size)]
         for batch_items in batches:
             limits = batch_limits([item.probe for item in batch_items])
             batch = uuid.uuid4().hex
@@ -185,11 +185,20 @@ def results_record(results: dict[int, Observation], *, finished_at=None) -> int:
                 {"expr": c.expr, "ok": c.ok, "observed": c.observed} for c in observation.conditions
             ]
             run.observed = observation.observed
-        ProbeRun.objects.bulk_update(
-            runs, ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed"]
-        )
+        save_rows(runs, ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed"])
         _apply_to_items(runs)
     return len(runs)
+
+
+def save_rows(rows: list, fields: list[str]) -> None:
+    """Write many loaded rows in one statement.
+
+    `bulk_update` compiles a CASE expression per row and field, which costs seconds for a
+    batch of a few hundred runs; an upsert on the primary key writes the same in one fast statement.
+    The rows are locked by the caller, so the insert branch is never taken.
+    """
+    if rows:
+        type(rows[0]).objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"], update_fields=fields)
 
 
 def _apply_to_items(runs: list[ProbeRun]) -> None:
@@ -239,9 +248,7 @@ def _apply_to_items(runs: list[ProbeRun]) -> None:
             item_state.updated_at = run.finished_at
             if item_state.item.parent_id:
                 parents.append(item_state)
-    ItemState.objects.bulk_update(
-        changed_states, ["latest_run", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"]
-    )
+    save_rows(changed_states, ["latest_run", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"])
     Event.objects.bulk_create(events)
     for item_state in parents:
         refresh_parent(item_state.deployment, item_state.item, actor=None, source=Source.PROBE)

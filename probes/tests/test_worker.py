@@ -81,7 +81,8 @@ def test_requested_runs_reach_a_real_worker_and_change_item_states(people, queue
     assert Event.objects.filter(deployment=deployment, kind="run_requested", actor_name="engineer").count() == 1
 
 
-def test_worker_killed_mid_batch_every_run_ends_none_recorded_twice(people, queue):
+def test_worker_killed_mid_batch_every_run_ends_none_recorded_twice(people, queue, settings):
+    settings.CTRLREADY_PROBE_BATCH_SIZE = 50  # four tasks, so some are still waiting when the pool dies
     with http_target(delay=0.1) as base_url:
         deployment = deployment_for(people, base_url, 200, path="/slow")
         worker = Worker(connection, queue, concurrency=2).start()
