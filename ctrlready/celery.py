@@ -15,7 +15,7 @@ def _make_filesystem_broker_folders(sender, **kwargs):
     if str(sender.conf.broker_url).startswith("filesystem://"):
         from pathlib import Path
 
-        for key in ("data_folder_in", "processed_folder"):
+        for key in ("data_folder_in", "processed_folder", "control_folder"):
             folder = (sender.conf.broker_transport_options or {}).get(key)
             if folder:
                 Path(folder).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,120 @@
+"""Small presentation helpers for the pages: inline Markdown, percentages, probe summaries."""
+
+import json
+from functools import lru_cache
+
+from django import template
+from django.utils.safestring import mark_safe
+from markdown_it import MarkdownIt
+
+register = template.Library()
+
+# CommonMark with raw HTML off: item text keeps its code, emphasis and links, nothing else.
+_INLINE = MarkdownIt("commonmark", {"html": False})
+
+STATE_LABELS = {
+    "pending": "Pending",
+    "passed": "Passed",
+    "failed": "Failed",
+    "waived": "Waived",
+    "na": "N/A",
+}
+
+
+@lru_cache(maxsize=8192)
+def _render_inline(text: str) -> str:
+    return _INLINE.renderInline(text)
+
+
+@register.filter
+def inline_md(text: str) -> str:
+    """An item's text as HTML: inline Markdown only, raw HTML escaped, unsafe links dropped."""
+    return mark_safe(_render_inline(text or ""))
+
+
+@register.filter
+def percent(part, whole) -> str:
+    """`part` of `whole` as a CSS-ready percentage with one decimal, '0' when `whole` is 0."""
+    try:
+        part, whole = float(part), float(whole)
+    except (TypeError, ValueError):
+        return "0"
+    if whole <= 0:
+        return "0"
+    return f"{max(0.0, min(100.0, 100 * part / whole)):.1f}"
+
+
+@register.filter
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+@register.filter
+def observed(value) -> str:
+    """What a probe saw, short enough for a table cell."""
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+@register.filter
+def probe_summary(probe) -> str:
+    """`http GET /health`, `ssh test -s file`, `tls example.com:443` …"""
+    if not isinstance(probe, dict):
+        return ""
+    kind = probe.get("type", "probe")
+    if kind in ("http", "load"):
+        detail = probe.get("request") or " ".join(str(probe.get(k, "")) for k in ("method", "url")).strip()
+    elif kind == "ssh":
+        detail = probe.get("run", "")
+    elif kind == "dns":
+        detail = f"{probe.get('record', '')} {probe.get('name', '')}".strip()
+    elif kind in ("tls", "tcp"):
+        host = probe.get("host") or "base URL host"
+        port = probe.get("port")
+        detail = f"{host}:{port}" if port else str(host)
+    else:
+        detail = ""
+    detail = str(detail)
+    if len(detail) > 120:
+        detail = detail[:119] + "…"
+    return f"{kind} {detail}".strip()
+
+
+@register.filter
+def safe_url(url: str) -> str:
+    """The URL if it is http(s), else an empty string, so a stored `javascript:` never becomes a link."""
+    url = (url or "").strip()
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
+@register.filter
+def duration(ms) -> str:
+    if ms is None or ms == "":
+        return ""
+    ms = int(ms)
+    return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+@register.filter
+def can(user, action: str) -> bool:
+    """`{% if user|can:"manage" %}`: the same role check the services make."""
+    from checklists import roles
+
+    return roles.can(user, action)
+
+
+@register.filter
+def role(user) -> str:
+    from checklists import roles
+
+    return roles.user_role(user) or ""
+
+
+STATUS_LABELS = {"open": "Open", "signed_off": "Signed off", "aborted": "Aborted"}
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)

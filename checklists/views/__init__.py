@@ -1,0 +1,1 @@
+"""The pages.  Each module is one area; `checklists/urls.py` names their URLs."""

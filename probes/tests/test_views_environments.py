@@ -1,0 +1,142 @@
+"""Environment settings pages for admins: create, edit, write-only secrets, trusting an SSH host key."""
+
+import pytest
+from django.urls import reverse
+
+from checklists.models import Event
+from probes.models import Environment, EnvironmentSecret
+from probes.runners.ssh import fingerprint
+
+pytestmark = pytest.mark.usefixtures("fernet_key")
+
+NEW = {
+    "service": "billing-api",
+    "name": "production",
+    "base_url": "https://billing.example.com",
+    "allowed_hosts": "db.example.com\ncache.example.com",
+    "variables": "APP_DIR=/srv/billing\nWORKERS=4",
+    "ssh_host": "",
+    "ssh_port": "22",
+    "ssh_username": "",
+    "ssh_private_key": "",
+    "ssh_password": "",
+    "secret-name": "API_TOKEN",
+    "secret-value": "tok-very-secret-123",
+}
+
+
+def test_admin_creates_an_environment_with_a_secret(client, people):
+    client.force_login(people["admin"])
+    response = client.post(reverse("environment-new"), NEW)
+    environment = Environment.objects.get(service__name="billing-api", name="production")
+    assert response.status_code == 302 and response["Location"] == reverse("environment-edit", args=[environment.pk])
+    assert environment.allowed_hosts == ["db.example.com", "cache.example.com"]
+    assert environment.variables == {"APP_DIR": "/srv/billing", "WORKERS": "4"}
+    assert list(environment.secrets.values_list("name", flat=True)) == ["API_TOKEN"]
+    assert Event.objects.filter(kind="environment", source="web", actor_name="admin").exists()
+    edit = client.get(response["Location"]).content.decode()
+    assert "API_TOKEN" in edit and "tok-very-secret-123" not in edit
+
+
+@pytest.mark.parametrize("role", ["viewer", "engineer", "lead"])
+def test_only_admins_change_environments(client, people, environment, role):
+    client.force_login(people[role])
+    assert client.post(reverse("environment-new"), NEW).status_code == 403
+    assert client.post(reverse("environment-edit", args=[environment.pk]), {"base_url": "https://x.example"}).status_code == 403
+    assert client.post(
+        reverse("environment-secret", args=[environment.pk]), {"name": "T", "value": "v"}
+    ).status_code == 403
+    assert client.post(
+        reverse("environment-host-key", args=[environment.pk]), {"action": "trust", "host_key": "x"}
+    ).status_code == 403
+    assert not Environment.objects.filter(service__name="billing-api").exists()
+    assert not EnvironmentSecret.objects.exists()
+
+
+def test_invalid_base_url_is_refused_with_a_sentence(client, people):
+    client.force_login(people["admin"])
+    response = client.post(reverse("environment-new"), {**NEW, "base_url": "ftp://nope"})
+    assert response.status_code == 400 and "http:// or https://" in response.content.decode()
+
+
+def test_variables_must_be_name_value_lines(client, people):
+    client.force_login(people["admin"])
+    response = client.post(reverse("environment-new"), {**NEW, "variables": "just words"})
+    assert response.status_code == 400 and "NAME=value" in response.content.decode()
+
+
+def test_admin_edits_settings(client, people, environment):
+    client.force_login(people["admin"])
+    response = client.post(
+        reverse("environment-edit", args=[environment.pk]),
+        {"base_url": "https://staging.example.com", "allowed_hosts": "a.example.com, b.example.com", "variables": "X=1"},
+    )
+    assert response.status_code == 302
+    environment.refresh_from_db()
+    assert environment.base_url == "https://staging.example.com"
+    assert environment.allowed_hosts == ["a.example.com", "b.example.com"]
+    assert environment.variables == {"X": "1"}
+    page = client.get(reverse("environment-edit", args=[environment.pk])).content.decode()
+    assert 'value="https://staging.example.com"' in page
+
+
+def test_secrets_are_write_only(client, people, environment):
+    client.force_login(people["admin"])
+    url = reverse("environment-secret", args=[environment.pk])
+    client.post(url, {"name": "DB_PASSWORD", "value": "hunter2-pass"})
+    client.post(url, {"name": "DB_PASSWORD", "value": "hunter3-pass"})
+    assert environment.secrets.count() == 1
+    for page in (reverse("environment-edit", args=[environment.pk]), reverse("environment", args=[environment.pk])):
+        html = client.get(page).content.decode()
+        assert "DB_PASSWORD" in html and "hunter2" not in html and "hunter3" not in html
+    notes = " ".join(Event.objects.filter(kind="environment").values_list("note", flat=True))
+    assert "DB_PASSWORD" in notes and "hunter" not in notes
+
+
+def test_ssh_private_key_is_never_shown_back(client, people, environment, sshd):
+    client.force_login(people["admin"])
+    key = sshd.keys["ed25519"]
+    client.post(
+        reverse("environment-edit", args=[environment.pk]),
+        {"base_url": environment.base_url, "ssh_host": sshd.host, "ssh_port": sshd.port,
+         "ssh_username": sshd.username, "ssh_private_key": key},
+    )
+    assert environment.secrets.filter(name="ssh_private_key").exists()
+    html = client.get(reverse("environment-edit", args=[environment.pk])).content.decode()
+    assert "one is set" in html and "PRIVATE KEY-----\n" not in html and key.splitlines()[1] not in html
+
+
+def test_fetch_then_trust_the_real_host_key(client, people, environment, sshd):
+    environment.ssh_host, environment.ssh_port, environment.ssh_username = sshd.host, sshd.port, sshd.username
+    environment.save()
+    client.force_login(people["admin"])
+    url = reverse("environment-host-key", args=[environment.pk])
+    offered = client.post(url, {"action": "fetch"}).content.decode()
+    expected = fingerprint(sshd.host_key)
+    assert expected in offered and "Trust this key" in offered
+    assert Environment.objects.get(pk=environment.pk).ssh_host_key == ""  # fetching trusts nothing
+    response = client.post(url, {"action": "trust", "host_key": sshd.host_key})
+    assert response.status_code == 302
+    assert Environment.objects.get(pk=environment.pk).ssh_host_key.split()[:2] == sshd.host_key.split()[:2]
+    event = Event.objects.get(kind="host_key_trusted")
+    assert event.actor_name == "admin" and event.after == expected
+    again = client.post(url, {"action": "fetch"}).content.decode()
+    assert "already pinned" in again and "Trust this key" not in again
+    shown = client.get(reverse("environment", args=[environment.pk])).content.decode()
+    assert expected in shown
+
+
+def test_fetch_from_an_unreachable_host_says_so(client, people, environment, unused_port):
+    environment.ssh_host, environment.ssh_port, environment.ssh_username = "127.0.0.1", unused_port, "deploy"
+    environment.save()
+    client.force_login(people["admin"])
+    response = client.post(reverse("environment-host-key", args=[environment.pk]), {"action": "fetch"})
+    assert response.status_code == 502 and "Could not read the host key" in response.content.decode()
+
+
+def test_trusting_garbage_is_refused(client, people, environment):
+    client.force_login(people["admin"])
+    response = client.post(
+        reverse("environment-host-key", args=[environment.pk]), {"action": "trust", "host_key": "not a key"}
+    )
+    assert response.status_code == 400 and "OpenSSH public host key" in response.content.decode()
