@@ -1,5 +1,6 @@
 """Probe runs: requesting them, claiming them, recording what they saw, ending the stuck ones."""
 
+import logging
 import math
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from checklists.services import event_append, refresh_parent
 from probes.models import Environment, ProbeRun
 from probes.runners.base import Observation, SSHTarget, Target
 
+log = logging.getLogger(__name__)
 State = ItemState.State
 BATCH_CONCURRENCY = 20
 DEFAULT_TIMEOUT = 10
@@ -65,11 +67,15 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
             raise NotFound(f"This deployment's checklist has no item `{missing[0]}`.")
     else:
         items = list(items)
+    in_flight = set(
+        ProbeRun.objects.filter(
+            deployment=deployment, status__in=[ProbeRun.Status.QUEUED, ProbeRun.Status.RUNNING]
+        ).values_list("item_id", flat=True)
+    )
+    items = [item for item in items if item.pk not in in_flight]  # a second click does not queue twice
     if not items:
         return 0
     broker_check()
-
-    from probes import tasks
 
     now = timezone.now()
     grace = timedelta(seconds=settings.CTRLREADY_RUN_GRACE_SECONDS)
@@ -92,11 +98,7 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
                 ]
             )
             run_ids = [run.pk for run in runs]
-            transaction.on_commit(
-                lambda ids=run_ids, limits=limits: tasks.execute_runs.apply_async(
-                    args=(ids,), soft_time_limit=limits.soft, time_limit=limits.hard
-                )
-            )
+            transaction.on_commit(lambda ids=run_ids, limits=limits: _publish(ids, limits))
         event_append(
             kind=Event.Kind.RUN_REQUESTED,
             source=source,
@@ -106,6 +108,19 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
             data={"items": [item.key for item in items]} if keys is not None else {"all": True},
         )
     return len(items)
+
+
+def _publish(run_ids: list[int], limits: BatchLimits) -> None:
+    """Hand a batch to the queue; if the queue went away since the check, end its runs now, not at the sweep."""
+    from probes import tasks
+
+    try:
+        tasks.execute_runs.apply_async(args=(run_ids,), soft_time_limit=limits.soft, time_limit=limits.hard)
+    except Exception:
+        log.exception("could not publish a probe batch", extra={"runs": len(run_ids)})
+        message = "The probe queue could not be reached, so this run never started. Run it again."
+        observation = Observation(status="error", message=message, duration_ms=0, conditions=[], observed={})
+        results_record({pk: observation for pk in run_ids}, observed_target=False)
 
 
 def runs_claim(run_ids: list[int]) -> list[ProbeRun]:
@@ -158,9 +173,11 @@ _OUTCOME = {
 }
 
 
-def results_record(results: dict[int, Observation], *, finished_at=None) -> int:
+def results_record(results: dict[int, Observation], *, finished_at=None, observed_target: bool = True) -> int:
     """Write finished runs, the item states they change and their events, in one transaction.
 
+    `observed_target` is False when the run ended without reaching the environment (the worker
+    died, the queue was down): the run is ended but its item keeps its state.
     Only runs still `running` are written, so a result that arrives after the sweep ended
     its run, or twice from a redelivered task, is not recorded again.  Returns how many were written.
     """
@@ -186,7 +203,7 @@ def results_record(results: dict[int, Observation], *, finished_at=None) -> int:
             ]
             run.observed = observation.observed
         save_rows(runs, ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed"])
-        _apply_to_items(runs)
+        _apply_to_items(runs, change_states=observed_target)
     return len(runs)
 
 
@@ -201,7 +218,7 @@ def save_rows(rows: list, fields: list[str]) -> None:
         type(rows[0]).objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"], update_fields=fields)
 
 
-def _apply_to_items(runs: list[ProbeRun]) -> None:
+def _apply_to_items(runs: list[ProbeRun], *, change_states: bool = True) -> None:
     """The latest run of an automated item sets its state, unless a lead waived it or marked it n/a."""
     if not runs:
         return
@@ -220,7 +237,7 @@ def _apply_to_items(runs: list[ProbeRun]) -> None:
         if run.status == ProbeRun.Status.PASSED:
             item_state.last_passed_at = run.finished_at
         changed_states.append(item_state)
-        if item_state.deployment.locked or item_state.state in (State.WAIVED, State.NA):
+        if not change_states or item_state.deployment.locked or item_state.state in (State.WAIVED, State.NA):
             continue
         after = State.PENDING if run.not_configured else (
             State.PASSED if run.status == ProbeRun.Status.PASSED else State.FAILED
@@ -292,7 +309,7 @@ def runs_sweep(*, now=None) -> int:
             else "No worker picked this probe up in time: check that a Celery worker is running, then run it again."
         )
         results[pk] = Observation(status="error", message=message, duration_ms=0, conditions=[], observed={})
-    return results_record(results, finished_at=now)
+    return results_record(results, finished_at=now, observed_target=False)
 
 
 def runs_sweep_batch(run_ids: list[int], message: str) -> int:
@@ -301,7 +318,7 @@ def runs_sweep_batch(run_ids: list[int], message: str) -> int:
         pk__in=run_ids, status__in=[ProbeRun.Status.QUEUED, ProbeRun.Status.RUNNING]
     ).values_list("pk", flat=True)
     observation = Observation(status="error", message=message, duration_ms=0, conditions=[], observed={})
-    return results_record({pk: observation for pk in unfinished})
+    return results_record({pk: observation for pk in unfinished}, observed_target=False)
 
 
 def recheck_open_deployments() -> int:

@@ -62,3 +62,22 @@ def test_locked_deployment_runs_nothing(api, deployment):
 
     Deployment.objects.filter(pk=deployment.pk).update(status="signed_off")
     assert api.post("engineer", runs_url(deployment), {}).status_code == 409
+
+
+def test_a_second_request_does_not_queue_what_is_already_queued(api, deployment, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("probes.tasks.execute_runs.apply_async", lambda args, **limits: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("engineer", runs_url(deployment), {}).json() == {"queued": 1}
+        assert api.post("engineer", runs_url(deployment), {}).json() == {"queued": 0}
+    assert ProbeRun.objects.filter(deployment=deployment).count() == 1
+
+
+def test_a_batch_the_queue_refuses_ends_at_once_as_an_error(api, deployment, django_capture_on_commit_callbacks, monkeypatch):
+    def refuse(args, **limits):
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr("probes.tasks.execute_runs.apply_async", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("engineer", runs_url(deployment), {}).status_code == 202
+    run = ProbeRun.objects.get(deployment=deployment)
+    assert run.status == "error" and "queue could not be reached" in run.message
