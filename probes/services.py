@@ -228,7 +228,7 @@ def _apply_to_items(runs: list[ProbeRun], *, change_states: bool = True) -> None
         .filter(deployment_id__in={run.deployment_id for run in runs}, item_id__in={run.item_id for run in runs})
         .select_related("item", "deployment")
     }
-    changed_states, events, parents = [], [], []
+    changed_states, events, parents = {}, [], []
     for run in runs:
         item_state = states.get((run.deployment_id, run.item_id))
         if item_state is None or (item_state.latest_run_id or 0) > run.pk:
@@ -236,7 +236,7 @@ def _apply_to_items(runs: list[ProbeRun], *, change_states: bool = True) -> None
         item_state.latest_run_id = run.pk
         if run.status == ProbeRun.Status.PASSED:
             item_state.last_passed_at = run.finished_at
-        changed_states.append(item_state)
+        changed_states[item_state.pk] = item_state  # one row per item, however many of its runs end here
         if not change_states or item_state.deployment.locked or item_state.state in (State.WAIVED, State.NA):
             continue
         after = State.PENDING if run.not_configured else (
@@ -265,7 +265,7 @@ def _apply_to_items(runs: list[ProbeRun], *, change_states: bool = True) -> None
             item_state.updated_at = run.finished_at
             if item_state.item.parent_id:
                 parents.append(item_state)
-    save_rows(changed_states, ["latest_run", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"])
+    save_rows(list(changed_states.values()), ["latest_run", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"])
     Event.objects.bulk_create(events)
     for item_state in parents:
         refresh_parent(item_state.deployment, item_state.item, actor=None, source=Source.PROBE)
