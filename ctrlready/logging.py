@@ -29,13 +29,12 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        id_token = _request_id.set(request_id)
-        user_token = _user.set("-")
-        try:
-            response = self.get_response(request)
-        finally:
-            _request_id.reset(id_token)
-            _user.reset(user_token)
+        # Set, not reset afterwards: Django logs a 4xx/5xx (django.request) after the middleware
+        # chain has returned, and that line must still carry this request's id and user.
+        _request_id.set(request_id)
+        user = getattr(request, "user", None)
+        _user.set(user.get_username() if user is not None and user.is_authenticated else "-")
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
 

@@ -57,3 +57,17 @@ def test_log_lines_are_json_with_request_id_and_user(capfd):
         logger.removeHandler(handler)
     line = json.loads(capfd.readouterr().err.strip().splitlines()[-1])
     assert line["request_id"] == "req-1" and line["user"] == "alice" and line["message"] == "hello"
+
+
+def test_django_request_warnings_carry_the_request_id_and_user(client, django_user_model, caplog):
+    import logging
+
+    from ctrlready.logging import RequestContextFilter
+
+    user = django_user_model.objects.create_user("alice", password="pw")
+    client.force_login(user)
+    caplog.handler.addFilter(RequestContextFilter())
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        client.get("/no-such-page/", HTTP_X_REQUEST_ID="req-404")
+    record = next(r for r in caplog.records if r.name == "django.request")
+    assert (record.request_id, record.user) == ("req-404", "alice")
