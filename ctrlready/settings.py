@@ -6,6 +6,7 @@ REDIS_URL and CTRLREADY_SECRET_KEYS.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -66,9 +67,13 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-if not DEBUG:
-    # collectstatic fills STATIC_ROOT in the image; runserver serves static files itself.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# WhiteNoise serves static files under gunicorn: from STATIC_ROOT (collectstatic) in production,
+# straight from the apps' folders while DEBUG is on.
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+if DEBUG:
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 ROOT_URLCONF = "ctrlready.urls"
 WSGI_APPLICATION = "ctrlready.wsgi.application"
@@ -215,5 +220,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Django's own console handler would print every line a second time, unformatted.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
