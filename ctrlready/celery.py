@@ -21,14 +21,18 @@ def _make_filesystem_broker_folders(sender, **kwargs):
                 Path(folder).mkdir(parents=True, exist_ok=True)
 
 
-@app.on_after_configure.connect
-def _check_visibility_timeout(sender, **kwargs):
+def check_visibility_timeout(transport_options: dict | None, max_task_seconds: int) -> None:
     """A hard time limit at or above Redis's visibility timeout would run long tasks twice."""
-    from django.conf import settings
-
-    visibility = (sender.conf.broker_transport_options or {}).get("visibility_timeout")
-    if visibility is not None and visibility <= settings.CTRLREADY_MAX_TASK_SECONDS:
+    visibility = (transport_options or {}).get("visibility_timeout")
+    if visibility is not None and visibility <= max_task_seconds:
         raise RuntimeError(
             f"Redis visibility_timeout ({visibility}s) must be above the longest probe task "
-            f"({settings.CTRLREADY_MAX_TASK_SECONDS}s), or long tasks run twice."
+            f"({max_task_seconds}s), or long tasks run twice."
         )
+
+
+@app.on_after_configure.connect
+def _check_visibility_timeout(sender, **kwargs):
+    from django.conf import settings
+
+    check_visibility_timeout(sender.conf.broker_transport_options, settings.CTRLREADY_MAX_TASK_SECONDS)
