@@ -1,0 +1,86 @@
+"""R2: with Redis stopped, ticks and sign-offs work, runs answer 503; once it is back, runs work again."""
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from probes.models import ProbeRun
+
+pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (apt-get install redis-server)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, so stopping it disturbs nothing else."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_broker():
+    from ctrlready.celery import app
+
+    redis = PrivateRedis()
+    redis.start()
+    original = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{redis.port}/0"
+    try:
+        yield redis
+    finally:
+        app.conf.broker_url = original
+        if redis.process.poll() is None:
+            redis.stop()
+
+
+def test_redis_down_ticks_and_signoffs_work_runs_answer_503_and_recover(api, deployment, redis_broker, django_capture_on_commit_callbacks):
+    url = f"deployments/{deployment.pk}/runs"
+    redis_broker.stop()
+
+    assert api.post("engineer", url, {}).status_code == 503
+    assert not ProbeRun.objects.exists()
+    for key in ("rollback", "alerts-down", "alerts-errors"):
+        assert api.post("engineer", f"deployments/{deployment.pk}/items/{key}", {"state": "passed"}).status_code == 200
+    waived = api.post("lead", f"deployments/{deployment.pk}/items/health", {"state": "waived", "note": "checked by hand"})
+    assert waived.status_code == 200
+    assert api.get("viewer", f"deployments/{deployment.pk}").status_code == 200
+
+    redis_broker.start()  # the same port: the pooled connections must reconnect
+    api.post("lead", f"deployments/{deployment.pk}/items/health", {"state": "pending"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("engineer", url, {})
+    assert response.status_code == 202 and response.json() == {"queued": 1}
+    run = ProbeRun.objects.get()
+    assert run.status == "queued"  # published: the queue accepted it rather than ending it as an error
+
+    redis_broker.stop()
+    api.post("lead", f"deployments/{deployment.pk}/items/health", {"state": "waived", "note": "checked by hand"})
+    digest = api.get("lead", f"deployments/{deployment.pk}").json()["digest"]
+    signed = api.post("lead", f"deployments/{deployment.pk}/signoffs", {"role": "lead", "digest": digest, "comment": "ok"})
+    assert signed.status_code == 201, signed.json()
