@@ -20,8 +20,8 @@ from _setup import ROOT, django_on_bench_database
 
 CLIENTS = 50
 TICKS_PER_CLIENT = 20
-WORKERS = 4
-THREADS = 4
+WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
+THREADS = int(os.environ.get("BENCH_THREADS", 4))
 
 
 def free_port() -> int:
