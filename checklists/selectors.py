@@ -13,20 +13,81 @@ State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
 
 
+# What a deployment's rows are read as. A page of 2,290 items would otherwise build thousands of model
+# instances per view; these take half the time, and leave half as much for the garbage collector.
+# They carry the fields the pages, the API and the sign-off read (add one to the `_…_FIELDS` to read it).
+
+
+@dataclass(slots=True, eq=False)
+class RunRead:
+    """An item's latest probe run, as `ProbeRun` without what it observed."""
+
+    pk: int
+    status: str
+    not_configured: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    message: str
+    conditions: list
+
+    @property
+    def finished(self) -> bool:
+        from probes.models import ProbeRun
+
+        return self.status in ProbeRun.FINISHED
+
+
+@dataclass(slots=True, eq=False)
+class ItemRead:
+    pk: int
+    key: str
+    text: str
+    optional: bool
+    probe: dict | None
+    parent_id: int | None
+    section_id: int
+    section_path: list
+
+    @property
+    def automated(self) -> bool:
+        return self.probe is not None
+
+
+@dataclass(slots=True, eq=False)
+class StateRead:
+    pk: int
+    state: str
+    note: str
+    evidence_url: str
+    updated_by_name: str
+    updated_at: datetime | None
+    last_passed_at: datetime | None
+    latest_run_id: int | None
+    item: ItemRead
+    latest_run: RunRead | None
+
+
+_STATE_FIELDS = ("id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at")
+_ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
+                "item__section_id", "item__section_path")
+_RUN_FIELDS = ("latest_run__id", "latest_run__status", "latest_run__not_configured", "latest_run__started_at",
+               "latest_run__finished_at", "latest_run__duration_ms", "latest_run__message", "latest_run__conditions")
+
+
 @dataclass
 class ItemRow:
-    state: ItemState
+    state: ItemState | StateRead
     stale: bool
     blocking: bool
     depth: int
+    # Plain attributes rather than properties: pages read them many times per row.
+    item: object = field(init=False)
+    run: object = field(init=False)
 
-    @property
-    def item(self):
-        return self.state.item
-
-    @property
-    def run(self):
-        return self.state.latest_run
+    def __post_init__(self):
+        self.item = self.state.item
+        self.run = self.state.latest_run
 
 
 @dataclass
@@ -61,23 +122,28 @@ def freshness_cutoff(now: datetime | None = None) -> datetime:
 
 
 def item_rows(deployment: Deployment, *, now: datetime | None = None) -> list[ItemRow]:
-    states = list(
+    """Every item of the deployment in document order, with its state and latest run, in one query."""
+    values = (
         ItemState.objects.filter(deployment=deployment)
-        .select_related("item", "latest_run")
         .order_by("item__position")
+        .values_list(*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS)
     )
+    item_at, run_at = len(_STATE_FIELDS), len(_STATE_FIELDS) + len(_ITEM_FIELDS)
     cutoff = freshness_cutoff(now)
     depth_of: dict[int, int] = {}
     rows = []
-    for item_state in states:
-        item = item_state.item
+    for value in values:
+        item = ItemRead(*value[item_at:run_at])
+        run_id = value[run_at]
+        run = RunRead(*value[run_at:]) if run_id is not None else None
+        state = StateRead(*value[:item_at], latest_run_id=run_id, item=item, latest_run=run)
         depth = depth_of[item.parent_id] + 1 if item.parent_id in depth_of else 0
         depth_of[item.pk] = depth
-        rows.append(item_row(item_state, cutoff=cutoff, depth=depth))
+        rows.append(item_row(state, cutoff=cutoff, depth=depth))
     return rows
 
 
-def item_row(item_state: ItemState, *, cutoff: datetime | None = None, depth: int = 0) -> ItemRow:
+def item_row(item_state: ItemState | StateRead, *, cutoff: datetime | None = None, depth: int = 0) -> ItemRow:
     """One item's row (stale, blocking) from its state with `item` and `latest_run` loaded."""
     cutoff = cutoff or freshness_cutoff()
     item = item_state.item

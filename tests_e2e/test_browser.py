@@ -194,7 +194,7 @@ def test_run_polls_until_the_result_arrives(open_page, deployment, broker_up, mo
     page.evaluate("window.__noReload = true")
     page.locator('[data-item-key="health"]').get_by_role("button", name="Run").click()
     page.get_by_text("1 probe run in progress").wait_for()
-    assert page.locator('#live[hx-trigger="every 2s"]').count() == 1
+    assert page.locator('#live[hx-trigger="every 1s"]').count() == 1
     assert published  # the batch went to the queue once the request committed
 
     with DB_LOCK:  # the page keeps polling meanwhile

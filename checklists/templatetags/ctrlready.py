@@ -23,13 +23,13 @@ STATE_LABELS = {
 
 @lru_cache(maxsize=8192)
 def _render_inline(text: str) -> str:
-    return _INLINE.renderInline(text)
+    return mark_safe(_INLINE.renderInline(text))
 
 
 @register.filter
 def inline_md(text: str) -> str:
     """An item's text as HTML: inline Markdown only, raw HTML escaped, unsafe links dropped."""
-    return mark_safe(_render_inline(text or ""))
+    return _render_inline(text or "")
 
 
 @register.filter
@@ -95,6 +95,14 @@ def duration(ms) -> str:
         return ""
     ms = int(ms)
     return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+@register.filter
+def out_of_band(row):
+    """An item row (dressed by the deployment page) that htmx swaps in by its id, wherever the response lands."""
+    from checklists.views.rows import row_html
+
+    return row_html(row, oob=True)
 
 
 @register.filter

@@ -107,6 +107,25 @@ def test_old_passing_result_is_shown_stale_and_blocks(client, people, deployment
     assert keys_in(page(client, deployment, "?show=stale").content.decode()) == {"health"}
 
 
+def test_row_escapes_what_people_and_probes_wrote(client, people, deployment, probe_result):
+    ItemState.objects.filter(deployment=deployment, item__key="rollback").update(
+        note='<b>Plan</b> & "more"', evidence_url='https://wiki.example.com/?a=1&b="2"',
+        updated_by_name="<i>eve</i>", updated_at=timezone.now(),
+    )
+    run = probe_result(deployment, "health", "failed", observed="<script>alert(1)</script>")
+    run.message = "<em>503</em>"
+    run.save(update_fields=["message"])
+    client.force_login(people["viewer"])
+    html = page(client, deployment).content.decode()
+    row = row_html(html, "rollback")
+    assert "&lt;b&gt;Plan&lt;/b&gt; &amp; &quot;more&quot;" in row and "<b>" not in row
+    assert 'href="https://wiki.example.com/?a=1&amp;b=&quot;2&quot;"' in row
+    assert "&lt;i&gt;eve&lt;/i&gt;" in row and "<i>" not in row
+    health = row_html(html, "health")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in health and "<script>" not in health
+    assert "&lt;em&gt;503&lt;/em&gt;" in health and "<em>" not in health
+
+
 def test_item_text_keeps_inline_markdown_and_escapes_html(client, people, environment):
     from checklists.services import checklist_import, deployment_create
 
@@ -301,12 +320,12 @@ def test_progress_region_counts(client, people, deployment):
 
 def test_page_polls_only_while_runs_are_in_flight(client, people, deployment, probe_result):
     client.force_login(people["viewer"])
-    assert 'hx-trigger="every 2s"' not in page(client, deployment).content.decode()
+    assert 'hx-trigger="every 1s"' not in page(client, deployment).content.decode()
     run = probe_result(deployment, "health", None)  # queued, not finished
     html = page(client, deployment).content.decode()
-    assert 'hx-trigger="every 2s"' in html and "1 probe run in progress" in html
+    assert 'hx-trigger="every 1s"' in html and "1 probe run in progress" in html
     live = page(client, deployment, "?part=live", **HX).content.decode()
-    assert live.lstrip().startswith('<div id="live"') and 'hx-trigger="every 2s"' in live
+    assert live.lstrip().startswith('<div id="live"') and 'hx-trigger="every 1s"' in live
     assert 'id="item-health"' in live and 'hx-swap-oob="true"' in live
 
     from probes.runners.base import Observation
@@ -314,7 +333,7 @@ def test_page_polls_only_while_runs_are_in_flight(client, people, deployment, pr
 
     results_record({run.pk: Observation(status="passed", message="", duration_ms=5)})
     live = page(client, deployment, "?part=live", **HX).content.decode()
-    assert 'hx-trigger="every 2s"' not in live  # the poll stops itself
+    assert 'hx-trigger="every 1s"' not in live  # the poll stops itself
     assert "badge-passed" in row_html(live, "health")
     assert '<section id="progress"' in live and '<section id="signoff"' in live
 
@@ -327,7 +346,7 @@ def test_run_one_item_over_htmx_starts_polling(client, people, deployment, broke
     response = client.post(reverse("deployment-runs", args=[deployment.pk]), {"key": "health"}, **HX)
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith('<div id="live"') and 'hx-trigger="every 2s"' in html
+    assert html.lstrip().startswith('<div id="live"') and 'hx-trigger="every 1s"' in html
     assert deployment.runs.get().status == "queued"
     assert Event.objects.filter(deployment=deployment, kind="run_requested", source="web").exists()
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.http import HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -13,10 +14,10 @@ from checklists import roles
 from checklists.errors import NotFound
 from checklists.forms import ItemStateForm, ReopenForm, SignOffForm
 from checklists.models import Deployment, ItemState, Section, Source
-from checklists.selectors import ItemRow, deployment_snapshot, runs_in_flight
+from checklists.selectors import DONE, ItemRow, deployment_snapshot, runs_in_flight
 from checklists.services import deployment_reopen, item_state_set, signoff_record
-from checklists.templatetags.ctrlready import STATE_LABELS, percent, probe_summary
 from checklists.views.common import form_error, next_url, permissions, viewer_required
+from checklists.views.rows import dress_row, dress_section, page_parts, plain_text, row_html
 
 State = ItemState.State
 TEMPLATE = "checklists/deployment.html"
@@ -25,12 +26,13 @@ OPEN_STATES = (State.PENDING, State.FAILED)
 
 
 def _needs_human(row: ItemRow, parent_ids: set) -> bool:
-    return not row.item.automated and row.item.pk not in parent_ids and row.state.state in OPEN_STATES
+    return not row.automated and not row.parent and row.status in OPEN_STATES
 
 
+# Each test looks at a dressed row (see rows.dress_row).
 FILTERS = {
     "human": ("Needs a human", _needs_human),
-    "failing": ("Failing", lambda row, parents: row.state.state == State.FAILED),
+    "failing": ("Failing", lambda row, parents: row.status == State.FAILED),
     "blocking": ("Blocking", lambda row, parents: row.blocking),
     "stale": ("Stale", lambda row, parents: row.stale),
     "optional": ("Optional", lambda row, parents: row.item.optional),
@@ -47,18 +49,10 @@ class SectionBlock:
     failed: int = 0
     blocking: int = 0
     visible: int = 0
-
-    @property
-    def heading(self) -> int:
-        return min(2 + self.depth, 6)
-
-    @property
-    def pct_done(self) -> str:
-        return percent(self.done, self.total)
-
-    @property
-    def pct_failed(self) -> str:
-        return percent(self.failed, self.total)
+    # What the page shows of it (rows.dress_section): its entry in the progress list, its heading, its rows.
+    nav: str = ""
+    heading: str = ""
+    rows_html: str = ""
 
 
 def _deployment(pk: int) -> Deployment:
@@ -67,64 +61,75 @@ def _deployment(pk: int) -> Deployment:
     )
 
 
-def _blocks(deployment: Deployment, rows: list[ItemRow], visible: list[ItemRow]) -> list[SectionBlock]:
+def _blocks(
+    deployment: Deployment, rows: list[ItemRow], visible: list[ItemRow], anchor_base: str
+) -> list[SectionBlock]:
     """Sections in document order, each with its visible rows and the progress of everything under it."""
     sections = list(Section.objects.filter(version_id=deployment.version_id).order_by("position"))
     by_id: dict[int, SectionBlock] = {}
     for section in sections:
         parent = by_id.get(section.parent_id)
         by_id[section.pk] = SectionBlock(section=section, depth=parent.depth + 1 if parent else 0)
-    visible_ids = {row.state.pk for row in visible}
+    for row in visible:
+        by_id[row.item.section_id].rows.append(row)
     for row in rows:
         block = by_id[row.item.section_id]
-        shown = row.state.pk in visible_ids
-        if shown:
-            block.rows.append(row)
-        while block is not None:
-            block.total += 1
-            block.done += row.state.state in (State.PASSED, State.WAIVED, State.NA)
-            block.failed += row.state.state == State.FAILED
-            block.blocking += row.blocking
-            block.visible += shown
-            block = by_id.get(block.section.parent_id)
-    return [by_id[section.pk] for section in sections if by_id[section.pk].total]
+        block.total += 1
+        block.done += row.status in DONE
+        block.failed += row.status == State.FAILED
+        block.blocking += row.blocking
+    for block in by_id.values():
+        block.visible = len(block.rows)
+    # A section comes after its parent in document order: add each one's counts to its parent, last first.
+    for section in reversed(sections):
+        parent = by_id.get(section.parent_id)
+        if parent is not None:
+            block = by_id[section.pk]
+            parent.total += block.total
+            parent.done += block.done
+            parent.failed += block.failed
+            parent.blocking += block.blocking
+            parent.visible += block.visible
+    blocks = [by_id[section.pk] for section in sections if by_id[section.pk].total]
+    for block in blocks:
+        dress_section(block, anchor_base=anchor_base)
+    return blocks
 
 
-def _dress(row: ItemRow, page_url: str, parent_ids: set, can: dict) -> None:
-    """What the row template shows, worked out once here rather than in many template lookups."""
-    item, state = row.item, row.state.state
-    row.key = item.key
-    row.tid = f"t{row.state.pk}"
-    row.url = f"{page_url}items/{item.key}/"
-    row.label = STATE_LABELS.get(state, state)
-    row.parent = item.pk in parent_ids
-    row.probe = probe_summary(item.probe) if item.probe is not None else ""
-    row.tickable = not row.parent and (state != State.WAIVED or can["waive"])
-    row.css = "item is-" + state + (" is-blocking" if row.blocking else "") + (" is-stale" if row.stale else "")
+def page_context(request, deployment: Deployment, *, here: str | None = None) -> dict:
+    """Everything the page and its partials show, in a fixed number of queries whatever the size.
 
-
-def page_context(request, deployment: Deployment) -> dict:
-    """Everything the page and its partials show, in a fixed number of queries whatever the size."""
+    `here` is where the row forms come back to (their `next`): this page, with its filter, by default.
+    """
     snapshot = deployment_snapshot(deployment)
     rows = snapshot.rows
     parent_ids = {row.item.parent_id for row in rows if row.item.parent_id}
     current = request.GET.get("show", "")
-    if current in FILTERS:
-        test = FILTERS[current][1]
-        visible = [row for row in rows if test(row, parent_ids)]
-    else:
-        current, visible = "", rows
+    if current not in FILTERS:
+        current = ""
     url = reverse("deployment", args=[deployment.pk])
     query = f"?show={current}" if current else ""
+    here = here or url + query
+    anchor_base = url + query if current else ""  # where links to a section or an item point
     user = request.user
     can = permissions(user)
     live = not deployment.locked
     flying = runs_in_flight(deployment)
+    csrf_token = get_token(request)
+    runs_url = reverse("deployment-runs", args=[deployment.pk]) + query
+    parts = page_parts(
+        page_url=url, runs_url=runs_url, here=here, can=can, actions=live and can["tick"], csrf_token=csrf_token
+    )
     for row in rows:
-        _dress(row, url, parent_ids, can)
-        row.flying = flying.get(row.item.pk, "")
+        dress_row(row, parts=parts, parent_ids=parent_ids, flying=flying.get(row.item.pk, ""))
+    visible = [row for row in rows if FILTERS[current][1](row, parent_ids)] if current else rows
+    automated_visible = [row for row in visible if row.automated]
     signed = {signoff.role: signoff for signoff in snapshot.signoffs}
+    blocking_shown = snapshot.blocking[:25]
+    for row in blocking_shown:
+        row.plain_text = plain_text(row.item.text)
     return {
+        "csrf_token": csrf_token,  # one token for every form of the page, the rows' included
         "deployment": deployment,
         "environment": deployment.environment,
         "version": deployment.version,
@@ -133,20 +138,20 @@ def page_context(request, deployment: Deployment) -> dict:
         "done": snapshot.progress["passed"] + snapshot.progress["waived"] + snapshot.progress["na"],
         "rows": rows,
         "visible": visible,
-        "blocks": _blocks(deployment, rows, visible),
+        "blocks": _blocks(deployment, rows, visible, anchor_base),
         "parent_ids": parent_ids,
-        "automated_visible": [row for row in visible if row.item.automated],
-        "automated_count": sum(1 for row in rows if row.item.automated),
+        "automated_visible": automated_visible,
+        "automated_count": sum(1 for row in rows if row.automated),
         "filters": [
             (key, label, sum(1 for row in rows if test(row, parent_ids))) for key, (label, test) in FILTERS.items()
         ],
         "current_filter": current,
         "page_url": url,
-        "here": url + query,
-        "anchor_base": url + query if current else "",
+        "here": here,
+        "anchor_base": anchor_base,
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "items_url": url + "items/",
-        "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
+        "runs_url": runs_url,
         "history_url": reverse("deployment-history", args=[deployment.pk]),
         "in_flight": len(flying),
         "can": can,
@@ -154,7 +159,8 @@ def page_context(request, deployment: Deployment) -> dict:
         "actions": live and can["tick"],
         "role_status": [(role, signed.get(role)) for role in snapshot.required_roles],
         "signable_roles": [role for role in snapshot.missing_roles if roles.has_role(user, role)],
-        "blocking_shown": snapshot.blocking[:25],
+        "blocking_shown": blocking_shown,
+        "oob": False,  # `live_response` renders the panels with `oob` on, to swap them out of band
     }
 
 
@@ -183,11 +189,16 @@ def render_rows(request, deployment: Deployment, keys: list[str], *, editing: bo
             row = by_pk.get(row.item.parent_id)
     if not wanted:
         raise NotFound(f"This deployment's checklist has no item `{keys[0]}`.")
+    edit_form = _edit_form(request, context, wanted[0]) if editing else ""
     return "".join(
-        render_to_string(
-            f"{TEMPLATE}#row", {**context, "row": row, "oob": index > 0, "editing": editing and index == 0}, request
-        )
-        for index, row in enumerate(wanted)
+        row_html(row, oob=index > 0, edit_form=edit_form if index == 0 else "") for index, row in enumerate(wanted)
+    )
+
+
+def _edit_form(request, context: dict, row: ItemRow) -> str:
+    """The row's note and waive forms, opened inside it."""
+    return render_to_string(
+        "checklists/item_edit.html", {**context, "row": row, "state": row.state, "item": row.item}, request
     )
 
 
@@ -222,12 +233,13 @@ def _item_page(request, pk: int, key: str):
     editing = request.GET.get("view") != "row"
     if request.htmx:
         return HttpResponse(render_rows(request, deployment, [key], editing=editing))
-    context = page_context(request, deployment)
+    item_url = reverse("item", args=[pk, key])
+    context = page_context(request, deployment, here=item_url)
     row = next((row for row in context["rows"] if row.item.key == key), None)
     if row is None:
         raise NotFound(f"This deployment's checklist has no item `{key}`.")
-    item_url = reverse("item", args=[pk, key])
-    return render(request, "checklists/item.html", {**context, "row": row, "editing": True, "item_url": item_url, "here": item_url})
+    row.html = row_html(row, edit_form=_edit_form(request, context, row))
+    return render(request, "checklists/item.html", {**context, "row": row, "item_url": item_url})
 
 
 def _back(request, pk: int) -> str:

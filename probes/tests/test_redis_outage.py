@@ -49,12 +49,21 @@ def redis_broker():
 
     redis = PrivateRedis()
     redis.start()
+    def use(url):
+        # The connection and producer pools are bound to the broker URL they were made with:
+        # drop them with the URL, or later tests publish to this test's stopped server.
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+        app.amqp._producer_pool = None
+        app.conf.broker_url = url
+
     original = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{redis.port}/0"
+    use(f"redis://127.0.0.1:{redis.port}/0")
     try:
         yield redis
     finally:
-        app.conf.broker_url = original
+        use(original)
         if redis.process.poll() is None:
             redis.stop()
 

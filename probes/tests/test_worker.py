@@ -70,7 +70,7 @@ def test_requested_runs_reach_a_real_worker_and_change_item_states(people, queue
         finally:
             worker.stop()
     runs = ProbeRun.objects.filter(deployment=deployment)
-    assert {run.status for run in runs} == {"passed"}
+    assert {run.status for run in runs} == {"passed"}, {run.message for run in runs}
     assert all(run.conditions and all(c["ok"] for c in run.conditions) for run in runs)
     states = ItemState.objects.filter(deployment=deployment)
     assert {state.state for state in states} == {"passed"}
