@@ -39,6 +39,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/probes.py
+	$(BIN)/python bench/ticks.py
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles
