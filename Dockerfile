@@ -8,7 +8,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-RUN DEBUG=1 python manage.py collectstatic --noinput \
+RUN SECRET_KEY=build-only DEBUG=0 python manage.py collectstatic --noinput \
     && useradd --system --home /app ctrlready \
     && mkdir -p /app/var && chown ctrlready /app/var
 USER ctrlready
