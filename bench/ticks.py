@@ -74,7 +74,10 @@ def main() -> None:
     events_before = Event.objects.filter(deployment=deployment).count()
 
     port = free_port()
-    env = {**os.environ, "DEBUG": "1", "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "127.0.0.1"}
+    env = {  # production settings, as gunicorn would run them behind a TLS proxy
+        **os.environ, "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50, "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "127.0.0.1",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "ctrlready.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", str(WORKERS), "--threads", str(THREADS), "--log-level", "warning"],
