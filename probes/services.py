@@ -222,6 +222,17 @@ def _apply_to_items(runs: list[ProbeRun], *, change_states: bool = True) -> None
     """The latest run of an automated item sets its state, unless a lead waived it or marked it n/a."""
     if not runs:
         return
+    # Lock the deployments first, as ticks and sign-offs do: a sign-off never reads a digest while a
+    # result is half-written, and a deployment signed off meanwhile is seen as locked here.
+    locked = {
+        pk
+        for pk, status in Deployment.objects.select_for_update()
+        .filter(pk__in={run.deployment_id for run in runs})
+        .order_by("pk")
+        .values_list("pk", "status")
+        if status != Deployment.Status.OPEN
+    }
+    runs = [run for run in runs if run.deployment_id not in locked]  # nothing in a locked deployment changes
     states = {
         (state.deployment_id, state.item_id): state
         for state in ItemState.objects.select_for_update()
@@ -237,7 +248,7 @@ def _apply_to_items(runs: list[ProbeRun], *, change_states: bool = True) -> None
         if run.status == ProbeRun.Status.PASSED:
             item_state.last_passed_at = run.finished_at
         changed_states[item_state.pk] = item_state  # one row per item, however many of its runs end here
-        if not change_states or item_state.deployment.locked or item_state.state in (State.WAIVED, State.NA):
+        if not change_states or item_state.state in (State.WAIVED, State.NA):
             continue
         after = State.PENDING if run.not_configured else (
             State.PASSED if run.status == ProbeRun.Status.PASSED else State.FAILED

@@ -45,3 +45,16 @@ def test_a_late_result_after_the_sweep_is_not_recorded(deployment):
     assert results_record({run.pk: Observation(status="passed", message="", duration_ms=5)}) == 0
     run.refresh_from_db()
     assert run.status == "error"
+
+
+def test_a_result_arriving_after_sign_off_changes_nothing_in_the_deployment(deployment):
+    from checklists.models import Deployment
+
+    run = make_run(deployment, "health", status="running")
+    Deployment.objects.filter(pk=deployment.pk).update(status="signed_off")
+    assert results_record({run.pk: Observation(status="failed", message="down", duration_ms=5)}) == 1
+    run.refresh_from_db()
+    state = ItemState.objects.get(deployment=deployment, item__key="health")
+    assert run.status == "failed"  # the run itself ends, so it never hangs
+    assert (state.state, state.latest_run_id) == ("pending", None)
+    assert not Event.objects.filter(deployment=deployment, kind="probe_result").exists()
