@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from core.actors import SYSTEM
+
 SEED = Path(__file__).resolve().parent / "checklists" / "data" / "production-readiness-checklist.md"
 ROLES = ("viewer", "engineer", "lead", "admin")
 
@@ -39,7 +41,7 @@ def seed_text() -> str:
 
 @pytest.fixture
 def environment(db):
-    from probes.models import Environment, Service
+    from checklists.models import Environment, Service
 
     service = Service.objects.create(name="ctrlchecks-api")
     return Environment.objects.create(
@@ -72,7 +74,7 @@ def small_checklist(db):
 
 - [ ] Nice to have {#nice}
 """
-    return checklist_import(markdown=text, name="Small checklist", source="cli").version
+    return checklist_import(markdown=text, name="Small checklist", actor=SYSTEM, source="cli").version
 
 
 @pytest.fixture
@@ -100,7 +102,7 @@ class ApiCaller:
         self.tokens = {}
 
     def token(self, who) -> str:
-        from checklists.tokens import api_token_create
+        from core.tokens import api_token_create
 
         user = self.people[who] if isinstance(who, str) else who
         if user.pk not in self.tokens:
@@ -146,7 +148,7 @@ def seed_deployment(people, environment, seed_text):
     """An open deployment of the 229-item seed checklist."""
     from checklists.services import checklist_import, deployment_create
 
-    version = checklist_import(markdown=seed_text, name="Production readiness", source="cli").version
+    version = checklist_import(markdown=seed_text, name="Production readiness", actor=SYSTEM, source="cli").version
     return deployment_create(
         environment=environment, checklist_slug=version.checklist.slug, release="v2.0.0",
         actor=people["engineer"], source="api",
@@ -158,7 +160,9 @@ def big_deployment(people, environment, seed_text):
     """An open deployment of a 2,290-item checklist: the seed ten times over."""
     from checklists.services import checklist_import, deployment_create
 
-    version = checklist_import(markdown=_repeat_checklist(seed_text, 10), name="Big readiness", source="cli").version
+    version = checklist_import(
+        markdown=_repeat_checklist(seed_text, 10), name="Big readiness", actor=SYSTEM, source="cli"
+    ).version
     return deployment_create(
         environment=environment, checklist_slug=version.checklist.slug, release="v3.0.0",
         actor=people["engineer"], source="api",
@@ -168,29 +172,30 @@ def big_deployment(people, environment, seed_text):
 @pytest.fixture
 def broker_up(monkeypatch):
     """Run requests see a reachable queue; nothing is published (tests never commit)."""
-    monkeypatch.setattr("ctrlready.health.broker_reachable", lambda timeout=2.0: True)
+    monkeypatch.setattr("probes.services.broker_reachable", lambda timeout=2.0: True)
 
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    monkeypatch.setattr("ctrlready.health.broker_reachable", lambda timeout=2.0: False)
+    monkeypatch.setattr("probes.services.broker_reachable", lambda timeout=2.0: False)
 
 
 @pytest.fixture
 def probe_result(people, broker_up):
     """`probe_result(deployment, key, "passed"|"failed"|None)`: request a run, and finish it unless None."""
+    from checklists.conditions import ConditionResult
+    from probes.models import ProbeRun
     from probes.runners.base import Observation
     from probes.services import results_record, runs_request
-    from probes.models import ProbeRun
-    from probes.conditions import ConditionResult
 
-    def record(deployment, key: str, status: str | None, *, duration_ms: int = 42, observed=200):
+    def record(deployment, key: str, status: str | None, *, duration_ms: int = 42, observed=200, message=None):
         runs_request(deployment_id=deployment.pk, keys=[key], actor=people["engineer"], source="api")
         run = ProbeRun.objects.filter(deployment=deployment, item__key=key).order_by("-id").first()
         if status is not None:
             ok = status == "passed"
             results_record({run.pk: Observation(
-                status=status, message="" if ok else "The health check answered 503.", duration_ms=duration_ms,
+                status=status, duration_ms=duration_ms,
+                message=message if message is not None else "" if ok else "The health check answered 503.",
                 conditions=[ConditionResult("[STATUS] == 200", ok, observed)],
             )})
             run.refresh_from_db()

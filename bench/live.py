@@ -28,17 +28,19 @@ def main() -> None:
     django_on_bench_database("ctrlready_bench_live")
     from django.db import connection
     from playwright.sync_api import sync_playwright
+    from ticks import free_port
 
+    from checklists.models import Environment, Service
     from checklists.services import checklist_import, deployment_create
     from conftest import make_user
-    from probes.models import Environment, ProbeRun, Service
+    from core.actors import SYSTEM
+    from probes.models import ProbeRun
     from probes.tests.test_worker import checklist_with
     from probes.tests.worker import Worker, http_target
-    from ticks import free_port
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     engineer = make_user("engineer", "engineer")
-    version = checklist_import(markdown=checklist_with(1, "/health"), name="live", source="cli").version
+    version = checklist_import(markdown=checklist_with(1, "/health"), name="live", actor=SYSTEM, source="cli").version
     delays = []
     with http_target() as base_url:
         environment = Environment.objects.create(service=Service.objects.create(name="live"), name="x", base_url=base_url)

@@ -13,6 +13,8 @@ import time
 
 from _setup import django_on_bench_database
 
+from core.actors import SYSTEM
+
 REQUESTS = 25
 
 
@@ -22,18 +24,19 @@ def main() -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from checklists.demo import BUNDLED_CHECKLIST
-    from checklists.models import ItemState
+    from checklists.models import Environment, ItemState, Service
     from checklists.services import checklist_import, deployment_create
     from conftest import _repeat_checklist, make_user
-    from probes.models import Environment, ProbeRun, Service
+    from demo.loader import BUNDLED_CHECKLIST
+    from probes.models import ProbeRun
+    from probes.services import run_result
 
     engineer = make_user("bench-engineer", "engineer")
     environment = Environment.objects.create(service=Service.objects.create(name="bench"), name="x", base_url="http://127.0.0.1:9")
     seed = BUNDLED_CHECKLIST.read_text(encoding="utf-8")
     pages = {}
     for label, text in (("229 items", seed), ("2,290 items", _repeat_checklist(seed, 10))):
-        version = checklist_import(markdown=text, name=f"bench {label}", source="cli").version
+        version = checklist_import(markdown=text, name=f"bench {label}", actor=SYSTEM, source="cli").version
         deployment = deployment_create(
             environment=environment, checklist_slug=version.checklist.slug, release=label, actor=engineer, source="cli"
         )
@@ -50,10 +53,12 @@ def main() -> None:
         by_item = {run.item_id: run for run in runs}
         for i, state in enumerate(states):
             if state.item_id in by_item:
-                state.latest_run, state.state, state.last_passed_at = by_item[state.item_id], "passed", now
-            elif not state.item.probe and i % 2 == 0 and not state.item.children.exists():
+                run = by_item[state.item_id]
+                state.latest_run_id, state.result = run.pk, run_result(run)
+                state.state, state.last_passed_at = "passed", now
+            elif not state.item.probe and i % 2 == 0 and not state.item.has_children:
                 state.state, state.updated_by, state.updated_by_name, state.updated_at = "passed", engineer, "bench", now
-        ItemState.objects.bulk_update(states, ["latest_run", "state", "last_passed_at", "updated_by", "updated_by_name", "updated_at"])
+        ItemState.objects.bulk_update(states, ["latest_run_id", "result", "state", "last_passed_at", "updated_by", "updated_by_name", "updated_at"])
         pages[label] = f"/deployments/{deployment.pk}/"
 
     client = Client()

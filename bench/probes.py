@@ -41,21 +41,22 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    from checklists.models import Environment, Service
     from checklists.services import checklist_import, deployment_create
-    from checklists.tokens import api_token_create
     from conftest import make_user
-    from probes.models import Environment, ProbeRun, Service
+    from core.actors import SYSTEM
+    from core.tokens import api_token_create
+    from ctrlready.celery import app
+    from probes.models import ProbeRun
     from probes.services import BATCH_CONCURRENCY
     from probes.tests.test_worker import checklist_with
     from probes.tests.worker import Worker, http_target, wait_until
-
-    from ctrlready.celery import app
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     app.conf.task_default_queue = queue
     engineer = make_user("bench-engineer", "engineer")
     token = api_token_create(user=engineer)
-    version = checklist_import(markdown=checklist_with(N, "/health"), name="bench", source="cli").version
+    version = checklist_import(markdown=checklist_with(N, "/health"), name="bench", actor=SYSTEM, source="cli").version
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     real, bare = [], []
     with http_target() as base_url:

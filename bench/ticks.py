@@ -55,14 +55,15 @@ async def hammer(base, tokens, deployment_id, keys_per_client):
 
 def main() -> None:
     django_on_bench_database("ctrlready_bench_ticks")
-    from checklists.models import Event, Item
+    from checklists.models import Environment, Item, Service
     from checklists.services import checklist_import, deployment_create
-    from checklists.tokens import api_token_create
     from conftest import make_user
-    from probes.models import Environment, Service
+    from core.actors import SYSTEM
+    from core.models import Event
+    from core.tokens import api_token_create
 
     lines = ["# Ticks", "", "## Items", ""] + [f"- [ ] Item {i} {{#item-{i}}}" for i in range(CLIENTS * 2)]
-    version = checklist_import(markdown="\n".join(lines) + "\n", name="ticks", source="cli").version
+    version = checklist_import(markdown="\n".join(lines) + "\n", name="ticks", actor=SYSTEM, source="cli").version
     environment = Environment.objects.create(service=Service.objects.create(name="ticks"), name="x", base_url="http://127.0.0.1:9")
     people = [make_user(f"engineer-{i}", "engineer") for i in range(CLIENTS)]
     deployment = deployment_create(

@@ -2,18 +2,18 @@
 
 from django.contrib import admin
 
-from checklists.models import ApiToken, Checklist, ChecklistVersion, Deployment, Event, Item, ItemState, SignOff
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from checklists.models import (
+    Checklist,
+    ChecklistVersion,
+    Deployment,
+    Environment,
+    EnvironmentSecret,
+    Item,
+    ItemState,
+    Service,
+    SignOff,
+)
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(Checklist)
@@ -65,17 +65,26 @@ class SignOffAdmin(ReadOnlyAdmin):
     list_display = ["deployment", "role", "username", "at", "voided_at"]
 
 
-@admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor_name", "kind", "source", "deployment_ref", "item_key", "before", "after"]
-    list_filter = ["kind", "source"]
-    search_fields = ["item_key", "actor_name", "note"]
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at"]
 
 
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "user", "name", "created_at", "last_used_at"]
-    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+class SecretInline(admin.TabularInline):
+    """Names only: values are write-only (set them on the environment page or through the API)."""
 
-    def has_add_permission(self, request):
-        return False  # `manage.py create_api_token` shows the token once; the admin never sees it
+    model = EnvironmentSecret
+    fields = ["name", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ["service", "name", "base_url", "ssh_host"]
+    list_filter = ["service"]
+    readonly_fields = ["ssh_host_key"]  # trusted through the recorded "trust this key" action only
+    inlines = [SecretInline]

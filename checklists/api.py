@@ -6,9 +6,11 @@ from typing import Any
 from django.db.models import Q
 from ninja import Field, Query, Router, Schema, Status
 
-from checklists import roles, selectors, services
-from checklists.errors import Conflict, NotFound
-from checklists.models import ChecklistVersion, Deployment, Event, ItemState, Source
+from checklists import selectors, services
+from checklists.models import ChecklistVersion, Deployment, Environment, ItemState
+from core import roles
+from core.errors import NotFound
+from core.models import Event, Source
 
 router = Router()
 
@@ -251,7 +253,7 @@ def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
         "evidence_url": state.evidence_url,
         "stale": row.stale,
         "blocking": row.blocking,
-        "probe": _run_out(state.latest_run),
+        "probe": _run_out(row.run),
     }
 
 
@@ -359,8 +361,6 @@ def deployment_list(request, filters: Query[DeploymentFilter]):
 @router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404)})
 def deployment_create(request, payload: DeploymentIn):
     """Start a deployment of a release to an environment, against a checklist version."""
-    from probes.models import Environment
-
     roles.require(request.auth, "read")
     environment = Environment.objects.select_related("service").filter(pk=payload.environment).first()
     if environment is None:
@@ -459,8 +459,6 @@ def deployment_gate(request, deployment_id: int):
     deployment = _deployment(deployment_id)
     if deployment.status == Deployment.Status.SIGNED_OFF:
         return {"go": True}
-    if deployment.status == Deployment.Status.ABORTED:
-        raise Conflict("This deployment was aborted; it will never be signed off.", go=False, blocking=[], missing_roles=[])
     snapshot = selectors.deployment_snapshot(deployment)
     blocking = [row.item.key for row in snapshot.blocking]
     missing = snapshot.missing_roles

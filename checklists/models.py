@@ -1,25 +1,62 @@
-"""Checklists, their immutable versions, deployments against them and their history."""
+"""The domain: checklists and their immutable versions, services and their environments, deployments
+against them, every item's state and the sign-offs."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-
-class Role(models.TextChoices):
-    VIEWER = "viewer"
-    ENGINEER = "engineer"
-    LEAD = "lead"
-    ADMIN = "admin"
+from core.models import Role
 
 
-ROLE_ORDER = (Role.VIEWER, Role.ENGINEER, Role.LEAD, Role.ADMIN)
+class Service(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
-class Source(models.TextChoices):
-    WEB = "web"
-    API = "api"
-    CLI = "cli"
-    PROBE = "probe"
+class Environment(models.Model):
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="environments")
+    name = models.CharField(max_length=100)
+    base_url = models.URLField(max_length=500)
+    allowed_hosts = models.JSONField(default=list, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    ssh_host = models.CharField(max_length=255, blank=True)
+    ssh_port = models.PositiveIntegerField(default=22)
+    ssh_username = models.CharField(max_length=100, blank=True)
+    ssh_host_key = models.TextField(blank=True, help_text="The pinned host key, OpenSSH format.")
+    ca_bundle = models.TextField(blank=True, help_text="Extra trusted CA certificates (PEM) for TLS probes.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["service", "name"], name="unique_environment_per_service")]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} / {self.name}"
+
+
+class EnvironmentSecret(models.Model):
+    """A write-only value, encrypted at rest with CTRLREADY_SECRET_KEYS.
+
+    The names `ssh_private_key` and `ssh_password` hold the SSH credentials.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=100)
+    ciphertext = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["environment", "name"], name="unique_secret_name")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Checklist(models.Model):
@@ -91,6 +128,7 @@ class Item(models.Model):
     position = models.PositiveIntegerField()
     line = models.PositiveIntegerField(default=0)
     section_path = models.JSONField(default=list)
+    has_children = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["version", "position"]
@@ -111,9 +149,8 @@ class Deployment(models.Model):
     class Status(models.TextChoices):
         OPEN = "open"
         SIGNED_OFF = "signed_off"
-        ABORTED = "aborted"
 
-    environment = models.ForeignKey("probes.Environment", on_delete=models.PROTECT, related_name="deployments")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
     version = models.ForeignKey(ChecklistVersion, on_delete=models.PROTECT, related_name="deployments")
     release = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
@@ -136,6 +173,11 @@ class Deployment(models.Model):
 
 
 class ItemState(models.Model):
+    class RunState(models.TextChoices):
+        IDLE = "", "idle"
+        QUEUED = "queued"
+        RUNNING = "running"
+
     class State(models.TextChoices):
         PENDING = "pending"
         PASSED = "passed"
@@ -153,10 +195,16 @@ class ItemState(models.Model):
     )
     updated_by_name = models.CharField(max_length=150, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
-    latest_run = models.ForeignKey(
-        "probes.ProbeRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    # What the latest finished probe run of an automated item found, kept here so the item carries
+    # its own evidence: `result` is what the pages and the API show of it, `latest_run_id` names the run
+    # (a plain id: runs are the probes app's, and old ones are pruned).
+    latest_run_id = models.BigIntegerField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
     last_passed_at = models.DateTimeField(null=True, blank=True)
+    run_state = models.CharField(
+        max_length=10, choices=RunState.choices, blank=True, default="",
+        help_text="Whether a probe run of this item is queued or running now.",
+    )
 
     class Meta:
         constraints = [
@@ -184,60 +232,3 @@ class SignOff(models.Model):
                 fields=["deployment", "role"], condition=Q(voided_at__isnull=True), name="one_live_signoff_per_role"
             ),
         ]
-
-
-class Event(models.Model):
-    """One line of append-only history.  Names are copied so the past is not rewritten."""
-
-    class Kind(models.TextChoices):
-        IMPORT = "import"
-        DEPLOYMENT_CREATED = "deployment_created"
-        STATE = "state"
-        NOTE = "note"
-        WAIVE = "waive"
-        PROBE_RESULT = "probe_result"
-        RUN_REQUESTED = "run_requested"
-        SIGNOFF = "signoff"
-        SIGNED_OFF = "signed_off"
-        REOPEN = "reopen"
-        HOST_KEY_TRUSTED = "host_key_trusted"
-        ENVIRONMENT = "environment"
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    actor_name = models.CharField(max_length=150, blank=True)
-    kind = models.CharField(max_length=30, choices=Kind.choices)
-    source = models.CharField(max_length=10, choices=Source.choices)
-    deployment = models.ForeignKey(
-        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
-    )
-    deployment_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
-    environment_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
-    item_key = models.CharField(max_length=400, blank=True)
-    item_text = models.TextField(blank=True)
-    before = models.CharField(max_length=200, blank=True)
-    after = models.CharField(max_length=200, blank=True)
-    note = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.kind} {self.item_key}"
-
-
-class ApiToken(models.Model):
-    """A bearer token; only its sha256 is stored."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=12)
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({self.user})"

@@ -41,7 +41,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from probes.spec import ProbeSpecError, validate_probe
+from checklists.spec import ProbeSpecError, validate_probe
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_TEXT = 5_000

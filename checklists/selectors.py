@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from checklists.models import Deployment, ItemState, SignOff
+from checklists.models import Deployment, Item, ItemState, Section, SignOff
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
@@ -20,7 +21,7 @@ DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
 
 @dataclass(slots=True, eq=False)
 class RunRead:
-    """An item's latest probe run, as `ProbeRun` without what it observed."""
+    """What an item keeps of its latest finished probe run (`ItemState.result`)."""
 
     pk: int
     status: str
@@ -31,11 +32,24 @@ class RunRead:
     message: str
     conditions: list
 
-    @property
-    def finished(self) -> bool:
-        from probes.models import ProbeRun
+    @classmethod
+    def of(cls, result: dict | None) -> "RunRead | None":
+        if not result:
+            return None
+        return cls(
+            pk=result.get("run"),
+            status=result.get("status", ""),
+            not_configured=bool(result.get("not_configured")),
+            started_at=_moment(result.get("started_at")),
+            finished_at=_moment(result.get("finished_at")),
+            duration_ms=result.get("duration_ms"),
+            message=result.get("message", ""),
+            conditions=result.get("conditions") or [],
+        )
 
-        return self.status in ProbeRun.FINISHED
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass(slots=True, eq=False)
@@ -63,16 +77,16 @@ class StateRead:
     updated_by_name: str
     updated_at: datetime | None
     last_passed_at: datetime | None
+    run_state: str
     latest_run_id: int | None
     item: ItemRead
     latest_run: RunRead | None
 
 
-_STATE_FIELDS = ("id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at")
+_STATE_FIELDS = ("id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state")
 _ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
                 "item__section_id", "item__section_path")
-_RUN_FIELDS = ("latest_run__id", "latest_run__status", "latest_run__not_configured", "latest_run__started_at",
-               "latest_run__finished_at", "latest_run__duration_ms", "latest_run__message", "latest_run__conditions")
+_RUN_FIELDS = ("latest_run_id", "result")
 
 
 @dataclass
@@ -87,7 +101,8 @@ class ItemRow:
 
     def __post_init__(self):
         self.item = self.state.item
-        self.run = self.state.latest_run
+        state = self.state
+        self.run = state.latest_run if isinstance(state, StateRead) else RunRead.of(state.result)
 
 
 @dataclass
@@ -114,7 +129,7 @@ class Snapshot:
 
     @property
     def running(self) -> bool:
-        return any(row.run is not None and not row.run.finished for row in self.rows)
+        return any(row.state.run_state for row in self.rows)
 
 
 def freshness_cutoff(now: datetime | None = None) -> datetime:
@@ -134,9 +149,8 @@ def item_rows(deployment: Deployment, *, now: datetime | None = None) -> list[It
     rows = []
     for value in values:
         item = ItemRead(*value[item_at:run_at])
-        run_id = value[run_at]
-        run = RunRead(*value[run_at:]) if run_id is not None else None
-        state = StateRead(*value[:item_at], latest_run_id=run_id, item=item, latest_run=run)
+        run_id, result = value[run_at:]
+        state = StateRead(*value[:item_at], latest_run_id=run_id, item=item, latest_run=RunRead.of(result))
         depth = depth_of[item.parent_id] + 1 if item.parent_id in depth_of else 0
         depth_of[item.pk] = depth
         rows.append(item_row(state, cutoff=cutoff, depth=depth))
@@ -198,8 +212,6 @@ def deployment_summaries(deployment_ids, *, now: datetime | None = None) -> dict
     The same numbers as `progress_of(item_rows(...))` plus `stale` and `done`, computed by the
     database, so a dashboard does not load every item of every deployment.
     """
-    from django.db.models import Count, Q
-
     ids = list(deployment_ids)
     if not ids:
         return {}
@@ -253,8 +265,6 @@ DIFF_FIELDS = ("text", "section_path", "parent_key", "optional", "probe")
 
 def version_diff(a, b) -> VersionDiff:
     """What changed from checklist version `a` to `b`, item by item (items match by key)."""
-    from checklists.models import Item
-
     def items_of(version) -> dict[str, dict]:
         rows = (
             Item.objects.filter(version=version)
@@ -287,8 +297,6 @@ def version_diff(a, b) -> VersionDiff:
 
 def version_tree(version) -> list[dict]:
     """A checklist version's sections, nested, each with its items (nested): three queries at most."""
-    from checklists.models import Item, Section
-
     sections = list(Section.objects.filter(version=version).order_by("position"))
     items = list(Item.objects.filter(version=version).order_by("position"))
     section_nodes = {
@@ -318,15 +326,7 @@ def version_tree(version) -> list[dict]:
 
 
 def runs_in_flight(deployment: Deployment) -> dict[int, str]:
-    """{item id: "queued" | "running"} for the deployment's unfinished probe runs, in one query.
-
-    `ItemState.latest_run` only moves when a result is recorded, so queued runs are found here.
-    """
-    from probes.models import ProbeRun
-
-    unfinished = (
-        ProbeRun.objects.filter(deployment=deployment, status__in=[ProbeRun.Status.QUEUED, ProbeRun.Status.RUNNING])
-        .order_by("requested_at", "id")
-        .values_list("item_id", "status")
+    """{item id: "queued" | "running"} for the deployment's items whose probe runs now, in one query."""
+    return dict(
+        ItemState.objects.filter(deployment=deployment).exclude(run_state="").values_list("item_id", "run_state")
     )
-    return dict(unfinished)

@@ -11,64 +11,18 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from checklists import roles
-from checklists.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
-from checklists.models import (
-    Checklist,
-    ChecklistVersion,
-    Deployment,
-    Event,
-    Item,
-    ItemState,
-    Section,
-    SignOff,
-    Source,
-)
+from checklists.models import Checklist, ChecklistVersion, Deployment, Item, ItemState, Section, SignOff
 from checklists.parsing import MAX_BYTES, ChecklistError, parse_checklist
 from checklists.selectors import deployment_snapshot
+from core import roles
+from core.actors import SYSTEM, actor_name, actor_user
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from core.events import event_append, event_fields
+from core.models import Event, Source
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
 MANUAL_STATES = frozenset({State.PENDING, State.PASSED, State.FAILED, State.NA})
-
-
-def _actor_name(actor) -> str:
-    return actor.get_username() if actor is not None else "system"
-
-
-def event_append(
-    *,
-    kind: str,
-    source: str,
-    actor=None,
-    deployment: Deployment | None = None,
-    environment=None,
-    item: Item | None = None,
-    before: str = "",
-    after: str = "",
-    note: str = "",
-    data: dict | None = None,
-) -> Event:
-    """Append one line of history; `environment` is for changes to an environment itself."""
-    if deployment is not None:
-        environment_ref = deployment.environment_id
-    else:
-        environment_ref = environment.pk if environment is not None else None
-    return Event.objects.create(
-        kind=kind,
-        source=source,
-        actor=actor,
-        actor_name=_actor_name(actor),
-        deployment=deployment,
-        deployment_ref=deployment.pk if deployment else None,
-        environment_ref=environment_ref,
-        item_key=item.key if item else "",
-        item_text=item.text if item else "",
-        before=before,
-        after=after,
-        note=note,
-        data=data or {},
-    )
 
 
 # --- Import -----------------------------------------------------------------
@@ -112,10 +66,9 @@ def _source_text(markdown: str | bytes) -> str:
     return markdown
 
 
-def checklist_import(*, markdown: str | bytes, name: str = "", actor=None, source: str = Source.API) -> ImportResult:
+def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: str) -> ImportResult:
     """Import a Markdown checklist as a new version, or give back the identical existing one."""
-    if actor is not None:
-        roles.require(actor, "manage")
+    roles.require(actor, "manage")
     _check_size(markdown)
     try:
         parsed = parse_checklist(markdown)
@@ -143,7 +96,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor=None, sourc
             sha256=sha256,
             required_roles=list(parsed.required_roles),
             counts=parsed.counts(),
-            created_by=actor,
+            created_by=actor_user(actor),
         )
         _store_tree(version, parsed)
         event_append(
@@ -204,6 +157,7 @@ def _store_tree(version: ChecklistVersion, parsed) -> None:
                 position=item_position,
                 line=parsed_item.line,
                 section_path=list(path),
+                has_children=bool(parsed_item.children),
             )
             item_position += 1
             items_by_depth[depth].append((item, parent))
@@ -243,7 +197,7 @@ def deployment_create(
         raise NotFound(f"There is no checklist `{checklist_slug}`" + (f" version {version_number}." if version_number else "."))
     with transaction.atomic():
         deployment = Deployment.objects.create(
-            environment=environment, version=version, release=release, created_by=actor
+            environment=environment, version=version, release=release, created_by=actor_user(actor)
         )
         ItemState.objects.bulk_create(
             [ItemState(deployment=deployment, item_id=item_id) for item_id in version.items.values_list("id", flat=True)]
@@ -264,8 +218,6 @@ def _lock_open_deployment(deployment_id: int) -> Deployment:
         raise NotFound("This deployment does not exist.")
     if deployment.status == Deployment.Status.SIGNED_OFF:
         raise Conflict("This deployment is signed off and locked; a lead can reopen it.")
-    if deployment.status == Deployment.Status.ABORTED:
-        raise Conflict("This deployment was aborted; start a new deployment instead.")
     return deployment
 
 
@@ -292,7 +244,7 @@ def item_state_set(
         deployment = _lock_open_deployment(deployment_id)
         item_state = (
             ItemState.objects.select_for_update(of=("self",))
-            .select_related("item", "latest_run")
+            .select_related("item")
             .filter(deployment=deployment, item__key=key)
             .first()
         )
@@ -302,12 +254,12 @@ def item_state_set(
         before = item_state.state
         if state is not None and state != before:
             _check_state_change(item_state, state, note, actor)
-            if state != State.WAIVED and item.children.exists():
+            if state != State.WAIVED and item.has_children:
                 if not (state == State.PENDING and before == State.WAIVED):
                     raise InvalidInput("This item is done when all its children are; set its children instead.")
                 state = _children_state(deployment, item)
             elif state == State.PENDING and item.automated:
-                state = _probe_state(item_state.latest_run) or State.PENDING
+                state = state_for_result(item_state.result) or State.PENDING
         if state is not None and state != before:
             item_state.state = state
             if note is not None:
@@ -354,8 +306,8 @@ def _valid_evidence_url(url: str) -> str:
 
 
 def _stamp(item_state: ItemState, actor) -> None:
-    item_state.updated_by = actor
-    item_state.updated_by_name = _actor_name(actor)
+    item_state.updated_by = actor_user(actor)
+    item_state.updated_by_name = actor_name(actor)
     item_state.updated_at = timezone.now()
 
 
@@ -380,12 +332,6 @@ def _check_state_change(item_state: ItemState, state: str, note: str | None, act
         return
     if item_state.state == State.WAIVED:
         roles.require(actor, "waive")
-
-
-def _probe_state(run) -> str | None:
-    if run is None:
-        return None
-    return {"passed": State.PASSED, "failed": State.FAILED, "error": State.FAILED}.get(run.status)
 
 
 def _children_state(deployment: Deployment, item: Item) -> str:
@@ -448,7 +394,7 @@ def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str =
         if settings.CTRLREADY_PREVENT_SELF_SIGNOFF and _only_person_who_ticked(deployment, actor):
             raise Forbidden("You ticked every item yourself; someone else must sign off.")
         signoff = SignOff.objects.create(
-            deployment=deployment, user=actor, username=_actor_name(actor), role=role, comment=comment, digest=digest
+            deployment=deployment, user=actor_user(actor), username=actor_name(actor), role=role, comment=comment, digest=digest
         )
         event_append(kind=Event.Kind.SIGNOFF, source=source, actor=actor, deployment=deployment, after=role, note=comment)
         signed_roles = set(deployment.signoffs.filter(voided_at__isnull=True).values_list("role", flat=True))
@@ -491,3 +437,108 @@ def deployment_reopen(*, deployment_id: int, reason: str, actor, source: str) ->
             data={"voided_signoffs": voided},
         )
     return deployment
+
+
+# --- Probe results ---------------------------------------------------------------
+
+
+def state_for_result(result: dict | None) -> str | None:
+    """What a probe run's result says about its item — the one place this rule is written.
+
+    `passed` → passed; `failed`, or an `error` met at the environment (refused, timed out) → failed;
+    *not configured* → pending (it never counts as passed). A run that never reached the environment
+    (its worker was lost, the queue was down: `reached` is false) says nothing: None.
+    """
+    if not result or not result.get("reached", True):
+        return None
+    if result.get("not_configured"):
+        return State.PENDING
+    return State.PASSED if result.get("status") == "passed" else State.FAILED
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One finished probe run, as the domain takes it in (the probes app makes these)."""
+
+    run_id: int
+    deployment_id: int
+    item_id: int
+    result: dict  # what `ItemState.result` keeps: status, message, conditions, when, how long, …
+    finished_at: object
+    passed: bool
+
+
+def item_results_apply(results: list[RunResult]) -> None:
+    """Record finished runs on their items: the latest run of an automated item sets its state.
+
+    Runs in the caller's transaction. A waived or n/a item keeps its state (the result is still kept);
+    a run older than the item's latest is ignored; nothing in a signed-off deployment changes.
+    Every changed state appends one `probe_result` event, as the system.
+    """
+    if not results:
+        return
+    # Lock the deployments first, as ticks and sign-offs do: a sign-off never reads a digest while a
+    # result is half-written, and a deployment signed off meanwhile is seen as locked here.
+    locked = {
+        pk
+        for pk, status in Deployment.objects.select_for_update()
+        .filter(pk__in={r.deployment_id for r in results})
+        .order_by("pk")
+        .values_list("pk", "status")
+        if status != Deployment.Status.OPEN
+    }
+    results = [r for r in results if r.deployment_id not in locked]
+    states = {
+        (state.deployment_id, state.item_id): state
+        for state in ItemState.objects.select_for_update(of=("self",))
+        .filter(deployment_id__in={r.deployment_id for r in results}, item_id__in={r.item_id for r in results})
+        .select_related("item", "deployment")
+    }
+    changed_states, events, parents = {}, [], []
+    for outcome in sorted(results, key=lambda r: r.run_id):
+        item_state = states.get((outcome.deployment_id, outcome.item_id))
+        if item_state is None or (item_state.latest_run_id or 0) > outcome.run_id:
+            continue
+        item_state.latest_run_id = outcome.run_id
+        item_state.result = outcome.result
+        item_state.run_state = ItemState.RunState.IDLE
+        if outcome.passed:
+            item_state.last_passed_at = outcome.finished_at
+        changed_states[item_state.pk] = item_state  # one row per item, however many of its runs end here
+        after = state_for_result(outcome.result)
+        if after is None or after == item_state.state or item_state.state in (State.WAIVED, State.NA):
+            continue
+        events.append(Event(**event_fields(
+            kind=Event.Kind.PROBE_RESULT, source=Source.PROBE, actor=SYSTEM, deployment=item_state.deployment,
+            item=item_state.item, before=item_state.state, after=after,
+            note=str(outcome.result.get("message", ""))[:500], data={"run": outcome.run_id},
+        )))
+        item_state.state = after
+        item_state.updated_by = None
+        item_state.updated_by_name = actor_name(SYSTEM)
+        item_state.updated_at = outcome.finished_at
+        if item_state.item.parent_id:
+            parents.append(item_state)
+    rows_save(
+        list(changed_states.values()),
+        ["latest_run_id", "result", "run_state", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"],
+    )
+    Event.objects.bulk_create(events)
+    for item_state in parents:
+        refresh_parent(item_state.deployment, item_state.item, actor=SYSTEM, source=Source.PROBE)
+
+
+def item_runs_mark(*, deployment_id: int, item_ids: list[int], run_state: str) -> None:
+    """Show that runs of these items are queued or running (the deployment page reads it)."""
+    ItemState.objects.filter(deployment_id=deployment_id, item_id__in=item_ids).update(run_state=run_state)
+
+
+def rows_save(rows: list, fields: list[str]) -> None:
+    """Write many loaded rows in one statement.
+
+    `bulk_update` compiles a CASE expression per row and field, which costs seconds for a
+    batch of a few hundred rows; an upsert on the primary key writes the same in one fast statement.
+    The rows are locked by the caller, so the insert branch is never taken.
+    """
+    if rows:
+        type(rows[0]).objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"], update_fields=fields)

@@ -1,6 +1,6 @@
-from django.urls import include, path
+from django.urls import path
 
-from checklists.views import checklists, dashboard, deployments, history, people
+from checklists.views import checklists, dashboard, deployments, environments, history, people
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -9,9 +9,13 @@ urlpatterns = [
     path("deployments/<int:pk>/signoffs/", deployments.signoff, name="deployment-signoff"),
     path("deployments/<int:pk>/reopen/", deployments.reopen, name="deployment-reopen"),
     path("deployments/<int:pk>/history/", history.deployment_history, name="deployment-history"),
+    path("environments/new/", environments.environment_new, name="environment-new"),
+    path("environments/<int:pk>/", environments.environment_detail, name="environment"),
+    path("environments/<int:pk>/edit/", environments.environment_edit, name="environment-edit"),
+    path("environments/<int:pk>/secrets/", environments.environment_secret, name="environment-secret"),
+    path("environments/<int:pk>/deployments/", environments.environment_deployment_create, name="environment-deploy"),
     path("checklists/", checklists.checklist_list, name="checklists"),
     path("checklists/<slug:slug>/", checklists.checklist_detail, name="checklist"),
     path("checklists/<slug:slug>/diff/", checklists.checklist_diff, name="checklist-diff"),
     path("people/", people.people, name="people"),
-    path("", include("probes.urls")),
 ]

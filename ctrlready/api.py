@@ -15,8 +15,9 @@ from ninja.security import HttpBearer
 from ninja.utils import check_csrf
 
 from checklists.api import router as checklists_router
-from checklists.errors import DomainError
-from checklists.tokens import api_token_user
+from checklists.api_environments import router as environments_router
+from core.errors import DomainError
+from core.tokens import api_token_user
 from ctrlready.logging import bind_user
 from probes.api import router as probes_router
 
@@ -185,7 +186,8 @@ def _unexpected(request, exc: Exception):
 
 
 api.add_router("", checklists_router, tags=["checklists and deployments"])
-api.add_router("", probes_router, tags=["environments"])
+api.add_router("", environments_router, tags=["environments"])
+api.add_router("", probes_router, tags=["probe runs"])
 
 _fallback = Router()
 

@@ -1,6 +1,8 @@
 import os
+from pathlib import Path
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ctrlready.settings")
 
@@ -13,8 +15,6 @@ app.autodiscover_tasks()
 def _make_filesystem_broker_folders(sender, **kwargs):
     """The broker that needs no server keeps its messages in folders, which must exist."""
     if str(sender.conf.broker_url).startswith("filesystem://"):
-        from pathlib import Path
-
         for key in ("data_folder_in", "processed_folder", "control_folder"):
             folder = (sender.conf.broker_transport_options or {}).get(key)
             if folder:
@@ -33,6 +33,4 @@ def check_visibility_timeout(transport_options: dict | None, max_task_seconds: i
 
 @app.on_after_configure.connect
 def _check_visibility_timeout(sender, **kwargs):
-    from django.conf import settings
-
     check_visibility_timeout(sender.conf.broker_transport_options, settings.CTRLREADY_MAX_TASK_SECONDS)

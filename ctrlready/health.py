@@ -4,21 +4,12 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from ctrlready.celery import app as celery_app
+from core.queue import broker_reachable
 
 
 @require_GET
 def health(request):
     return JsonResponse({"status": "ok"})
-
-
-def broker_reachable(timeout: float = 2.0) -> bool:
-    try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
-        return True
-    except Exception:
-        return False
 
 
 @require_GET

@@ -51,8 +51,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",
+    "core",
     "checklists",
     "probes",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -176,11 +178,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-runs": {"task": "probes.tasks.sweep_stuck_runs", "schedule": 60.0},
+    "sweep-stuck-runs": {"task": "probes.sweep_stuck_runs", "schedule": 60.0},
     "recheck-open-deployments": {
-        "task": "probes.tasks.recheck_open_deployments",
-        "schedule": 60.0 * envint("CTRLREADY_RECHECK_MINUTES", 15),
+        "task": "probes.recheck_open_deployments",
+        "schedule": 60.0 * CTRLREADY_RECHECK_MINUTES,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
@@ -188,7 +191,6 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 # --- ctrlready ------------------------------------------------------------
 CTRLREADY_SECRET_KEYS = envlist("CTRLREADY_SECRET_KEYS")
 CTRLREADY_RESULT_TTL_MINUTES = envint("CTRLREADY_RESULT_TTL_MINUTES", 60)
-CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
 CTRLREADY_PREVENT_SELF_SIGNOFF = envbool("CTRLREADY_PREVENT_SELF_SIGNOFF", False)
 # A run that is still `queued`/`running` this long after its probe's limit is ended by the sweep.
 CTRLREADY_RUN_GRACE_SECONDS = envint("CTRLREADY_RUN_GRACE_SECONDS", 60)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("checklists.urls")),
+    path("", include("probes.urls")),
 ]

@@ -1,31 +1,6 @@
 from django.contrib import admin
 
-from probes.models import Environment, EnvironmentSecret, ProbeRun, Service
-
-
-@admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
-
-
-class SecretInline(admin.TabularInline):
-    """Names only: values are write-only (set them on the environment page or through the API)."""
-
-    model = EnvironmentSecret
-    fields = ["name", "updated_at"]
-    readonly_fields = fields
-    extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ["service", "name", "base_url", "ssh_host"]
-    list_filter = ["service"]
-    readonly_fields = ["ssh_host_key"]  # trusted through the recorded "trust this key" action only
-    inlines = [SecretInline]
+from probes.models import ProbeRun
 
 
 @admin.register(ProbeRun)

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class ProbesConfig(AppConfig):
     name = "probes"
-    verbose_name = "Environments and probes"
+    verbose_name = "Probe runs"

@@ -1,59 +1,8 @@
-"""Services, their environments (what probes may reach) and probe runs."""
+"""Probe runs: one execution of an automated item's probe, with every condition's observed value."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-
-
-class Service(models.Model):
-    name = models.CharField(max_length=200, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Environment(models.Model):
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="environments")
-    name = models.CharField(max_length=100)
-    base_url = models.URLField(max_length=500)
-    allowed_hosts = models.JSONField(default=list, blank=True)
-    variables = models.JSONField(default=dict, blank=True)
-    ssh_host = models.CharField(max_length=255, blank=True)
-    ssh_port = models.PositiveIntegerField(default=22)
-    ssh_username = models.CharField(max_length=100, blank=True)
-    ssh_host_key = models.TextField(blank=True, help_text="The pinned host key, OpenSSH format.")
-    ca_bundle = models.TextField(blank=True, help_text="Extra trusted CA certificates (PEM) for TLS probes.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["service__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["service", "name"], name="unique_environment_per_service")]
-
-    def __str__(self) -> str:
-        return f"{self.service.name} / {self.name}"
-
-
-class EnvironmentSecret(models.Model):
-    """A write-only value, encrypted at rest with CTRLREADY_SECRET_KEYS.
-
-    The names `ssh_private_key` and `ssh_password` hold the SSH credentials.
-    """
-
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="secrets")
-    name = models.CharField(max_length=100)
-    ciphertext = models.TextField()
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["environment", "name"], name="unique_secret_name")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ProbeRun(models.Model):

@@ -10,17 +10,25 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from checklists import roles
-from checklists.errors import Conflict, InvalidInput, NotFound, Unavailable
-from checklists.models import Deployment, Event, Item, ItemState, Source
-from checklists.services import event_append, refresh_parent
-from probes.models import Environment, ProbeRun
+from checklists.environments import environment_secrets
+from checklists.models import Deployment, Environment, Item, ItemState
+from checklists.services import RunResult, item_results_apply, item_runs_mark, rows_save
+from core import roles
+from core.actors import SYSTEM, actor_user
+from core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from core.events import event_append
+from core.models import Event, Source
+from core.queue import broker_reachable, task_send
+from probes.models import ProbeRun
+from probes.runners import run_batch
 from probes.runners.base import Observation, SSHTarget, Target
 
 log = logging.getLogger(__name__)
 State = ItemState.State
 BATCH_CONCURRENCY = 20
 DEFAULT_TIMEOUT = 10
+#: The task that runs a batch (probes/tasks.py), sent by name.
+EXECUTE_RUNS = "probes.execute_runs"
 
 
 @dataclass(frozen=True)
@@ -39,16 +47,13 @@ def batch_limits(specs: list[dict]) -> BatchLimits:
 
 
 def broker_check() -> None:
-    from ctrlready.health import broker_reachable
-
     if not broker_reachable(timeout=2.0):
         raise Unavailable("The probe queue cannot be reached right now; nothing was queued. Try again in a minute.")
 
 
 def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: str) -> int:
     """Queue runs for the given automated items (all of them when `keys` is None); returns how many."""
-    if actor is not None:
-        roles.require(actor, "run")
+    roles.require(actor, "run")
     deployment = Deployment.objects.select_related("environment").filter(pk=deployment_id).first()
     if deployment is None:
         raise NotFound("This deployment does not exist.")
@@ -90,7 +95,7 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
                     ProbeRun(
                         deployment=deployment,
                         item=item,
-                        requested_by=actor,
+                        requested_by=actor_user(actor),
                         deadline=now + timedelta(seconds=limits.hard) + grace,
                         batch=batch,
                     )
@@ -98,6 +103,10 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
                 ]
             )
             run_ids = [run.pk for run in runs]
+            item_runs_mark(
+                deployment_id=deployment.pk, item_ids=[item.pk for item in batch_items],
+                run_state=ItemState.RunState.QUEUED,
+            )
             transaction.on_commit(lambda ids=run_ids, limits=limits: _publish(ids, limits))
         event_append(
             kind=Event.Kind.RUN_REQUESTED,
@@ -112,10 +121,8 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
 
 def _publish(run_ids: list[int], limits: BatchLimits) -> None:
     """Hand a batch to the queue; if the queue went away since the check, end its runs now, not at the sweep."""
-    from probes import tasks
-
     try:
-        tasks.execute_runs.apply_async(args=(run_ids,), soft_time_limit=limits.soft, time_limit=limits.hard)
+        task_send(EXECUTE_RUNS, args=(run_ids,), soft_time_limit=limits.soft, time_limit=limits.hard)
     except Exception:
         log.exception("could not publish a probe batch", extra={"runs": len(run_ids)})
         message = "The probe queue could not be reached, so this run never started. Run it again."
@@ -136,14 +143,21 @@ def runs_claim(run_ids: list[int]) -> list[ProbeRun]:
         ProbeRun.objects.filter(pk__in=claimable, status=ProbeRun.Status.QUEUED).update(
             status=ProbeRun.Status.RUNNING, started_at=timezone.now()
         )
+        claimed = list(
+            ProbeRun.objects.filter(pk__in=claimable).values_list("deployment_id", "item_id").order_by("deployment_id")
+        )
+        for deployment_id in {deployment_id for deployment_id, _ in claimed}:
+            item_runs_mark(
+                deployment_id=deployment_id,
+                item_ids=[item_id for d, item_id in claimed if d == deployment_id],
+                run_state=ItemState.RunState.RUNNING,
+            )
     return list(
         ProbeRun.objects.filter(pk__in=claimable).select_related("item", "deployment__environment").order_by("pk")
     )
 
 
 def environment_target(environment: Environment) -> Target:
-    from probes.environments import environment_secrets
-
     secrets = environment_secrets(environment)
     ssh = None
     if environment.ssh_host:
@@ -202,90 +216,35 @@ def results_record(results: dict[int, Observation], *, finished_at=None, observe
                 {"expr": c.expr, "ok": c.ok, "observed": c.observed} for c in observation.conditions
             ]
             run.observed = observation.observed
-        save_rows(runs, ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed"])
-        _apply_to_items(runs, change_states=observed_target)
+        rows_save(runs, ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed"])
+        item_results_apply([
+            RunResult(
+                run_id=run.pk, deployment_id=run.deployment_id, item_id=run.item_id,
+                result=run_result(run, reached=observed_target), finished_at=run.finished_at,
+                passed=run.status == ProbeRun.Status.PASSED,
+            )
+            for run in runs
+        ])
     return len(runs)
 
 
-def save_rows(rows: list, fields: list[str]) -> None:
-    """Write many loaded rows in one statement.
-
-    `bulk_update` compiles a CASE expression per row and field, which costs seconds for a
-    batch of a few hundred runs; an upsert on the primary key writes the same in one fast statement.
-    The rows are locked by the caller, so the insert branch is never taken.
-    """
-    if rows:
-        type(rows[0]).objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"], update_fields=fields)
-
-
-def _apply_to_items(runs: list[ProbeRun], *, change_states: bool = True) -> None:
-    """The latest run of an automated item sets its state, unless a lead waived it or marked it n/a."""
-    if not runs:
-        return
-    # Lock the deployments first, as ticks and sign-offs do: a sign-off never reads a digest while a
-    # result is half-written, and a deployment signed off meanwhile is seen as locked here.
-    locked = {
-        pk
-        for pk, status in Deployment.objects.select_for_update()
-        .filter(pk__in={run.deployment_id for run in runs})
-        .order_by("pk")
-        .values_list("pk", "status")
-        if status != Deployment.Status.OPEN
+def run_result(run: ProbeRun, *, reached: bool = True) -> dict:
+    """What an item keeps of its latest run (`ItemState.result`): what the pages and the API show."""
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "not_configured": run.not_configured,
+        "reached": reached,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "duration_ms": run.duration_ms,
+        "message": run.message,
+        "conditions": run.conditions,
     }
-    runs = [run for run in runs if run.deployment_id not in locked]  # nothing in a locked deployment changes
-    states = {
-        (state.deployment_id, state.item_id): state
-        for state in ItemState.objects.select_for_update()
-        .filter(deployment_id__in={run.deployment_id for run in runs}, item_id__in={run.item_id for run in runs})
-        .select_related("item", "deployment")
-    }
-    changed_states, events, parents = {}, [], []
-    for run in runs:
-        item_state = states.get((run.deployment_id, run.item_id))
-        if item_state is None or (item_state.latest_run_id or 0) > run.pk:
-            continue
-        item_state.latest_run_id = run.pk
-        if run.status == ProbeRun.Status.PASSED:
-            item_state.last_passed_at = run.finished_at
-        changed_states[item_state.pk] = item_state  # one row per item, however many of its runs end here
-        if not change_states or item_state.state in (State.WAIVED, State.NA):
-            continue
-        after = State.PENDING if run.not_configured else (
-            State.PASSED if run.status == ProbeRun.Status.PASSED else State.FAILED
-        )
-        if after != item_state.state:
-            events.append(
-                Event(
-                    kind=Event.Kind.PROBE_RESULT,
-                    source=Source.PROBE,
-                    actor_name="probe",
-                    deployment_id=run.deployment_id,
-                    deployment_ref=run.deployment_id,
-                    environment_ref=item_state.deployment.environment_id,
-                    item_key=item_state.item.key,
-                    item_text=item_state.item.text,
-                    before=item_state.state,
-                    after=after,
-                    note=run.message[:500],
-                    data={"run": run.pk},
-                )
-            )
-            item_state.state = after
-            item_state.updated_by = None
-            item_state.updated_by_name = "probe"
-            item_state.updated_at = run.finished_at
-            if item_state.item.parent_id:
-                parents.append(item_state)
-    save_rows(list(changed_states.values()), ["latest_run", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"])
-    Event.objects.bulk_create(events)
-    for item_state in parents:
-        refresh_parent(item_state.deployment, item_state.item, actor=None, source=Source.PROBE)
 
 
 def runs_execute(run_ids: list[int]) -> int:
     """Claim the runs, probe the environment once for all of them, record the results."""
-    from probes.runners import run_batch
-
     runs = runs_claim(run_ids)
     if not runs:
         return 0
@@ -337,7 +296,7 @@ def recheck_open_deployments() -> int:
     queued = 0
     for deployment_id in Deployment.objects.filter(status=Deployment.Status.OPEN).values_list("pk", flat=True):
         try:
-            queued += runs_request(deployment_id=deployment_id, keys=None, actor=None, source=Source.PROBE)
+            queued += runs_request(deployment_id=deployment_id, keys=None, actor=SYSTEM, source=Source.PROBE)
         except Unavailable:
             break
     return queued

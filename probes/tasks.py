@@ -1,4 +1,4 @@
-"""Celery tasks: take ids, hand off to the services."""
+"""Celery tasks: take ids, hand off to the services.  Services send them by name (`probes.…`)."""
 
 import logging
 
@@ -10,7 +10,7 @@ from probes import services
 log = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=services.EXECUTE_RUNS, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def execute_runs(run_ids: list[int]) -> int:
     try:
         return services.runs_execute(run_ids)
@@ -19,11 +19,11 @@ def execute_runs(run_ids: list[int]) -> int:
         return services.runs_sweep_batch(run_ids, "The probe did not finish within its time limit.")
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="probes.sweep_stuck_runs", ignore_result=True)
 def sweep_stuck_runs() -> int:
     return services.runs_sweep()
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="probes.recheck_open_deployments", ignore_result=True)
 def recheck_open_deployments() -> int:
     return services.recheck_open_deployments()

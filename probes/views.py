@@ -1,94 +1,35 @@
-"""Environment pages and the run buttons of the deployment page."""
+"""The probe actions of the pages: run a deployment's probes, and read an SSH host's key to trust."""
 
-import re
-
-from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
-from checklists import roles
-from checklists.errors import DomainError, InvalidInput
-from checklists.forms import DeploymentCreateForm
-from checklists.models import Deployment, Source
-from checklists.selectors import deployment_summaries
-from checklists.services import deployment_create
-from checklists.views.common import form_error, next_url, viewer_required
+from checklists.environments import host_key_trust
+from checklists.models import Deployment, Environment
+from checklists.views.common import next_url, viewer_required
 from checklists.views.deployments import TEMPLATE, page_context
-from probes.environments import environment_create, environment_update, host_key_trust, secret_set
-from probes.models import Environment, Service
+from checklists.views.environments import edit_context
+from core import roles
+from core.errors import DomainError, InvalidInput
+from core.models import Source
 from probes.runners.base import ProbeFailure
 from probes.runners.ssh import fetch_host_key, fingerprint
+from probes.services import runs_request
 
-RECENT_DEPLOYMENTS = 50
 HOST_KEY_TIMEOUT = 5
 
 
-def _environment(pk: int) -> Environment:
-    return get_object_or_404(Environment.objects.select_related("service"), pk=pk)
-
-
-@require_GET
-@viewer_required
-def environment_detail(request, pk: int):
-    environment = _environment(pk)
-    deployments = list(
-        Deployment.objects.filter(environment=environment)
-        .select_related("version__checklist", "created_by")
-        .order_by("-created_at", "-id")[:RECENT_DEPLOYMENTS]
-    )
-    summaries = deployment_summaries([d.pk for d in deployments])
-    for deployment in deployments:
-        deployment.summary = summaries.get(deployment.pk)
-    return render(
-        request,
-        "probes/environment.html",
-        {
-            "environment": environment,
-            "deployments": deployments,
-            "secret_names": list(environment.secrets.order_by("name").values_list("name", flat=True)),
-            "host_key": host_key_info(environment),
-            "form": DeploymentCreateForm(),
-        },
-    )
-
-
-def host_key_info(environment: Environment) -> dict | None:
-    if not environment.ssh_host_key:
-        return None
-    try:
-        return {"fingerprint": fingerprint(environment.ssh_host_key)}
-    except ValueError as error:
-        return {"error": str(error)}
-
-
-@require_POST
-@viewer_required
-def environment_deployment_create(request, pk: int):
-    environment = _environment(pk)
-    form = DeploymentCreateForm(request.POST)
-    if not form.is_valid():
-        raise form_error(form)
-    deployment = deployment_create(
-        environment=environment,
-        checklist_slug=form.cleaned_data["checklist"].slug,
-        release=form.cleaned_data["release"],
-        actor=request.user,
-        source=Source.WEB,
-    )
-    messages.success(request, f"Deployment {deployment.release} created.")
-    return redirect("deployment", pk=deployment.pk)
+class HostUnreachable(DomainError):
+    status = 502
 
 
 @require_POST
 @viewer_required
 def deployment_runs(request, pk: int):
     """Queue one item's probe (`key`) or every automated item's."""
-    from probes.services import runs_request
-
     key = request.POST.get("key") or None
     count = runs_request(deployment_id=pk, keys=[key] if key else None, actor=request.user, source=Source.WEB)
     if request.htmx:
@@ -101,158 +42,12 @@ def deployment_runs(request, pk: int):
     return redirect(target + (f"#item-{key}" if key else ""))
 
 
-# --- Environments, for admins ---------------------------------------------------
-
-
-class HostUnreachable(DomainError):
-    status = 502
-
-
-class EnvironmentForm(forms.Form):
-    service = forms.CharField(label="Service", max_length=200)
-    name = forms.CharField(label="Name", max_length=100)
-    base_url = forms.CharField(label="Base URL", max_length=500)
-    allowed_hosts = forms.CharField(label="Other hosts probes may reach", required=False, widget=forms.Textarea)
-    variables = forms.CharField(label="Variables", required=False, widget=forms.Textarea)
-    ssh_host = forms.CharField(label="SSH host", required=False, max_length=255)
-    ssh_port = forms.IntegerField(label="SSH port", required=False, min_value=1, max_value=65535)
-    ssh_username = forms.CharField(label="SSH user", required=False, max_length=100)
-    ssh_private_key = forms.CharField(label="SSH private key", required=False, strip=False, widget=forms.Textarea)
-    ssh_password = forms.CharField(label="SSH password", required=False, strip=False)
-
-    def __init__(self, *args, editing: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        if editing:
-            del self.fields["service"]
-            del self.fields["name"]
-
-    def clean_allowed_hosts(self) -> list[str]:
-        return [host for host in re.split(r"[\s,]+", self.cleaned_data["allowed_hosts"]) if host]
-
-    def clean_variables(self) -> dict:
-        variables = {}
-        for number, line in enumerate(self.cleaned_data["variables"].splitlines(), start=1):
-            if not line.strip():
-                continue
-            name, sep, value = line.partition("=")
-            if not sep:
-                raise forms.ValidationError(f"Line {number}: write one `NAME=value` per line.")
-            variables[name.strip()] = value.strip()
-        return variables
-
-    def ssh(self) -> dict | None:
-        data = self.cleaned_data
-        if not data.get("ssh_host"):
-            return None
-        ssh = {"host": data["ssh_host"], "port": data.get("ssh_port") or 22, "username": data.get("ssh_username", "")}
-        if data.get("ssh_private_key", "").strip():
-            ssh["private_key"] = data["ssh_private_key"].strip() + "\n"
-        if data.get("ssh_password"):
-            ssh["password"] = data["ssh_password"]
-        return ssh
-
-
-class SecretForm(forms.Form):
-    name = forms.CharField(label="Secret name", max_length=100)
-    value = forms.CharField(label="New value", strip=False, widget=forms.Textarea)
-
-
-def _initial(environment: Environment) -> dict:
-    return {
-        "base_url": environment.base_url,
-        "allowed_hosts": "\n".join(environment.allowed_hosts or []),
-        "variables": "\n".join(f"{name}={value}" for name, value in (environment.variables or {}).items()),
-        "ssh_host": environment.ssh_host,
-        "ssh_port": environment.ssh_port,
-        "ssh_username": environment.ssh_username,
-    }
-
-
-@require_http_methods(["GET", "POST"])
-@viewer_required
-def environment_new(request):
-    roles.require(request.user, "manage")
-    form = EnvironmentForm(request.POST or None)
-    secret = SecretForm(request.POST or None, prefix="secret")
-    if request.method == "POST":
-        if not form.is_valid():
-            raise form_error(form)
-        secret_name = request.POST.get("secret-name", "").strip()
-        secret_value = request.POST.get("secret-value", "")
-        data = form.cleaned_data
-        environment = environment_create(
-            service_name=data["service"],
-            name=data["name"],
-            base_url=data["base_url"],
-            allowed_hosts=data["allowed_hosts"],
-            variables=data["variables"],
-            secrets={secret_name: secret_value} if secret_name or secret_value else None,
-            ssh=form.ssh(),
-            actor=request.user,
-            source=Source.WEB,
-        )
-        messages.success(request, f"Environment {environment} created.")
-        return redirect("environment-edit", pk=environment.pk)
-    services = Service.objects.order_by("name").values_list("name", flat=True)
-    return render(request, "probes/environment_form.html", {"form": form, "services": services, "creating": True})
-
-
-@require_http_methods(["GET", "POST"])
-@viewer_required
-def environment_edit(request, pk: int):
-    roles.require(request.user, "manage")
-    environment = _environment(pk)
-    if request.method == "POST":
-        form = EnvironmentForm(request.POST, editing=True)
-        if not form.is_valid():
-            raise form_error(form)
-        data = form.cleaned_data
-        environment_update(
-            environment=environment,
-            base_url=data["base_url"],
-            allowed_hosts=data["allowed_hosts"],
-            variables=data["variables"],
-            ssh=form.ssh(),
-            actor=request.user,
-            source=Source.WEB,
-        )
-        messages.success(request, "Settings saved.")
-        return redirect("environment-edit", pk=pk)
-    return render(request, "probes/environment_form.html", _edit_context(environment))
-
-
-def _edit_context(environment: Environment, **extra) -> dict:
-    return {
-        "environment": environment,
-        "form": EnvironmentForm(initial=_initial(environment), editing=True),
-        "secret_names": list(environment.secrets.order_by("name").values_list("name", flat=True)),
-        "host_key": host_key_info(environment),
-        **extra,
-    }
-
-
-@require_POST
-@viewer_required
-def environment_secret(request, pk: int):
-    roles.require(request.user, "manage")
-    environment = _environment(pk)
-    form = SecretForm(request.POST)
-    if not form.is_valid():
-        raise form_error(form)
-    secret_set(
-        environment=environment, name=form.cleaned_data["name"].strip(), value=form.cleaned_data["value"],
-        actor=request.user, source=Source.WEB,
-    )
-    messages.success(request, f"Secret {form.cleaned_data['name'].strip()} saved. Its value is never shown again.")
-    return redirect("environment-edit", pk=pk)
-
-
 @require_POST
 @viewer_required
 def environment_host_key(request, pk: int):
     """`action=fetch` shows the key the SSH host presents; `action=trust` pins the key shown."""
     roles.require(request.user, "manage")
-    environment = _environment(pk)
+    environment = get_object_or_404(Environment.objects.select_related("service"), pk=pk)
     if request.POST.get("action") == "trust":
         host_key = request.POST.get("host_key", "")
         host_key_trust(environment=environment, host_key=host_key, actor=request.user, source=Source.WEB)
@@ -266,4 +61,4 @@ def environment_host_key(request, pk: int):
         raise HostUnreachable(f"Could not read the host key of {environment.ssh_host}: {error}") from None
     offered = {"key": presented, "fingerprint": fingerprint(presented), "type": presented.split()[0]}
     offered["same"] = bool(environment.ssh_host_key) and environment.ssh_host_key.split()[:2] == presented.split()[:2]
-    return render(request, "probes/environment_form.html", _edit_context(environment, offered=offered))
+    return render(request, "checklists/environment_form.html", edit_context(environment, offered=offered))

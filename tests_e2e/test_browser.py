@@ -100,7 +100,7 @@ def shot(page, name: str) -> None:
 
 def finish_runs(deployment, outcomes: dict[str, tuple[str, int]], *, passed_long_ago: bool = False) -> None:
     """Record probe results through the real service, as a worker would (no queue in these tests)."""
-    from probes.conditions import ConditionResult
+    from checklists.conditions import ConditionResult
     from probes.models import ProbeRun
     from probes.runners.base import Observation
     from probes.services import results_record
@@ -182,13 +182,12 @@ def test_failing_and_note_in_place_and_filters_without_reload(open_page, deploym
 
 
 def test_run_polls_until_the_result_arrives(open_page, deployment, broker_up, monkeypatch):
-    from probes import tasks
     from probes.models import ProbeRun
     from probes.runners.base import Observation
     from probes.services import results_record
 
     published = []
-    monkeypatch.setattr(tasks.execute_runs, "apply_async", lambda *args, **kwargs: published.append(args))
+    monkeypatch.setattr("probes.services.task_send", lambda *args, **kwargs: published.append(args))
     page = open_page("engineer")
     page.goto(f"/deployments/{deployment.pk}/")
     page.evaluate("window.__noReload = true")

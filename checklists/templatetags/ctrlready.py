@@ -4,10 +4,14 @@ import json
 from functools import lru_cache
 
 from django import template
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
+from core import roles
+
 register = template.Library()
+
+OOB = ' hx-swap-oob="true"'
 
 # CommonMark with raw HTML off: item text keeps its code, emphasis and links, nothing else.
 _INLINE = MarkdownIt("commonmark", {"html": False})
@@ -42,11 +46,6 @@ def percent(part, whole) -> str:
     if whole <= 0:
         return "0"
     return f"{max(0.0, min(100.0, 100 * part / whole)):.1f}"
-
-
-@register.filter
-def state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state)
 
 
 @register.filter
@@ -97,30 +96,33 @@ def duration(ms) -> str:
     return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
+def row_html(row, *, oob: bool = False, edit_form: str = "") -> SafeString:
+    """The row's `<li>`: swapped in out of band if `oob`; with its note and waive forms open if `edit_form`."""
+    li, main, forms, note_link = row.pieces
+    actions = ""
+    if forms is not None:
+        actions = f'<div class="item-actions">{forms}{"" if edit_form else note_link}</div>\n'
+    return SafeString(f'{li}{OOB if oob else ""}>\n{main}\n{actions}{edit_form}</li>')
+
+
 @register.filter
 def out_of_band(row):
     """An item row (dressed by the deployment page) that htmx swaps in by its id, wherever the response lands."""
-    from checklists.views.rows import row_html
-
     return row_html(row, oob=True)
 
 
 @register.filter
 def can(user, action: str) -> bool:
     """`{% if user|can:"manage" %}`: the same role check the services make."""
-    from checklists import roles
-
     return roles.can(user, action)
 
 
 @register.filter
 def role(user) -> str:
-    from checklists import roles
-
     return roles.user_role(user) or ""
 
 
-STATUS_LABELS = {"open": "Open", "signed_off": "Signed off", "aborted": "Aborted"}
+STATUS_LABELS = {"open": "Open", "signed_off": "Signed off"}
 
 
 @register.filter

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from checklists.models import ApiToken
-from checklists.tokens import api_token_create, api_token_user
+from core.models import ApiToken
+from core.tokens import api_token_create, api_token_user
 from ctrlready.logging import RequestContextFilter
 
 PATHS = [

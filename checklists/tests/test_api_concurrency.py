@@ -5,11 +5,13 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from checklists.errors import Conflict
-from checklists.models import Event, ItemState, SignOff
+from checklists.models import ItemState, SignOff
 from checklists.selectors import deployment_snapshot
 from checklists.services import checklist_import, deployment_create, item_state_set, signoff_record
 from conftest import make_user
+from core.actors import SYSTEM
+from core.errors import Conflict
+from core.models import Event
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -54,7 +56,7 @@ def run_together(jobs):
 @pytest.fixture
 def forty_items(people, environment):
     markdown = "# Forty\n\n## Ops\n\n" + "".join(f"- [ ] Item {n} {{#i{n}}}\n" for n in range(40))
-    checklist_import(markdown=markdown, name="Forty", source="cli")
+    checklist_import(markdown=markdown, name="Forty", actor=SYSTEM, source="cli")
     return deployment_create(
         environment=environment, checklist_slug="forty", release="r1", actor=people["engineer"], source="api"
     )
@@ -103,7 +105,7 @@ def test_twenty_concurrent_signoffs_for_one_role_give_exactly_one(people, forty_
     assert sum(outcome is None for outcome in outcomes) == 1
     assert all(isinstance(outcome, Conflict) for outcome in outcomes if outcome is not None)
     assert SignOff.objects.filter(deployment=deployment).count() == 1
-    assert Event.objects.filter(deployment=deployment, kind="signoff").count() == 1
-    assert Event.objects.filter(deployment=deployment, kind="signed_off").count() == 1
+    assert Event.objects.filter(deployment_ref=deployment.pk, kind="signoff").count() == 1
+    assert Event.objects.filter(deployment_ref=deployment.pk, kind="signed_off").count() == 1
     deployment.refresh_from_db()
     assert deployment.status == "signed_off"

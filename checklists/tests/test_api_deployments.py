@@ -4,8 +4,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from checklists.models import Event, ItemState
+from checklists.models import ItemState
 from checklists.services import deployment_create
+from core.models import Event
 
 
 def items_by_key(body: dict) -> dict:
@@ -254,7 +255,7 @@ def test_unknown_deployment_is_404_everywhere(api, people):
 
 
 def test_deployment_list_is_newest_first_and_filters(api, people, environment, small_checklist):
-    from probes.models import Environment
+    from checklists.models import Environment
 
     other = Environment.objects.create(service=environment.service, name="production", base_url="https://example.com")
     first = deployment_create(environment=environment, checklist_slug="small-checklist", release="v1", actor=people["engineer"], source="api")
@@ -315,6 +316,7 @@ def test_probe_result_is_shown_on_the_item(api, deployment):
     from django.utils import timezone
 
     from probes.models import ProbeRun
+    from probes.services import run_result
 
     state = ItemState.objects.get(deployment=deployment, item__key="health")
     now = timezone.now()
@@ -322,7 +324,9 @@ def test_probe_result_is_shown_on_the_item(api, deployment):
         deployment=deployment, item=state.item, status="passed", deadline=now, started_at=now, finished_at=now,
         duration_ms=12, conditions=[{"expr": "[STATUS] == 200", "ok": True, "observed": 200}],
     )
-    ItemState.objects.filter(pk=state.pk).update(latest_run=run, state="passed", last_passed_at=now)
+    ItemState.objects.filter(pk=state.pk).update(
+        latest_run_id=run.pk, result=run_result(run), state="passed", last_passed_at=now
+    )
 
     health = items_by_key(api.get("viewer", f"deployments/{deployment.pk}").json())["health"]
 

@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from checklists.models import Checklist, ChecklistVersion, Event, Item
+from checklists.models import Checklist, ChecklistVersion, Item
+from core.models import Event
 
 MESSY = (
     "\ufeff# Payments team go-live\r\n"

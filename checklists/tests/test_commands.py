@@ -13,8 +13,9 @@ from cryptography.fernet import Fernet
 from django.core.checks import Tags, run_checks
 from django.core.management import call_command
 
-from checklists.models import ApiToken, Checklist, ChecklistVersion, Event, Item
-from checklists.tokens import api_token_user
+from checklists.models import Checklist, ChecklistVersion, Item
+from core.models import ApiToken, Event
+from core.tokens import api_token_user
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = "# Release gate\n\n## Ops\n\n- [ ] Rollback plan ready\n- [ ] On-call named\n"

@@ -16,7 +16,7 @@ from checklists.parsing import (
     parse_checklist,
     slugify,
 )
-from probes.spec import validate_probe
+from checklists.spec import validate_probe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

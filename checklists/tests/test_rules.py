@@ -2,10 +2,11 @@
 
 import pytest
 
-from checklists.errors import Conflict, Forbidden, InvalidInput
-from checklists.models import Deployment, Event, ItemState
+from checklists.models import Deployment, ItemState
 from checklists.selectors import deployment_snapshot
 from checklists.services import deployment_reopen, item_state_set, signoff_record
+from core.errors import Conflict, Forbidden, InvalidInput
+from core.models import Event
 
 
 def tick(deployment, key, state, who, note=None):
@@ -66,11 +67,11 @@ def test_automated_item_is_not_passed_by_a_person(deployment, people):
 
 
 def test_every_change_appends_one_event_with_actor_and_source(deployment, people):
-    before = Event.objects.filter(deployment=deployment).count()
+    before = Event.objects.filter(deployment_ref=deployment.pk).count()
     tick(deployment, "rollback", "passed", people["engineer"])
     tick(deployment, "rollback", "passed", people["engineer"])  # no change, no event
     item_state_set(deployment_id=deployment.pk, key="rollback", note="see runbook", actor=people["engineer"], source="web")
-    events = list(Event.objects.filter(deployment=deployment).order_by("id"))[before:]
+    events = list(Event.objects.filter(deployment_ref=deployment.pk).order_by("id"))[before:]
     assert [(e.kind, e.before, e.after, e.actor_name, e.source) for e in events] == [
         ("state", "pending", "passed", "engineer", "api"),
         ("note", "passed", "passed", "engineer", "web"),
@@ -108,7 +109,7 @@ def test_signoff_locks_and_reopen_unlocks(deployment, people):
     deployment.refresh_from_db()
     assert deployment.status == Deployment.Status.OPEN
     assert deployment.signoffs.filter(voided_at__isnull=True).count() == 0
-    kinds = list(Event.objects.filter(deployment=deployment).values_list("kind", flat=True))
+    kinds = list(Event.objects.filter(deployment_ref=deployment.pk).values_list("kind", flat=True))
     assert kinds[-3:] == ["signoff", "signed_off", "reopen"]
 
 

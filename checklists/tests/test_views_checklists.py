@@ -6,9 +6,11 @@ import re
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from checklists.models import Checklist, ChecklistVersion, Event
+from checklists.models import Checklist, ChecklistVersion
 from checklists.selectors import version_diff
 from checklists.services import checklist_import
+from core.actors import SYSTEM
+from core.models import Event
 
 V1 = """# Release gate
 
@@ -48,8 +50,8 @@ def _hidden(html: str, name: str) -> str:
 
 
 def test_list_shows_checklists_and_their_latest_version(client, people):
-    checklist_import(markdown=V1, name="Release gate", source="cli")
-    checklist_import(markdown=V2, name="Release gate", source="cli")
+    checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli")
+    checklist_import(markdown=V2, name="Release gate", actor=SYSTEM, source="cli")
     client.force_login(people["viewer"])
     html = client.get(reverse("checklists")).content.decode()
     assert 'href="/checklists/release-gate/"' in html and "v2" in html
@@ -103,7 +105,7 @@ def test_confirm_imports_what_was_previewed(client, people):
 
 
 def test_pasted_crlf_text_is_the_same_version_as_the_file(client, people):
-    checklist_import(markdown=V1, name="Release gate", source="cli")
+    checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli")
     client.force_login(people["admin"])
     html = _preview(client, markdown=V1.replace("\n", "\r\n")).content.decode()
     assert "adds a version to" in html
@@ -143,8 +145,8 @@ def test_too_large_file_is_refused(client, people):
 
 
 def test_checklist_page_lists_versions_and_the_items_of_one(client, people):
-    checklist_import(markdown=V1, name="Release gate", source="cli")
-    checklist_import(markdown=V2, name="Release gate", source="cli")
+    checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli")
+    checklist_import(markdown=V2, name="Release gate", actor=SYSTEM, source="cli")
     client.force_login(people["viewer"])
     url = reverse("checklist", args=["release-gate"])
     latest = client.get(url).content.decode()
@@ -157,8 +159,8 @@ def test_checklist_page_lists_versions_and_the_items_of_one(client, people):
 
 
 def test_diff_page_shows_added_removed_and_changed(client, people):
-    checklist_import(markdown=V1, name="Release gate", source="cli")
-    checklist_import(markdown=V2, name="Release gate", source="cli")
+    checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli")
+    checklist_import(markdown=V2, name="Release gate", actor=SYSTEM, source="cli")
     client.force_login(people["viewer"])
     html = client.get(reverse("checklist-diff", args=["release-gate"]) + "?from=1&to=2").content.decode()
     added = html.split('id="added-title"')[1].split("</section>")[0]
@@ -171,7 +173,7 @@ def test_diff_page_shows_added_removed_and_changed(client, people):
 
 
 def test_diff_needs_existing_versions(client, people):
-    checklist_import(markdown=V1, name="Release gate", source="cli")
+    checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli")
     client.force_login(people["viewer"])
     url = reverse("checklist-diff", args=["release-gate"])
     assert client.get(url + "?from=1&to=5").status_code == 404
@@ -180,8 +182,8 @@ def test_diff_needs_existing_versions(client, people):
 
 
 def test_version_diff_by_key(db):
-    a = checklist_import(markdown=V1, name="Release gate", source="cli").version
-    b = checklist_import(markdown=V2, name="Release gate", source="cli").version
+    a = checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli").version
+    b = checklist_import(markdown=V2, name="Release gate", actor=SYSTEM, source="cli").version
     diff = version_diff(a, b)
     assert [row["key"] for row in diff.added] == ["health", "dashboard"]
     assert [row["key"] for row in diff.removed] == ["old"]

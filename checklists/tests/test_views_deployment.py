@@ -9,8 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from checklists.models import Deployment, Event, ItemState
+from checklists.models import Deployment, ItemState
 from checklists.selectors import deployment_snapshot
+from core.models import Event
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -112,9 +113,7 @@ def test_row_escapes_what_people_and_probes_wrote(client, people, deployment, pr
         note='<b>Plan</b> & "more"', evidence_url='https://wiki.example.com/?a=1&b="2"',
         updated_by_name="<i>eve</i>", updated_at=timezone.now(),
     )
-    run = probe_result(deployment, "health", "failed", observed="<script>alert(1)</script>")
-    run.message = "<em>503</em>"
-    run.save(update_fields=["message"])
+    probe_result(deployment, "health", "failed", observed="<script>alert(1)</script>", message="<em>503</em>")
     client.force_login(people["viewer"])
     html = page(client, deployment).content.decode()
     row = row_html(html, "rollback")
@@ -128,10 +127,11 @@ def test_row_escapes_what_people_and_probes_wrote(client, people, deployment, pr
 
 def test_item_text_keeps_inline_markdown_and_escapes_html(client, people, environment):
     from checklists.services import checklist_import, deployment_create
+    from core.actors import SYSTEM
 
     checklist_import(
         markdown="# Md\n\n## S\n\n- [ ] `GET /health` is **fast** <script>alert(1)</script> {#md}\n", name="Md",
-        source="cli",
+        actor=SYSTEM, source="cli",
     )
     deployment = deployment_create(
         environment=environment, checklist_slug="md", release="r1", actor=people["engineer"], source="api"
@@ -225,7 +225,7 @@ def test_note_and_evidence_are_saved_and_recorded(client, people, deployment):
     assert response.status_code == 200 and "Runbook v3" in response.content.decode()
     saved = state_of(deployment, "rollback")
     assert (saved.state, saved.note, saved.evidence_url) == ("pending", "Runbook v3", "https://runbooks.example/v3")
-    assert Event.objects.filter(deployment=deployment, kind="note", item_key="rollback", source="web").exists()
+    assert Event.objects.filter(deployment_ref=deployment.pk, kind="note", item_key="rollback", source="web").exists()
 
 
 def test_bad_evidence_link_is_refused_with_a_sentence(client, people, deployment):
@@ -348,7 +348,7 @@ def test_run_one_item_over_htmx_starts_polling(client, people, deployment, broke
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="live"') and 'hx-trigger="every 1s"' in html
     assert deployment.runs.get().status == "queued"
-    assert Event.objects.filter(deployment=deployment, kind="run_requested", source="web").exists()
+    assert Event.objects.filter(deployment_ref=deployment.pk, kind="run_requested", source="web").exists()
 
 
 def test_run_all_without_js_redirects_with_a_message(client, people, deployment, broker_up):
@@ -454,7 +454,7 @@ def test_reopen_needs_a_reason_and_unlocks(client, people, ready_deployment):
     response = client.post(url, {"reason": "Hotfix needed"}, follow=True)
     html = response.content.decode()
     assert "Reopened" in html and "Mark passed" in html and "Signed off and locked" not in html
-    assert Event.objects.filter(deployment=ready_deployment, kind="reopen", note="Hotfix needed").exists()
+    assert Event.objects.filter(deployment_ref=ready_deployment.pk, kind="reopen", note="Hotfix needed").exists()
 
 
 # --- Queries do not grow with items -----------------------------------------------------

@@ -6,9 +6,9 @@ from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from checklists.models import Event
 from checklists.selectors import deployment_snapshot, deployment_summaries
 from checklists.services import deployment_create, item_state_set
+from core.models import Event
 
 
 def _queries(client, url) -> int:
@@ -65,7 +65,7 @@ def test_dashboard_shows_signed_off(client, people, ready_deployment):
 
 
 def test_dashboard_queries_do_not_grow_with_deployments(client, people, deployment, small_checklist):
-    from probes.models import Environment
+    from checklists.models import Environment
 
     client.force_login(people["viewer"])
     before = _queries(client, reverse("dashboard"))
@@ -138,7 +138,7 @@ def test_history_survives_a_renamed_user(client, people, deployment):
 
 
 def test_environment_page_shows_settings_and_secret_names_never_values(client, people, environment, deployment, fernet_key):
-    from probes.environments import secret_set
+    from checklists.environments import secret_set
 
     environment.variables = {"APP_DIR": "/srv/app"}
     environment.allowed_hosts = ["db.internal"]

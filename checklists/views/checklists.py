@@ -9,14 +9,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
-from checklists import roles
-from checklists.errors import InvalidInput, NotFound
 from checklists.forms import ImportForm
-from checklists.models import Checklist, ChecklistVersion, Item, Section, Source
+from checklists.models import Checklist, ChecklistVersion, Item, Section
 from checklists.parsing import ChecklistError, parse_checklist
 from checklists.selectors import version_diff
 from checklists.services import checklist_import
 from checklists.views.common import viewer_required
+from core import roles
+from core.errors import InvalidInput, NotFound
+from core.models import Source
 
 
 def _checklists():

@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from checklists import roles
-from checklists.errors import DomainError, InvalidInput
+from core import roles
+from core.errors import DomainError, InvalidInput
 
 
 def viewer_required(view):

@@ -4,10 +4,9 @@ from django.db.models import OuterRef, Subquery
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from checklists.models import Deployment
+from checklists.models import Deployment, Environment, Service
 from checklists.selectors import deployment_summaries
 from checklists.views.common import viewer_required
-from probes.models import Environment, Service
 
 
 @require_GET

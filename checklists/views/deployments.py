@@ -10,14 +10,15 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists import roles
-from checklists.errors import NotFound
 from checklists.forms import ItemStateForm, ReopenForm, SignOffForm
-from checklists.models import Deployment, ItemState, Section, Source
+from checklists.models import Deployment, ItemState, Section
 from checklists.selectors import DONE, ItemRow, deployment_snapshot, runs_in_flight
 from checklists.services import deployment_reopen, item_state_set, signoff_record
 from checklists.views.common import form_error, next_url, permissions, viewer_required
 from checklists.views.rows import dress_row, dress_section, page_parts, plain_text, row_html
+from core import roles
+from core.errors import NotFound
+from core.models import Source
 
 State = ItemState.State
 TEMPLATE = "checklists/deployment.html"

@@ -5,8 +5,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from checklists.forms import HistoryFilterForm
-from checklists.models import Deployment, Event
+from checklists.models import Deployment
 from checklists.views.common import viewer_required
+from core.models import Event
 
 PER_PAGE = 50
 

@@ -1,12 +1,12 @@
 """Who is in which role: a read-only page for admins (roles are changed in the Django admin)."""
 
 from django.contrib.auth import get_user_model
-from django.views.decorators.http import require_GET
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
-from checklists import roles
-from checklists.models import ROLE_ORDER
 from checklists.views.common import viewer_required
+from core import roles
+from core.models import ROLE_ORDER
 
 
 @require_GET

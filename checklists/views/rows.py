@@ -28,6 +28,7 @@ from checklists.templatetags.ctrlready import (
     observed,
     percent,
     probe_summary,
+    row_html,
     safe_url,
 )
 
@@ -48,7 +49,6 @@ CONDITIONS_HEAD = (
     '<table class="conditions"><thead><tr><th scope="col">Condition</th><th scope="col">Observed</th>'
     '<th scope="col">Result</th></tr></thead><tbody>'
 )
-OOB = ' hx-swap-oob="true"'
 
 
 @lru_cache(maxsize=8192)
@@ -126,15 +126,6 @@ def dress_row(row: ItemRow, *, parts: dict, parent_ids: set, flying: str) -> Non
         f'<a class="btn btn-quiet" href="{url}" hx-get="{url}" aria-describedby="{tid}">{parts["note_label"]}</a>',
     )
     row.html = row_html(row)
-
-
-def row_html(row: ItemRow, *, oob: bool = False, edit_form: str = "") -> SafeString:
-    """The row's `<li>`: swapped in out of band if `oob`; with its note and waive forms open if `edit_form`."""
-    li, main, forms, note_link = row.pieces
-    actions = ""
-    if forms is not None:
-        actions = f'<div class="item-actions">{forms}{"" if edit_form else note_link}</div>\n'
-    return SafeString(f'{li}{OOB if oob else ""}>\n{main}\n{actions}{edit_form}</li>')
 
 
 def _meta(row: ItemRow, probe: str, tz) -> str:

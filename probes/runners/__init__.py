@@ -15,7 +15,8 @@ import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
-from probes.conditions import Condition, ConditionResult
+from checklists.conditions import Condition, ConditionResult
+from checklists.spec import ProbeSpecError, probe_conditions, validate_probe
 from probes.runners import dns, http, load, tcp, tls
 from probes.runners.base import (
     HostNotAllowed,
@@ -33,7 +34,6 @@ from probes.runners.base import (
 )
 from probes.runners.context import NetworkContext
 from probes.runners.ssh import SSHSession, fetch_host_key, fingerprint
-from probes.spec import ProbeSpecError, probe_conditions, validate_probe
 
 __all__ = [
     "HostNotAllowed",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from probes.conditions import Condition, ConditionResult, jsonable
+from checklists.conditions import Condition, ConditionResult, jsonable
 
 __all__ = [
     "HostNotAllowed",

@@ -7,7 +7,7 @@ import dns.exception
 import dns.rdatatype
 import dns.resolver
 
-from probes.conditions import Condition
+from checklists.conditions import Condition
 from probes.runners.base import ProbeFailure, seconds
 from probes.runners.context import NetworkContext
 

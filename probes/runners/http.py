@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from probes.conditions import Condition
+from checklists.conditions import Condition
 from probes.runners.base import ProbeFailure, Target, describe_error
 from probes.runners.context import NetworkContext
 

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from probes.conditions import Condition
+from checklists.conditions import Condition
 from probes.runners import http
 from probes.runners.base import describe_error
 from probes.runners.context import NetworkContext

@@ -6,8 +6,6 @@ is an error, never accepted. Runs in one worker thread; the paramiko objects nev
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import select
 import socket
@@ -17,6 +15,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from checklists.hostkeys import HostKeyError, host_key_of, host_key_parse
 from probes.runners.base import NotConfigured, ProbeFailure, SSHTarget, describe_error, seconds
 
 #: Bytes kept of each of stdout and stderr.
@@ -27,25 +26,14 @@ _PREFERRED_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "r
 
 def fingerprint(host_key: str) -> str:
     """``"ssh-ed25519 AAAA..."`` → ``"SHA256:..."``, as ``ssh-keygen -lf`` shows it."""
-    try:
-        blob = base64.b64decode(host_key.split()[1], validate=True)
-    except (IndexError, ValueError):
-        raise ValueError("The host key is not in OpenSSH form, like `ssh-ed25519 AAAA...`.") from None
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
-
-def key_line(key: paramiko.PKey) -> str:
-    return f"{key.get_name()} {key.get_base64()}"
+    return host_key_parse(host_key).fingerprint
 
 
 def parse_host_key(host_key: str) -> paramiko.PKey:
-    """The pinned key as a paramiko key; ValueError when it is not ``"type base64 [comment]"``."""
-    parts = host_key.split()
-    if len(parts) < 2:
-        raise ValueError("The pinned SSH host key is not in OpenSSH form, like `ssh-ed25519 AAAA...`.")
+    """The pinned key as a paramiko key; ValueError when it cannot be read."""
     try:
-        return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
-    except Exception:
+        return host_key_parse(host_key).key
+    except HostKeyError:
         raise ValueError(
             "The pinned SSH host key cannot be read; an admin must trust the host's key again."
         ) from None
@@ -93,7 +81,7 @@ def fetch_host_key(host: str, port: int = 22, timeout: float = 10) -> str:
         ]
         transport.banner_timeout = timeout
         transport.start_client(timeout=timeout)
-        return key_line(transport.get_remote_server_key())
+        return host_key_of(transport.get_remote_server_key()).line
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise ProbeFailure(describe_error(exc, host=host, port=port, timeout=timeout)) from None
     finally:
@@ -226,7 +214,7 @@ class SSHSession:
     def _key_mismatch(self, key: paramiko.PKey) -> str:
         return (
             f"The SSH host key of {self.ssh.host}:{self.ssh.port} does not match the pinned key "
-            f"(got {fingerprint(key_line(key))}). If the host was rebuilt, an admin must trust the new key."
+            f"(got {host_key_of(key).fingerprint}). If the host was rebuilt, an admin must trust the new key."
         )
 
     def _describe(self, exc: BaseException, timeout: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from probes.conditions import Condition
+from checklists.conditions import Condition
 from probes.runners.base import check_host, describe_error, resolve_host
 from probes.runners.context import NetworkContext
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from probes.conditions import Condition
+from checklists.conditions import Condition
 from probes.runners.base import ProbeFailure, check_host, describe_error, resolve_host
 from probes.runners.context import NetworkContext
 

@@ -7,10 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from checklists.errors import Forbidden, InvalidInput
-from checklists.models import Event
-from probes import crypto
-from probes.environments import (
+from checklists.environments import (
     environment_create,
     environment_secrets,
     environment_update,
@@ -19,7 +16,10 @@ from probes.environments import (
     secret_set,
     secrets_rotate,
 )
-from probes.models import Environment, EnvironmentSecret, Service
+from checklists.models import Environment, EnvironmentSecret, Service
+from core import crypto
+from core.errors import Forbidden, InvalidInput
+from core.models import Event
 
 # A real ed25519 public key, and its fingerprint as `ssh-keygen -lf` prints it.
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOvYpjPq94rqVfKSmm1aw35cd2BhQJ0XZSqeFFdZE+ne"
@@ -82,7 +82,7 @@ def test_admin_creates_an_environment_and_sees_secret_names_only(api, people, ca
     assert_no_secret_in(response.content.decode())
     assert_no_secret_in(caplog.text)
     events = list(Event.objects.filter(environment_ref=body["id"]).order_by("id"))
-    assert [(e.kind, e.actor_name, e.source, e.deployment_id) for e in events] == [
+    assert [(e.kind, e.actor_name, e.source, e.deployment_ref) for e in events] == [
         ("environment", "admin", "api", None),
         ("host_key_trusted", "admin", "api", None),
     ]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from checklists.models import Event
+from core.models import Event
 from probes.models import ProbeRun
 
 
@@ -13,7 +13,7 @@ def runs_url(deployment):
 def test_engineer_queues_every_automated_item(api, deployment, django_capture_on_commit_callbacks, monkeypatch):
     published = []
     monkeypatch.setattr(
-        "probes.tasks.execute_runs.apply_async", lambda args, **limits: published.append((args, limits))
+        "probes.services.task_send", lambda name, args, **limits: published.append((args, limits))
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post("engineer", runs_url(deployment), {})
@@ -22,7 +22,7 @@ def test_engineer_queues_every_automated_item(api, deployment, django_capture_on
     assert run.item.key == "health" and run.status == "queued" and run.deadline > run.requested_at
     [(args, limits)] = published
     assert args == ([run.pk],) and 0 < limits["soft_time_limit"] < limits["time_limit"]
-    event = Event.objects.get(deployment=deployment, kind="run_requested")
+    event = Event.objects.get(deployment_ref=deployment.pk, kind="run_requested")
     assert (event.actor_name, event.source) == ("engineer", "api")
 
 
@@ -65,7 +65,7 @@ def test_locked_deployment_runs_nothing(api, deployment):
 
 
 def test_a_second_request_does_not_queue_what_is_already_queued(api, deployment, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr("probes.tasks.execute_runs.apply_async", lambda args, **limits: None)
+    monkeypatch.setattr("probes.services.task_send", lambda name, args, **limits: None)
     with django_capture_on_commit_callbacks(execute=True):
         assert api.post("engineer", runs_url(deployment), {}).json() == {"queued": 1}
         assert api.post("engineer", runs_url(deployment), {}).json() == {"queued": 0}
@@ -76,7 +76,7 @@ def test_a_batch_the_queue_refuses_ends_at_once_as_an_error(api, deployment, dja
     def refuse(args, **limits):
         raise ConnectionError("Redis went away")
 
-    monkeypatch.setattr("probes.tasks.execute_runs.apply_async", refuse)
+    monkeypatch.setattr("probes.services.task_send", refuse)
     with django_capture_on_commit_callbacks(execute=True):
         assert api.post("engineer", runs_url(deployment), {}).status_code == 202
     run = ProbeRun.objects.get(deployment=deployment)

@@ -2,18 +2,19 @@
 
 import pytest
 
-from checklists.models import Deployment, Event
+from checklists.models import Deployment
+from core.models import Event
 from probes.models import ProbeRun
 from probes.services import batch_limits, recheck_open_deployments
 
 
 def test_recheck_queues_the_probes_of_open_deployments_only(deployment, broker_up, django_capture_on_commit_callbacks, monkeypatch):
     published = []
-    monkeypatch.setattr("probes.tasks.execute_runs.apply_async", lambda args, **limits: published.append(args))
+    monkeypatch.setattr("probes.services.task_send", lambda name, args, **limits: published.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         assert recheck_open_deployments() == 1
     assert published and ProbeRun.objects.filter(deployment=deployment).count() == 1
-    event = Event.objects.get(deployment=deployment, kind="run_requested")
+    event = Event.objects.get(deployment_ref=deployment.pk, kind="run_requested")
     assert (event.actor_name, event.source) == ("system", "probe")
 
     Deployment.objects.filter(pk=deployment.pk).update(status="signed_off")

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from checklists.models import Event, ItemState
+from checklists.models import ItemState
+from core.models import Event
 from probes.models import ProbeRun
 from probes.runners.base import Observation
 from probes.services import results_record, runs_claim, runs_sweep
@@ -33,8 +34,8 @@ def test_a_swept_run_keeps_the_item_as_it_was(deployment):
     make_run(deployment, "health", status="running")
     runs_sweep(now=timezone.now() + timedelta(minutes=3))
     state = ItemState.objects.get(deployment=deployment, item__key="health")
-    assert state.state == "passed" and state.latest_run.status == "error"
-    assert Event.objects.filter(deployment=deployment, kind="probe_result").count() == 1
+    assert state.state == "passed" and state.result["status"] == "error" and not state.result["reached"]
+    assert Event.objects.filter(deployment_ref=deployment.pk, kind="probe_result").count() == 1
 
 
 def test_a_late_result_after_the_sweep_is_not_recorded(deployment):
@@ -57,4 +58,4 @@ def test_a_result_arriving_after_sign_off_changes_nothing_in_the_deployment(depl
     state = ItemState.objects.get(deployment=deployment, item__key="health")
     assert run.status == "failed"  # the run itself ends, so it never hangs
     assert (state.state, state.latest_run_id) == ("pending", None)
-    assert not Event.objects.filter(deployment=deployment, kind="probe_result").exists()
+    assert not Event.objects.filter(deployment_ref=deployment.pk, kind="probe_result").exists()

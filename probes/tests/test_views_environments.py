@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from checklists.models import Event
-from probes.models import Environment, EnvironmentSecret
+from checklists.models import Environment, EnvironmentSecret
+from core.models import Event
 from probes.runners.ssh import fingerprint
 
 pytestmark = pytest.mark.usefixtures("fernet_key")

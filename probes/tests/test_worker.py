@@ -9,9 +9,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from checklists.models import Event, ItemState
+from checklists.models import Environment, ItemState, Service
 from checklists.services import checklist_import, deployment_create
-from probes.models import Environment, ProbeRun, Service
+from core.actors import SYSTEM
+from core.models import Event
+from probes.models import ProbeRun
 from probes.services import runs_request, runs_sweep
 from probes.tests.worker import Worker, http_target, require_worker_services, wait_until
 
@@ -47,7 +49,7 @@ def checklist_with(n: int, path: str) -> str:
 
 
 def deployment_for(people, base_url: str, n: int, path: str = "/health"):
-    version = checklist_import(markdown=checklist_with(n, path), name=f"Probe load {n} {path}", source="cli").version
+    version = checklist_import(markdown=checklist_with(n, path), name=f"Probe load {n} {path}", actor=SYSTEM, source="cli").version
     environment = Environment.objects.create(
         service=Service.objects.create(name=f"svc-{uuid.uuid4().hex[:6]}"), name="staging", base_url=base_url
     )
@@ -74,11 +76,11 @@ def test_requested_runs_reach_a_real_worker_and_change_item_states(people, queue
     assert all(run.conditions and all(c["ok"] for c in run.conditions) for run in runs)
     states = ItemState.objects.filter(deployment=deployment)
     assert {state.state for state in states} == {"passed"}
-    events = Event.objects.filter(deployment=deployment, kind="probe_result")
+    events = Event.objects.filter(deployment_ref=deployment.pk, kind="probe_result")
     assert sorted(events.values_list("item_key", "before", "after", "source")) == [
         (f"probe-{i}", "pending", "passed", "probe") for i in range(3)
     ]
-    assert Event.objects.filter(deployment=deployment, kind="run_requested", actor_name="engineer").count() == 1
+    assert Event.objects.filter(deployment_ref=deployment.pk, kind="run_requested", actor_name="engineer").count() == 1
 
 
 def test_worker_killed_mid_batch_every_run_ends_none_recorded_twice(people, queue, settings):
@@ -112,7 +114,7 @@ def test_worker_killed_mid_batch_every_run_ends_none_recorded_twice(people, queu
     assert all(run.status in ProbeRun.FINISHED for run in runs)
     assert all(run.message for run in runs if run.status == "error")
     per_item = {}
-    for key in Event.objects.filter(deployment=deployment, kind="probe_result").values_list("item_key", flat=True):
+    for key in Event.objects.filter(deployment_ref=deployment.pk, kind="probe_result").values_list("item_key", flat=True):
         per_item[key] = per_item.get(key, 0) + 1
     assert max(per_item.values()) == 1, "an item's result was recorded twice"
     interrupted = [run for run in runs if run.status == "error"]

@@ -4,9 +4,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from checklists.errors import DomainError
-from checklists.models import Source
 from checklists.services import checklist_import
+from core.actors import SYSTEM
+from core.errors import DomainError
+from core.models import Source
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         except OSError as error:
             self._refuse(f"Cannot read {path}: {error.strerror or error}.")
         try:
-            result = checklist_import(markdown=data, name=name, actor=None, source=Source.CLI)
+            result = checklist_import(markdown=data, name=name, actor=SYSTEM, source=Source.CLI)
         except DomainError as error:
             self._refuse(f"{path}: {error.message}")
         self.stdout.write(json.dumps(result.as_dict()))

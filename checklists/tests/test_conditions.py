@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.conditions import Condition, ConditionError, ConditionResult, parse_condition
+from checklists.conditions import Condition, ConditionError, ConditionResult, parse_condition
 
 
 def check(expr, **observed):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-from probes.conditions import Condition, ConditionError, parse_condition
+from checklists.conditions import Condition, ConditionError, parse_condition
 
 __all__ = [
     "DNS_RECORDS",

@@ -3,8 +3,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from checklists.models import Role
-from checklists.tokens import api_token_create
+from core.models import Role
+from core.tokens import api_token_create
 
 
 class Command(BaseCommand):

@@ -1,5 +1,6 @@
 """System checks: `python manage.py check --deploy` warns about production settings that are missing."""
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -20,8 +21,6 @@ def secret_keys_set(app_configs, **kwargs):
 
 @register(Tags.security)
 def secret_keys_valid(app_configs, **kwargs):
-    from cryptography.fernet import Fernet
-
     errors = []
     for position, key in enumerate(settings.CTRLREADY_SECRET_KEYS, start=1):
         try:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from checklists.models import ApiToken
+from core.models import ApiToken
 
 PREFIX = "cr_"
 #: `last_used_at` is written at most this often per token, so reads do not become writes.

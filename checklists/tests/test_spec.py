@@ -5,8 +5,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.conditions import Condition
-from probes.spec import PROBE_TYPES, ProbeSpecError, probe_conditions, validate_probe
+from checklists.conditions import Condition
+from checklists.spec import PROBE_TYPES, ProbeSpecError, probe_conditions, validate_probe
 
 
 def probe(text):

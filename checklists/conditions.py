@@ -78,15 +78,6 @@ class Condition:
     op: str
     value: object
 
-    def resolve(self, observed: Mapping[str, object]) -> object:
-        """The value the condition looks at, or ``None`` when its path does not exist."""
-        value = _resolve(observed, self.placeholder, self.path)
-        if value is _MISSING:
-            return None
-        if self.use_len:
-            return len(value) if isinstance(value, (str, list, tuple, dict)) else None
-        return value
-
     def evaluate(self, observed: Mapping[str, object]) -> ConditionResult:
         value = _resolve(observed, self.placeholder, self.path)
         if value is _MISSING:

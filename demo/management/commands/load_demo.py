@@ -1,8 +1,10 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from checklists.demo import demo_load
-from checklists.errors import Unavailable
+from core.actors import SYSTEM
+from core.errors import Unavailable
+from core.models import Source
+from demo.loader import demo_load
 from probes.services import runs_request
 
 
@@ -20,7 +22,7 @@ class Command(BaseCommand):
         if not no_probes:
             try:
                 with transaction.atomic():
-                    queued = runs_request(deployment_id=deployment.pk, keys=None, actor=None, source="cli")
+                    queued = runs_request(deployment_id=deployment.pk, keys=None, actor=SYSTEM, source=Source.CLI)
                 self.stdout.write(f"Queued {queued} probes; a worker will run them.")
             except Unavailable as error:
                 self.stderr.write(error.message)

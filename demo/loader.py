@@ -6,10 +6,13 @@ from pathlib import Path
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
-from checklists.models import Deployment, Source
+from checklists.environments import environment_create
+from checklists.models import Deployment, Environment
 from checklists.services import checklist_import, deployment_create
+from core.actors import SYSTEM
+from core.models import Source
 
-BUNDLED_CHECKLIST = Path(__file__).resolve().parent / "data" / "production-readiness-checklist.md"
+BUNDLED_CHECKLIST = Path(__file__).resolve().parent.parent / "checklists" / "data" / "production-readiness-checklist.md"
 DEMO_TARGET_PORT = 8001
 DEMO_TOKEN = "demo-token"
 DEMO_USERS = {role: (role, f"ctrlready-{role}") for role in ("viewer", "engineer", "lead", "admin")}
@@ -36,11 +39,8 @@ def demo_users() -> dict[str, User]:
 
 @transaction.atomic
 def demo_load(*, target_port: int = DEMO_TARGET_PORT) -> Demo:
-    from probes.environments import environment_create
-    from probes.models import Environment
-
     users = demo_users()
-    imported = checklist_import(markdown=BUNDLED_CHECKLIST.read_text(encoding="utf-8"), source=Source.CLI)
+    imported = checklist_import(markdown=BUNDLED_CHECKLIST.read_text(encoding="utf-8"), actor=SYSTEM, source=Source.CLI)
     environment = Environment.objects.filter(service__name="ctrlchecks-api", name="local-demo").first()
     if environment is None:
         environment = environment_create(

@@ -4,23 +4,20 @@ Secret values go in encrypted and come out only through `environment_secrets`, f
 runner.  They never appear in an event, a log line or an answer: those carry secret names only.
 """
 
-import base64
-import binascii
-import hashlib
 import ipaddress
 import logging
 import re
-import struct
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 
-from checklists import roles
-from checklists.errors import Conflict, InvalidInput
-from checklists.models import Event
-from checklists.services import event_append
-from probes import crypto
-from probes.models import Environment, EnvironmentSecret, Service
+from checklists.hostkeys import HostKeyError
+from checklists.hostkeys import host_key_parse as _host_key_parse
+from checklists.models import Environment, EnvironmentSecret, Service
+from core import crypto, roles
+from core.errors import Conflict, InvalidInput
+from core.events import event_append
+from core.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +25,6 @@ SSH_SECRETS = ("ssh_private_key", "ssh_password")
 MAX_SECRET_BYTES = 64 * 1024
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
-HOST_KEY_TYPES = frozenset(
-    {
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-    }
-)
 
 
 # --- Validation -------------------------------------------------------------------
@@ -122,29 +108,13 @@ def _text(value, field: str, max_length: int) -> str:
     return text
 
 
-def host_key_parse(host_key: str) -> tuple[str, str]:
+def host_key_parse(host_key: str, field: str = "host_key") -> tuple[str, str]:
     """An OpenSSH public host key (`type base64`, or a known_hosts line) → (normalised key, fingerprint)."""
-    fields = (host_key or "").split()
-    for start in range(min(2, len(fields))):
-        key_type = fields[start]
-        if key_type in HOST_KEY_TYPES and len(fields) > start + 1:
-            blob_text = fields[start + 1]
-            break
-    else:
-        raise InvalidInput(
-            "`host_key` must be an OpenSSH public host key like `ssh-ed25519 AAAAC3Nza…` "
-            "(get it with `ssh-keyscan -t ed25519 <host>`)."
-        )
     try:
-        blob = base64.b64decode(blob_text, validate=True)
-        (length,) = struct.unpack(">I", blob[:4])
-        embedded_type = blob[4 : 4 + length].decode("ascii")
-    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
-        embedded_type = None
-    if embedded_type != key_type:
-        raise InvalidInput(f"`host_key` is not a valid {key_type} key: its base64 part does not decode to one.")
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
-    return f"{key_type} {blob_text}", f"SHA256:{digest}"
+        key = _host_key_parse(host_key, field=field)
+    except HostKeyError as error:
+        raise InvalidInput(str(error)) from None
+    return key.line, key.fingerprint
 
 
 def host_key_fingerprint(host_key: str) -> str:
@@ -152,8 +122,8 @@ def host_key_fingerprint(host_key: str) -> str:
     if not host_key:
         return ""
     try:
-        return host_key_parse(host_key)[1]
-    except InvalidInput:
+        return _host_key_parse(host_key).fingerprint
+    except HostKeyError:
         return ""
 
 
@@ -199,8 +169,7 @@ def environment_create(
     source: str,
 ) -> Environment:
     """Create an environment (and its service, if new), with its secrets encrypted."""
-    if actor is not None:
-        roles.require(actor, "manage")
+    roles.require(actor, "manage")
     service_name = _text(service_name, "service", 200)
     name = _text(name, "name", 100)
     base_url = _base_url(base_url)
@@ -268,8 +237,7 @@ def environment_update(
     source: str,
 ) -> Environment:
     """Change what is given (None leaves a field as it is); records one event naming what changed."""
-    if actor is not None:
-        roles.require(actor, "manage")
+    roles.require(actor, "manage")
     changes: dict = {}
     if base_url is not None:
         changes["base_url"] = _base_url(base_url)
@@ -322,8 +290,7 @@ def _secret_store(environment: Environment, name: str, value: str) -> None:
 
 def secret_set(*, environment: Environment, name: str, value: str, actor, source: str) -> None:
     """Store (or replace) one secret, encrypted.  The event names the secret, never its value."""
-    if actor is not None:
-        roles.require(actor, "manage")
+    roles.require(actor, "manage")
     name = _secret_name(name)
     value = _secret_value(name, value)
     with transaction.atomic():
@@ -372,8 +339,7 @@ def secrets_rotate() -> int:
 
 def host_key_trust(*, environment: Environment, host_key: str, actor, source: str) -> Environment:
     """Pin the SSH host key probes must see; an admin's recorded action (the event carries the fingerprint)."""
-    if actor is not None:
-        roles.require(actor, "manage")
+    roles.require(actor, "manage")
     key, fingerprint = host_key_parse(host_key)
     with transaction.atomic():
         environment = Environment.objects.select_for_update().get(pk=environment.pk)

@@ -1,0 +1,122 @@
+"""JSON API for environments.  Secret values go in and never come out: answers list their names."""
+
+from datetime import datetime
+
+from ninja import Field, Router, Schema, Status
+
+from checklists import environments
+from checklists.models import Environment
+from core import roles
+from core.models import Source
+
+router = Router()
+
+
+class ErrorOut(Schema):
+    error: str
+
+
+class SshIn(Schema):
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    username: str
+    private_key: str | None = Field(None, description="Write-only; stored encrypted as the secret `ssh_private_key`.")
+    password: str | None = Field(None, description="Write-only; stored encrypted as the secret `ssh_password`.")
+    host_key: str = Field("", description="The server's public host key, e.g. from `ssh-keyscan -t ed25519 <host>`.")
+
+
+class EnvironmentIn(Schema):
+    service: str
+    name: str
+    base_url: str
+    allowed_hosts: list[str] = []
+    variables: dict[str, str | int | float | bool] = {}
+    secrets: dict[str, str] = Field({}, description="Write-only; stored encrypted, never shown again.")
+    ssh: SshIn | None = None
+
+
+class SshOut(Schema):
+    host: str
+    port: int
+    username: str
+    host_key: str
+    host_key_fingerprint: str
+    credentials: list[str]
+
+
+class EnvironmentOut(Schema):
+    id: int
+    service: str
+    name: str
+    base_url: str
+    allowed_hosts: list[str]
+    variables: dict
+    secrets: list[str] = Field(..., description="Names only.")
+    ssh: SshOut | None
+    created_at: datetime
+
+
+class EnvironmentSummaryOut(Schema):
+    id: int
+    service: str
+    name: str
+    base_url: str
+
+
+class EnvironmentListOut(Schema):
+    environments: list[EnvironmentSummaryOut]
+
+
+def _environment_out(environment: Environment) -> dict:
+    secret_names = list(environment.secrets.order_by("name").values_list("name", flat=True))
+    ssh = None
+    if environment.ssh_host:
+        ssh = {
+            "host": environment.ssh_host,
+            "port": environment.ssh_port,
+            "username": environment.ssh_username,
+            "host_key": environment.ssh_host_key,
+            "host_key_fingerprint": environments.host_key_fingerprint(environment.ssh_host_key),
+            "credentials": [name for name in secret_names if name in environments.SSH_SECRETS],
+        }
+    return {
+        "id": environment.pk,
+        "service": environment.service.name,
+        "name": environment.name,
+        "base_url": environment.base_url,
+        "allowed_hosts": environment.allowed_hosts,
+        "variables": environment.variables,
+        "secrets": secret_names,
+        "ssh": ssh,
+        "created_at": environment.created_at,
+    }
+
+
+@router.post("environments", response={201: EnvironmentOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut})
+def environment_create(request, payload: EnvironmentIn):
+    """Create an environment (and its service if new). Secrets are write-only: the answer lists their names."""
+    environment = environments.environment_create(
+        service_name=payload.service,
+        name=payload.name,
+        base_url=payload.base_url,
+        allowed_hosts=payload.allowed_hosts,
+        variables=payload.variables,
+        secrets=payload.secrets,
+        ssh=payload.ssh.model_dump() if payload.ssh else None,
+        actor=request.auth,
+        source=Source.API,
+    )
+    environment = Environment.objects.select_related("service").get(pk=environment.pk)
+    return Status(201, _environment_out(environment))
+
+
+@router.get("environments", response={200: EnvironmentListOut, 401: ErrorOut, 403: ErrorOut})
+def environment_list(request):
+    """Every environment of every service."""
+    roles.require(request.auth, "read")
+    return {
+        "environments": [
+            {"id": env.pk, "service": env.service.name, "name": env.name, "base_url": env.base_url}
+            for env in Environment.objects.select_related("service").order_by("service__name", "name")
+        ]
+    }

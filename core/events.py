@@ -1,0 +1,58 @@
+"""Appending to the history: one function every service calls, so every event has the same shape."""
+
+from core.actors import actor_name, actor_user
+from core.models import Event
+
+
+def event_append(
+    *,
+    kind: str,
+    source: str,
+    actor,
+    deployment=None,
+    environment=None,
+    item=None,
+    before: str = "",
+    after: str = "",
+    note: str = "",
+    data: dict | None = None,
+) -> Event:
+    """Append one line of history; `environment` is for changes to an environment itself."""
+    return Event.objects.create(**event_fields(
+        kind=kind, source=source, actor=actor, deployment=deployment, environment=environment, item=item,
+        before=before, after=after, note=note, data=data,
+    ))
+
+
+def event_fields(
+    *,
+    kind: str,
+    source: str,
+    actor,
+    deployment=None,
+    environment=None,
+    item=None,
+    before: str = "",
+    after: str = "",
+    note: str = "",
+    data: dict | None = None,
+) -> dict:
+    """The columns of one event, for callers that write many at once with `bulk_create`."""
+    if deployment is not None:
+        environment_ref = deployment.environment_id
+    else:
+        environment_ref = environment.pk if environment is not None else None
+    return {
+        "kind": kind,
+        "source": source,
+        "actor": actor_user(actor),
+        "actor_name": actor_name(actor),
+        "deployment_ref": deployment.pk if deployment is not None else None,
+        "environment_ref": environment_ref,
+        "item_key": item.key if item is not None else "",
+        "item_text": item.text if item is not None else "",
+        "before": before,
+        "after": after,
+        "note": note,
+        "data": data or {},
+    }

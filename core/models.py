@@ -1,0 +1,80 @@
+"""What every app shares: the roles, where a change came from, API tokens and the history of events."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer"
+    ENGINEER = "engineer"
+    LEAD = "lead"
+    ADMIN = "admin"
+
+
+ROLE_ORDER = (Role.VIEWER, Role.ENGINEER, Role.LEAD, Role.ADMIN)
+
+
+class Source(models.TextChoices):
+    WEB = "web"
+    API = "api"
+    CLI = "cli"
+    PROBE = "probe"
+
+
+class Event(models.Model):
+    """One line of append-only history.
+
+    Names and texts are copied, and what the event describes is referred to by id rather than by a
+    foreign key, so the past is not rewritten by a rename and survives the deletion of what it describes.
+    """
+
+    class Kind(models.TextChoices):
+        IMPORT = "import"
+        DEPLOYMENT_CREATED = "deployment_created"
+        STATE = "state"
+        NOTE = "note"
+        WAIVE = "waive"
+        PROBE_RESULT = "probe_result"
+        RUN_REQUESTED = "run_requested"
+        SIGNOFF = "signoff"
+        SIGNED_OFF = "signed_off"
+        REOPEN = "reopen"
+        HOST_KEY_TRUSTED = "host_key_trusted"
+        ENVIRONMENT = "environment"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    deployment_ref = models.BigIntegerField(null=True, blank=True)
+    environment_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
+    item_key = models.CharField(max_length=400, blank=True)
+    item_text = models.TextField(blank=True)
+    before = models.CharField(max_length=200, blank=True)
+    after = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["deployment_ref", "at", "id"], name="event_deployment_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.kind} {self.item_key}"
+
+
+class ApiToken(models.Model):
+    """A bearer token; only its sha256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
