@@ -4,8 +4,10 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from collections.abc import Iterable
+
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from checklists.models import Deployment, Item, ItemState, Section, SignOff
@@ -62,6 +64,7 @@ class ItemRead:
     parent_id: int | None
     section_id: int
     section_path: list
+    has_children: bool
 
     @property
     def automated(self) -> bool:
@@ -85,7 +88,7 @@ class StateRead:
 
 _STATE_FIELDS = ("id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state")
 _ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
-                "item__section_id", "item__section_path")
+                "item__section_id", "item__section_path", "item__has_children")
 _RUN_FIELDS = ("latest_run_id", "result")
 
 
@@ -116,83 +119,165 @@ class Snapshot:
 
     @property
     def required_roles(self) -> list[str]:
-        return self.deployment.version.required_roles or ["lead"]
+        return required_roles(self.deployment)
 
     @property
     def missing_roles(self) -> list[str]:
-        signed = {signoff.role for signoff in self.signoffs}
-        return [role for role in self.required_roles if role not in signed]
+        return missing_roles(self.deployment, self.signoffs)
 
-    @property
-    def stale_count(self) -> int:
-        return sum(1 for row in self.rows if row.stale)
 
-    @property
-    def running(self) -> bool:
-        return any(row.state.run_state for row in self.rows)
+def required_roles(deployment: Deployment) -> list[str]:
+    return deployment.version.required_roles or ["lead"]
+
+
+def missing_roles(deployment: Deployment, signoffs: list[SignOff]) -> list[str]:
+    signed = {signoff.role for signoff in signoffs}
+    return [role for role in required_roles(deployment) if role not in signed]
 
 
 def freshness_cutoff(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(minutes=settings.CTRLREADY_RESULT_TTL_MINUTES)
 
 
-def item_rows(deployment: Deployment, *, now: datetime | None = None) -> list[ItemRow]:
-    """Every item of the deployment in document order, with its state and latest run, in one query."""
-    values = (
-        ItemState.objects.filter(deployment=deployment)
-        .order_by("item__position")
-        .values_list(*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS)
+def is_stale(*, automated: bool, state: str, last_passed_at: datetime | None, cutoff: datetime) -> bool:
+    """A passing probe result older than the freshness window no longer counts."""
+    return automated and state == State.PASSED and (last_passed_at is None or last_passed_at < cutoff)
+
+
+def is_blocking(*, optional: bool, state: str, stale: bool) -> bool:
+    """An item blocks sign-off while it is required and not done, or done by a stale result."""
+    return not optional and (state not in DONE or stale)
+
+
+# The same two rules for the database, where counts are taken without reading every row (ItemState rows).
+
+
+def stale_q(cutoff: datetime) -> Q:
+    return Q(item__probe__isnull=False, state=State.PASSED) & (
+        Q(last_passed_at__isnull=True) | Q(last_passed_at__lt=cutoff)
     )
-    item_at, run_at = len(_STATE_FIELDS), len(_STATE_FIELDS) + len(_ITEM_FIELDS)
-    cutoff = freshness_cutoff(now)
+
+
+def blocking_q(cutoff: datetime) -> Q:
+    return Q(item__optional=False) & (~Q(state__in=DONE) | stale_q(cutoff))
+
+
+def outline_depths(nodes: Iterable[tuple[int, int | None]]) -> dict[int, int]:
+    """How deep each node of an outline sits (0 at the top), from `(id, parent id)` pairs in document order.
+
+    The one place the depth of a section or an item is worked out; a parent comes before its children.
+    """
     depth_of: dict[int, int] = {}
-    rows = []
+    for pk, parent_id in nodes:
+        depth_of[pk] = depth_of[parent_id] + 1 if parent_id in depth_of else 0
+    return depth_of
+
+
+def _states(deployment: Deployment):
+    return ItemState.objects.filter(deployment=deployment).order_by("item__position")
+
+
+def _rows_of(values, cutoff: datetime) -> list[ItemRow]:
+    item_at, run_at = len(_STATE_FIELDS), len(_STATE_FIELDS) + len(_ITEM_FIELDS)
+    states = []
     for value in values:
         item = ItemRead(*value[item_at:run_at])
         run_id, result = value[run_at:]
-        state = StateRead(*value[:item_at], latest_run_id=run_id, item=item, latest_run=RunRead.of(result))
-        depth = depth_of[item.parent_id] + 1 if item.parent_id in depth_of else 0
-        depth_of[item.pk] = depth
-        rows.append(item_row(state, cutoff=cutoff, depth=depth))
-    return rows
+        states.append(StateRead(*value[:item_at], latest_run_id=run_id, item=item, latest_run=RunRead.of(result)))
+    depth_of = outline_depths((state.item.pk, state.item.parent_id) for state in states)
+    return [item_row(state, cutoff=cutoff, depth=depth_of[state.item.pk]) for state in states]
+
+
+def item_rows(deployment: Deployment, *, now: datetime | None = None, automated: bool = False) -> list[ItemRow]:
+    """Every item of the deployment in document order (or only its automated ones), in one query."""
+    states = _states(deployment)
+    if automated:
+        states = states.filter(item__probe__isnull=False)
+    return _rows_of(states.values_list(*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS), freshness_cutoff(now))
+
+
+def item_rows_with_parents(deployment: Deployment, keys: Iterable[str], *, now: datetime | None = None) -> list[ItemRow]:
+    """The rows of `keys` and of every item above them, in document order, in one query whatever the size.
+
+    A parent follows its children, so it changes with them. Parents are in their children's section and
+    have children: only those rows are read besides the ones asked for, never the whole deployment.
+    """
+    keys = list(keys)
+    items = Item.objects.filter(version_id=deployment.version_id)
+    sections = items.filter(key__in=keys).values("section_id")
+    wanted_items = items.filter(Q(key__in=keys) | Q(has_children=True, section_id__in=sections)).values("id")
+    values = _states(deployment).filter(item_id__in=wanted_items).values_list(*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS)
+    rows = _rows_of(values, freshness_cutoff(now))
+    by_pk = {row.item.pk: row for row in rows}
+    wanted: set[int] = set()
+    for row in rows:
+        if row.item.key in keys:
+            while row is not None and row.item.pk not in wanted:
+                wanted.add(row.item.pk)
+                row = by_pk.get(row.item.parent_id)
+    return [row for row in rows if row.item.pk in wanted]
 
 
 def item_row(item_state: ItemState | StateRead, *, cutoff: datetime | None = None, depth: int = 0) -> ItemRow:
     """One item's row (stale, blocking) from its state with `item` and `latest_run` loaded."""
     cutoff = cutoff or freshness_cutoff()
     item = item_state.item
-    stale = (
-        item.probe is not None
-        and item_state.state == State.PASSED
-        and (item_state.last_passed_at is None or item_state.last_passed_at < cutoff)
+    stale = is_stale(
+        automated=item.probe is not None, state=item_state.state, last_passed_at=item_state.last_passed_at, cutoff=cutoff
     )
-    blocking = not item.optional and (item_state.state not in DONE or stale)
+    blocking = is_blocking(optional=item.optional, state=item_state.state, stale=stale)
     return ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth)
+
+
+class _Digest:
+    """What a signer saw, line by line: each item's key, state, note, evidence link, latest run and staleness."""
+
+    def __init__(self, deployment: Deployment):
+        self.hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
+
+    def add(self, key: str, state: str, note: str, evidence_url: str, latest_run_id: int | None, stale: bool) -> None:
+        self.hasher.update(f"{key}\0{state}\0{note}\0{evidence_url}\0{latest_run_id or ''}\0{stale}\n".encode())
+
+    def hexdigest(self) -> str:
+        return self.hasher.hexdigest()
 
 
 def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
     """What a signer saw: every item's state, note, evidence and latest run, and the deployment's status."""
-    hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
+    digest = _Digest(deployment)
     for row in rows:
         state = row.state
-        hasher.update(
-            f"{row.item.key}\0{state.state}\0{state.note}\0{state.evidence_url}\0{state.latest_run_id or ''}"
-            f"\0{row.stale}\n".encode()
-        )
-    return hasher.hexdigest()
+        digest.add(row.item.key, state.state, state.note, state.evidence_url, state.latest_run_id, row.stale)
+    return digest.hexdigest()
+
+
+class _Progress:
+    """Counts per state, of items that block and of stale ones, and `done` (passed, waived or n/a)."""
+
+    def __init__(self):
+        self.counts = {"total": 0, "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0, "stale": 0}
+
+    def add(self, state: str, blocking: bool, stale: bool) -> None:
+        counts = self.counts
+        counts["total"] += 1
+        counts[state] += 1
+        counts["blocking"] += blocking
+        counts["stale"] += stale
+
+    def result(self) -> dict:
+        return {**self.counts, "done": self.counts["passed"] + self.counts["waived"] + self.counts["na"]}
 
 
 def progress_of(rows: list[ItemRow]) -> dict:
-    progress = {"total": len(rows), "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0}
+    progress = _Progress()
     for row in rows:
-        progress[row.state.state] += 1
-        progress["blocking"] += row.blocking
-    return progress
+        progress.add(row.state.state, row.blocking, row.stale)
+    return progress.result()
 
 
 def deployment_snapshot(deployment: Deployment, *, now: datetime | None = None) -> Snapshot:
     rows = item_rows(deployment, now=now)
-    signoffs = list(deployment.signoffs.filter(voided_at__isnull=True).order_by("at"))
+    signoffs = _signoffs(deployment)
     return Snapshot(
         deployment=deployment,
         rows=rows,
@@ -203,37 +288,198 @@ def deployment_snapshot(deployment: Deployment, *, now: datetime | None = None) 
     )
 
 
+def _signoffs(deployment: Deployment) -> list[SignOff]:
+    return list(deployment.signoffs.filter(voided_at__isnull=True).order_by("at"))
+
+
+# --- A version's outline -----------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class OutlineItem:
+    key: str
+    text: str
+    optional: bool
+    probe: dict | None
+    depth: int
+
+
+@dataclass(slots=True, eq=False)
+class OutlineSection:
+    pk: int
+    parent_id: int | None
+    title: str
+    optional: bool
+    depth: int
+    items: list[OutlineItem] = field(default_factory=list)
+
+
+def version_outline(version_id: int, *, items: bool = False) -> list[OutlineSection]:
+    """A checklist version's sections in document order with their depth; with `items`, each with its items.
+
+    One query for the sections, one more for the items.
+    """
+    values = list(
+        Section.objects.filter(version_id=version_id).order_by("position").values_list("id", "parent_id", "title", "optional")
+    )
+    depth_of = outline_depths((pk, parent_id) for pk, parent_id, _, _ in values)
+    sections = {pk: OutlineSection(pk, parent_id, title, optional, depth_of[pk]) for pk, parent_id, title, optional in values}
+    if items:
+        rows = list(
+            Item.objects.filter(version_id=version_id)
+            .order_by("position")
+            .values_list("id", "parent_id", "section_id", "key", "text", "optional", "probe")
+        )
+        item_depth = outline_depths((pk, parent_id) for pk, parent_id, *_ in rows)
+        for pk, _, section_id, key, text, optional, probe in rows:
+            sections[section_id].items.append(OutlineItem(key, text, optional, probe, item_depth[pk]))
+    return list(sections.values())
+
+
+# --- A deployment's overview: progress by section, what blocks, who signed ----------------
+
+
+@dataclass(slots=True, eq=False)
+class ItemLine:
+    """An item of a deployment as the overview lists it among those that block: no probe, no result."""
+
+    key: str
+    text: str
+    state: str
+    stale: bool
+
+
+@dataclass(slots=True, eq=False)
+class SectionProgress:
+    """A section and the progress of every item under it, its subsections' included."""
+
+    pk: int
+    parent_id: int | None
+    title: str
+    optional: bool
+    depth: int
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    blocking: int = 0
+
+
+@dataclass
+class Overview:
+    """What a deployment's panels show: progress overall and by section, what blocks, the sign-offs."""
+
+    deployment: Deployment
+    progress: dict  # as `deployment_summaries` counts it
+    sections: list[SectionProgress]
+    blocking: list[ItemLine]  # the first items that block, in document order
+    signoffs: list[SignOff]
+
+    @property
+    def required_roles(self) -> list[str]:
+        return required_roles(self.deployment)
+
+    @property
+    def missing_roles(self) -> list[str]:
+        return missing_roles(self.deployment, self.signoffs)
+
+    def sections_of(self, section_ids) -> list[SectionProgress]:
+        """The sections `section_ids` and every section above them, in document order."""
+        by_pk = {section.pk: section for section in self.sections}
+        wanted: set[int] = set()
+        for pk in section_ids:
+            while pk is not None and pk not in wanted:
+                wanted.add(pk)
+                pk = by_pk[pk].parent_id
+        return [section for section in self.sections if section.pk in wanted]
+
+
+def deployment_overview(deployment: Deployment, *, now: datetime | None = None, blocking_kept: int = 25) -> Overview:
+    """The deployment's overview in five queries whose answers do not grow with its items.
+
+    The database counts (overall and by section) and picks the first `blocking_kept` items that block;
+    no item is read into Python, so an answer that shows the panels never pays for the whole page.
+    """
+    cutoff = freshness_cutoff(now)
+    sections = [
+        SectionProgress(section.pk, section.parent_id, section.title, section.optional, section.depth)
+        for section in version_outline(deployment.version_id)
+    ]
+    by_pk = {section.pk: section for section in sections}
+    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", *State.values), 0)
+    for row in _counts(ItemState.objects.filter(deployment=deployment), "item__section_id", cutoff):
+        section = by_pk[row["item__section_id"]]
+        section.total, section.failed, section.blocking = row["total"], row["failed"], row["blocking"]
+        section.done = row["passed"] + row["waived"] + row["na"]
+        for key in progress:
+            progress[key] += row[key]
+    progress["done"] = progress["passed"] + progress["waived"] + progress["na"]
+    # A section comes after its parent in document order: add each one's counts to its parent, last first.
+    for section in reversed(sections):
+        parent = by_pk.get(section.parent_id)
+        if parent is not None:
+            parent.total += section.total
+            parent.done += section.done
+            parent.failed += section.failed
+            parent.blocking += section.blocking
+    blocking = [
+        ItemLine(key, text, state, stale)
+        for key, text, state, stale in _states(deployment)
+        .filter(blocking_q(cutoff), item__version_id=deployment.version_id)  # lets the item order's index stop early
+        .annotate(stale=ExpressionWrapper(stale_q(cutoff), output_field=BooleanField()))
+        .values_list("item__key", "item__text", "state", "stale")[:blocking_kept]
+    ]
+    return Overview(
+        deployment=deployment, progress=progress, sections=sections, blocking=blocking, signoffs=_signoffs(deployment)
+    )
+
+
+def _counts(states, by: str, cutoff: datetime):
+    """Item states counted per `by`: per state, and how many block, are stale, or have a run in flight."""
+    return (
+        states.values(by)
+        .annotate(
+            total=Count("id"),
+            blocking=Count("id", filter=blocking_q(cutoff)),
+            stale=Count("id", filter=stale_q(cutoff)),
+            in_flight=Count("id", filter=~Q(run_state="")),
+            **{state: Count("id", filter=Q(state=state)) for state in State.values},
+        )
+        .order_by()
+    )
+
+
+def deployment_digest(deployment: Deployment, *, now: datetime | None = None) -> str:
+    """The digest a signer signs (`digest_of` the deployment's rows), from one narrow read of every item."""
+    cutoff = freshness_cutoff(now)
+    digest = _Digest(deployment)
+    values = (
+        _states(deployment)
+        .annotate(automated=ExpressionWrapper(Q(item__probe__isnull=False), output_field=BooleanField()))
+        .values_list("item__key", "state", "note", "evidence_url", "latest_run_id", "automated", "last_passed_at")
+    )
+    for key, state, note, evidence_url, run_id, automated, last_passed_at in values:
+        stale = is_stale(automated=automated, state=state, last_passed_at=last_passed_at, cutoff=cutoff)
+        digest.add(key, state, note, evidence_url, run_id, stale)
+    return digest.hexdigest()
+
+
 # --- Summaries and comparisons (read-only) -----------------------------------
 
 
 def deployment_summaries(deployment_ids, *, now: datetime | None = None) -> dict[int, dict]:
     """Progress of many deployments in one aggregate query: {deployment id: counts}.
 
-    The same numbers as `progress_of(item_rows(...))` plus `stale` and `done`, computed by the
-    database, so a dashboard does not load every item of every deployment.
+    The same numbers as `progress_of(item_rows(...))` (`stale` and `done` included) plus `in_flight`,
+    the items whose probe runs now, computed by the database, so a dashboard does not load every item
+    of every deployment.
     """
     ids = list(deployment_ids)
     if not ids:
         return {}
-    stale = Q(item__probe__isnull=False, state=State.PASSED) & (
-        Q(last_passed_at__isnull=True) | Q(last_passed_at__lt=freshness_cutoff(now))
-    )
-    blocking = Q(item__optional=False) & (~Q(state__in=DONE) | stale)
-    counts = {state: Count("id", filter=Q(state=state)) for state in State.values}
-    rows = (
-        ItemState.objects.filter(deployment_id__in=ids)
-        .values("deployment_id")
-        .annotate(
-            total=Count("id"),
-            blocking=Count("id", filter=blocking),
-            stale=Count("id", filter=stale),
-            **counts,
-        )
-        .order_by()
-    )
+    rows = _counts(ItemState.objects.filter(deployment_id__in=ids), "deployment_id", freshness_cutoff(now))
     summaries = {}
     for row in rows:
-        summary = {key: row[key] for key in ("total", "blocking", "stale", *State.values)}
+        summary = {key: row[key] for key in ("total", "blocking", "stale", "in_flight", *State.values)}
         summary["done"] = summary["passed"] + summary["waived"] + summary["na"]
         summaries[row["deployment_id"]] = summary
     return summaries
@@ -323,10 +569,3 @@ def version_tree(version) -> list[dict]:
         else:
             section_nodes[item.section_id]["items"].append(node)
     return roots
-
-
-def runs_in_flight(deployment: Deployment) -> dict[int, str]:
-    """{item id: "queued" | "running"} for the deployment's items whose probe runs now, in one query."""
-    return dict(
-        ItemState.objects.filter(deployment=deployment).exclude(run_state="").values_list("item_id", "run_state")
-    )

@@ -4,14 +4,13 @@ import json
 from functools import lru_cache
 
 from django import template
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import strip_tags
+from django.utils.safestring import mark_safe
 from markdown_it import MarkdownIt
 
 from core import roles
 
 register = template.Library()
-
-OOB = ' hx-swap-oob="true"'
 
 # CommonMark with raw HTML off: item text keeps its code, emphasis and links, nothing else.
 _INLINE = MarkdownIt("commonmark", {"html": False})
@@ -96,19 +95,20 @@ def duration(ms) -> str:
     return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
-def row_html(row, *, oob: bool = False, edit_form: str = "") -> SafeString:
-    """The row's `<li>`: swapped in out of band if `oob`; with its note and waive forms open if `edit_form`."""
-    li, main, forms, note_link = row.pieces
-    actions = ""
-    if forms is not None:
-        actions = f'<div class="item-actions">{forms}{"" if edit_form else note_link}</div>\n'
-    return SafeString(f'{li}{OOB if oob else ""}>\n{main}\n{actions}{edit_form}</li>')
+@register.filter
+def plain_md(text: str) -> str:
+    """An item's text without its Markdown, for links and lists: tags dropped, entities kept (so still safe)."""
+    return _plain(text or "")
+
+
+@lru_cache(maxsize=8192)
+def _plain(text: str) -> str:
+    return mark_safe(strip_tags(_render_inline(text)))
 
 
 @register.filter
-def out_of_band(row):
-    """An item row (dressed by the deployment page) that htmx swaps in by its id, wherever the response lands."""
-    return row_html(row, oob=True)
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
 
 
 @register.filter
