@@ -1,16 +1,17 @@
-"""Reads: what a deployment looks like right now, in a fixed number of queries."""
+"""Reads: what deployments, their items, their history and checklist versions look like, in a fixed number of queries."""
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from collections.abc import Iterable
-
 from django.conf import settings
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from checklists.models import Deployment, Item, ItemState, Section, SignOff
+from checklists.models import Deployment, Environment, Item, ItemState, Section, Service, SignOff
+from core.errors import NotFound
+from core.models import Event
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
@@ -474,15 +475,116 @@ def deployment_summaries(deployment_ids, *, now: datetime | None = None) -> dict
     of every deployment.
     """
     ids = list(deployment_ids)
+    summaries = {pk: dict(EMPTY_PROGRESS) for pk in ids}
     if not ids:
-        return {}
-    rows = _counts(ItemState.objects.filter(deployment_id__in=ids), "deployment_id", freshness_cutoff(now))
-    summaries = {}
-    for row in rows:
+        return summaries
+    for row in _counts(ItemState.objects.filter(deployment_id__in=ids), "deployment_id", freshness_cutoff(now)):
         summary = {key: row[key] for key in ("total", "blocking", "stale", "in_flight", *State.values)}
         summary["done"] = summary["passed"] + summary["waived"] + summary["na"]
         summaries[row["deployment_id"]] = summary
     return summaries
+
+
+EMPTY_PROGRESS = {
+    "total": 0, "blocking": 0, "stale": 0, "in_flight": 0, **dict.fromkeys(State.values, 0), "done": 0
+}
+
+
+@dataclass(frozen=True)
+class DeploymentSummary:
+    """A deployment with its progress, as lists show it."""
+
+    deployment: Deployment
+    progress: dict
+
+
+def deployment_list(
+    *, environment_id: int | None = None, status: str | None = None, limit: int = 100, now: datetime | None = None
+) -> list[DeploymentSummary]:
+    """Deployments, newest first, each with its progress: two queries whatever their number or size."""
+    deployments = Deployment.objects.select_related("version__checklist", "created_by").order_by("-created_at", "-id")
+    if environment_id is not None:
+        deployments = deployments.filter(environment_id=environment_id)
+    if status is not None:
+        deployments = deployments.filter(status=status)
+    deployments = list(deployments[:limit])
+    summaries = deployment_summaries([deployment.pk for deployment in deployments], now=now)
+    return [DeploymentSummary(deployment, summaries[deployment.pk]) for deployment in deployments]
+
+
+# --- The dashboard: every service and environment with its latest deployment ------------------
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    environment: Environment
+    latest: Deployment | None
+    progress: dict | None  # the latest deployment's, None without one
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: Service
+    environments: list[EnvironmentStatus]
+
+
+def readiness_board(*, now: datetime | None = None) -> list[ServiceStatus]:
+    """Every service (by name) with its environments, each with its latest deployment and that one's progress.
+
+    Four queries however many services, environments, deployments and items there are.
+    """
+    latest = Deployment.objects.filter(environment=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    environments = list(Environment.objects.select_related("service").annotate(latest_id=Subquery(latest)))
+    ids = [environment.latest_id for environment in environments if environment.latest_id]
+    deployments = Deployment.objects.select_related("version__checklist").in_bulk(ids)
+    summaries = deployment_summaries(ids, now=now)
+    by_service: dict[int, list[EnvironmentStatus]] = {}
+    for environment in environments:
+        by_service.setdefault(environment.service_id, []).append(
+            EnvironmentStatus(environment, deployments.get(environment.latest_id), summaries.get(environment.latest_id))
+        )
+    return [ServiceStatus(service, by_service.get(service.pk, [])) for service in Service.objects.order_by("name")]
+
+
+# --- History ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    """A deployment's events, newest first, as filtered, and what the filters can choose from."""
+
+    events: QuerySet  # of Event, for a paginator to slice
+    items: list[str]  # the keys of the items that have events
+    people: list[str]  # who acted
+
+
+def deployment_history(deployment_id: int, *, item: str = "", person: str = "", kind: str = "") -> History:
+    """Events of a deployment, newest first, filtered by item key, person and kind (empty: any).
+
+    Three queries, one of them a page's slice: none grows with the number of events read into Python.
+    """
+    events = Event.objects.filter(deployment_ref=deployment_id)
+    filtered = events
+    if item:
+        filtered = filtered.filter(item_key=item)
+    if person:
+        filtered = filtered.filter(actor_name=person)
+    if kind:
+        filtered = filtered.filter(kind=kind)
+    return History(
+        events=filtered.order_by("-at", "-id"),
+        items=list(events.exclude(item_key="").order_by("item_key").values_list("item_key", flat=True).distinct()),
+        people=list(events.order_by("actor_name").values_list("actor_name", flat=True).distinct()),
+    )
+
+
+def deployment_events(deployment_id: int) -> list[Event]:
+    """Every event of a deployment, oldest first (an event outlives what it describes, so a deleted
+    deployment's events are still read); NotFound when there is neither."""
+    events = list(Event.objects.filter(deployment_ref=deployment_id).order_by("at", "id"))
+    if not events and not Deployment.objects.filter(pk=deployment_id).exists():
+        raise NotFound(f"There is no deployment {deployment_id}.")
+    return events
 
 
 @dataclass

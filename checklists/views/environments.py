@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checklists.environments import environment_create, environment_update, host_key_fingerprint, secret_set
 from checklists.forms import DeploymentCreateForm
-from checklists.models import Deployment, Environment, Service
-from checklists.selectors import deployment_summaries
+from checklists.models import Environment, Service
+from checklists.selectors import deployment_list
 from checklists.services import deployment_create
 from checklists.views.common import form_error, viewer_required
 from core import roles
@@ -27,14 +27,7 @@ def _environment(pk: int) -> Environment:
 @viewer_required
 def environment_detail(request, pk: int):
     environment = _environment(pk)
-    deployments = list(
-        Deployment.objects.filter(environment=environment)
-        .select_related("version__checklist", "created_by")
-        .order_by("-created_at", "-id")[:RECENT_DEPLOYMENTS]
-    )
-    summaries = deployment_summaries([d.pk for d in deployments])
-    for deployment in deployments:
-        deployment.summary = summaries.get(deployment.pk)
+    deployments = deployment_list(environment_id=environment.pk, limit=RECENT_DEPLOYMENTS)
     return render(
         request,
         "checklists/environment.html",

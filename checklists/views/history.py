@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 
 from checklists.forms import HistoryFilterForm
 from checklists.models import Deployment
+from checklists import selectors
 from checklists.views.common import viewer_required
 from core.models import Event
 
@@ -16,32 +17,20 @@ PER_PAGE = 50
 @viewer_required
 def deployment_history(request, pk: int):
     deployment = get_object_or_404(Deployment.objects.select_related("environment__service", "version__checklist"), pk=pk)
-    events = Event.objects.filter(deployment_ref=pk)
     form = HistoryFilterForm(request.GET)
     form.is_valid()
     chosen = {name: (form.cleaned_data.get(name) or "").strip() for name in ("item", "person", "kind")}
-    options = {
-        "item": events.exclude(item_key="").order_by("item_key").values_list("item_key", flat=True).distinct(),
-        "person": events.order_by("actor_name").values_list("actor_name", flat=True).distinct(),
-    }
-    filtered = events
-    if chosen["item"]:
-        filtered = filtered.filter(item_key=chosen["item"])
-    if chosen["person"]:
-        filtered = filtered.filter(actor_name=chosen["person"])
-    if chosen["kind"]:
-        filtered = filtered.filter(kind=chosen["kind"])
-    page = Paginator(filtered.order_by("-at", "-id"), PER_PAGE).get_page(request.GET.get("page"))
+    found = selectors.deployment_history(pk, **chosen)
     return render(
         request,
         "checklists/history.html",
         {
             "deployment": deployment,
-            "page": page,
+            "page": Paginator(found.events, PER_PAGE).get_page(request.GET.get("page")),
             "chosen": chosen,
             "filtered": any(chosen.values()),
-            "items": list(options["item"]),
-            "people": list(options["person"]),
+            "items": found.items,
+            "people": found.people,
             "kinds": Event.Kind.choices,
         },
     )
