@@ -512,6 +512,11 @@ def deployment_list(
     return [DeploymentSummary(deployment, summaries[deployment.pk]) for deployment in deployments]
 
 
+def environment_secret_names(environment: Environment) -> list[str]:
+    """The names of an environment's secrets, sorted: never their values."""
+    return list(environment.secrets.order_by("name").values_list("name", flat=True))
+
+
 # --- The dashboard: every service and environment with its latest deployment ------------------
 
 

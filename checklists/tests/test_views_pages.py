@@ -135,6 +135,28 @@ def test_history_is_paginated(client, people, deployment):
     assert second.count('data-event-kind="note"') == 10 and "note 0" in second
 
 
+def test_history_queries_do_not_grow_with_events(client, people, deployment):
+    client.force_login(people["viewer"])
+    url = reverse("deployment-history", args=[deployment.pk])
+    before = _queries(client, url)
+    for index in range(120):
+        key = ("rollback", "alerts-down", "alerts-errors")[index % 3]
+        item_state_set(deployment_id=deployment.pk, key=key, note=f"note {index}", actor=people["engineer"], source="web")
+    assert _queries(client, url) == _queries(client, url + "?kind=note&page=3") == before
+
+
+def test_environment_page_queries_do_not_grow_with_deployments(client, people, environment, deployment, small_checklist):
+    client.force_login(people["viewer"])
+    url = reverse("environment", args=[environment.pk])
+    before = _queries(client, url)
+    for release in ("r2", "r3", "r4"):
+        deployment_create(
+            environment=environment, checklist_slug=small_checklist.checklist.slug, release=release,
+            actor=people["engineer"], source="web",
+        )
+    assert _queries(client, url) == before
+
+
 def test_history_survives_a_renamed_user(client, people, deployment):
     item_state_set(deployment_id=deployment.pk, key="rollback", state="passed", actor=people["engineer"], source="web")
     people["engineer"].username = "renamed"

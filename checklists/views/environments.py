@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from checklists.environments import environment_create, environment_update, host_key_fingerprint, secret_set
 from checklists.forms import DeploymentCreateForm
 from checklists.models import Environment, Service
-from checklists.selectors import deployment_list
+from checklists.selectors import deployment_list, environment_secret_names
 from checklists.services import deployment_create
 from checklists.views.common import form_error, viewer_required
 from core import roles
@@ -34,7 +34,7 @@ def environment_detail(request, pk: int):
         {
             "environment": environment,
             "deployments": deployments,
-            "secret_names": list(environment.secrets.order_by("name").values_list("name", flat=True)),
+            "secret_names": environment_secret_names(environment),
             "host_key": host_key_info(environment),
             "form": DeploymentCreateForm(),
         },
@@ -187,7 +187,7 @@ def edit_context(environment: Environment, **extra) -> dict:
     return {
         "environment": environment,
         "form": EnvironmentForm(initial=_initial(environment), editing=True),
-        "secret_names": list(environment.secrets.order_by("name").values_list("name", flat=True)),
+        "secret_names": environment_secret_names(environment),
         "host_key": host_key_info(environment),
         **extra,
     }
