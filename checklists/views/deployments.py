@@ -29,7 +29,7 @@ from checklists.selectors import (
 )
 from checklists.services import deployment_reopen, item_state_set, signoff_record
 from checklists.views.common import form_error, next_url, permissions, viewer_required
-from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_html
+from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_html, sections_html
 from core import roles
 from core.errors import NotFound
 from core.models import Source
@@ -106,20 +106,24 @@ def _row_views(rows: list[ItemRow], page: dict) -> list[RowView]:
     return [row_view(row, options) for row in rows]
 
 
-def _panels(request, overview: Overview, *, rows: list[ItemRow] | None = None, sections=None) -> dict:
+def _panels(
+    request, page: dict, overview: Overview, *, rows: list[ItemRow] | None = None, sections=None, oob: bool = False
+) -> dict:
     """What the progress and sign-off panels and the live region show, from the deployment's overview.
 
     The digest is worked out only when nothing blocks (a sign-off is possible only then), from `rows`
-    when the page has read them; `sections` are those the answer shows (all of them by default).
+    when the page has read them; `sections` are those the answer shows (all of them by default), each
+    swapped out of band if `oob`.
     """
     deployment = overview.deployment
     signed = {signoff.role: signoff for signoff in overview.signoffs}
     digest = ""
     if not overview.progress["blocking"]:
         digest = digest_of(deployment, rows) if rows is not None else deployment_digest(deployment)
+    shown = [section for section in (sections or overview.sections) if section.total]
     return {
         "progress": overview.progress,
-        "sections": [section for section in (sections or overview.sections) if section.total],
+        "sections_html": sections_html(page, shown, oob=oob),
         "blocking_shown": overview.blocking,
         "digest": digest,
         "role_status": [(role, signed.get(role)) for role in overview.required_roles],
@@ -161,7 +165,7 @@ def deployment_detail(request, pk: int):
     page = _page(request, deployment)
     part = request.GET.get("part") if request.htmx else None
     if part in ("progress", "signoff"):
-        return render(request, f"{TEMPLATE}#{part}", {**page, **_panels(request, _overview(deployment))})
+        return render(request, f"{TEMPLATE}#{part}", {**page, **_panels(request, page, _overview(deployment))})
     if part == "live":
         return HttpResponse(_live_answer(request, deployment, page, item_rows(deployment, automated=True), panels=True))
     rows = item_rows(deployment)
@@ -169,7 +173,7 @@ def deployment_detail(request, pk: int):
     visible = _shown(rows, page)
     context = {
         **page,
-        **_panels(request, overview, rows=rows),
+        **_panels(request, page, overview, rows=rows),
         "rows": rows,
         "visible": visible,
         "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page))),
@@ -195,7 +199,7 @@ def _live_answer(request, deployment: Deployment, page: dict, rows: list[ItemRow
         view.oob = True
     context = {**page, "rows_html": rows_html(page, rows=views), "panels": panels}
     if panels:
-        context.update(_panels(request, _overview(deployment)))
+        context.update(_panels(request, page, _overview(deployment)))
     else:
         context["in_flight"] = _in_flight(deployment)
     return render_to_string(f"{TEMPLATE}#live_response", context, request)
@@ -227,7 +231,8 @@ def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = F
     context = {**page, "rows_html": rows_html(page, rows=[first, *others]), "panels": panels}
     if panels:
         overview = _overview(deployment)
-        context.update(_panels(request, overview, sections=overview.sections_of({row.item.section_id for row in rows})))
+        sections = overview.sections_of({row.item.section_id for row in rows})
+        context.update(_panels(request, page, overview, sections=sections, oob=True))
     return render_to_string(f"{TEMPLATE}#rows_response", context, request)
 
 

@@ -186,9 +186,6 @@ class RowBlock:
         return min(2 + self.section.depth, 6) if self.section else 0
 
 
-ROWS_TEMPLATE = "checklists/rows.jinja"
-
-
 def rows_html(page: dict, *, rows: list[RowView] | None = None, blocks: list[RowBlock] | None = None) -> SafeString:
     """`rows` (an answer's), or the page's section `blocks`, rendered by the row template.
 
@@ -197,10 +194,19 @@ def rows_html(page: dict, *, rows: list[RowView] | None = None, blocks: list[Row
     """
     if blocks is None:
         blocks = [RowBlock(rows=rows or [], count=len(rows or []))]
-    template = engines["jinja2"].get_template(ROWS_TEMPLATE).template
+    return _render("checklists/rows.jinja", {**page, "blocks": blocks})
+
+
+def sections_html(page: dict, sections: list[SectionProgress], *, oob: bool = False) -> SafeString:
+    """The progress list's entries of `sections` (a big checklist has hundreds); `oob`: each swapped by its id."""
+    return _render("checklists/sections.jinja", {"anchor_base": page["anchor_base"], "sections": sections, "oob": oob})
+
+
+def _render(name: str, context: dict) -> SafeString:
+    template = engines["jinja2"].get_template(name).template
     # Autoescaping makes each printed value a `Markup` string, which Python's cycle collector tracks (a
     # str subclass), and joining a render keeps every piece alive until the end: for a page of 2,290 rows
     # some 50,000 of them, enough to set off ~75 young collections and a full one (a walk of every
     # object in the process) per page. Copied to plain strings as they come, each `Markup` is freed at
     # once and the page costs the collector nothing.
-    return mark_safe("".join(map(str, template.generate({**page, "blocks": blocks}))))
+    return mark_safe("".join(map(str, template.generate(context))))
