@@ -71,33 +71,46 @@ def main() -> None:
 
     client = Client()
     client.force_login(engineer)
-    page_results, tick_results = {}, {}
-    for label, url in pages.items():
-        page_results[label] = measure(lambda: client.get(url), connection)
-        states = iter(["passed", "pending"] * (REQUESTS + 2))
-        tick_results[label] = measure(
-            lambda: client.post(ticks[label], {"state": next(states)}, HTTP_HX_REQUEST="true"), connection
-        )
+    states = {label: iter(["passed", "pending"] * (REQUESTS + 2)) for label in ticks}
+    page_results = measure(
+        {label: (lambda url=url: client.get(url)) for label, url in pages.items()}, connection
+    )
+    tick_results = measure(
+        {
+            label: (lambda label=label: client.post(ticks[label], {"state": next(states[label])}, HTTP_HX_REQUEST="true"))
+            for label in ticks
+        },
+        connection,
+    )
     report(f"P1  deployment page, median of {REQUESTS} requests", page_results,
            "targets: same queries ≤ 20; 229 page ≤ 80 ms; ratio ≤ 10×")
     report(f"    a tick's htmx answer (its row, its parents, the panels), median of {REQUESTS}", tick_results,
            "targets: same queries; ratio ≤ 1.5×")
 
 
-def measure(request, connection) -> tuple[int, float, float, int]:
-    """Queries, median wall and CPU milliseconds, and size of the answer to `request()`."""
-    request()  # warm caches (templates, connections)
-    queries = []
-    with connection.execute_wrapper(lambda execute, sql, *args: queries.append(sql) or execute(sql, *args)):
-        response = request()
-    assert response.status_code == 200, response.status_code
-    walls, cpus = [], []
+def measure(requests: dict, connection) -> dict[str, tuple[int, float, float, int]]:
+    """Per label: queries, median wall and CPU milliseconds, and size of the answer to `requests[label]()`.
+
+    The sizes take turns, request by request, so a load that comes and goes on the machine weighs on both.
+    """
+    results, walls, cpus = {}, {label: [] for label in requests}, {label: [] for label in requests}
+    for label, request in requests.items():
+        request()  # warm caches (templates, connections)
+        queries = []
+        with connection.execute_wrapper(lambda execute, sql, *args: queries.append(sql) or execute(sql, *args)):
+            response = request()
+        assert response.status_code == 200, response.status_code
+        results[label] = (len(queries), len(response.content))
     for _ in range(REQUESTS):
-        wall, cpu = time.perf_counter(), time.process_time()
-        request()
-        walls.append((time.perf_counter() - wall) * 1000)
-        cpus.append((time.process_time() - cpu) * 1000)
-    return len(queries), statistics.median(walls), statistics.median(cpus), len(response.content)
+        for label, request in requests.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            request()
+            walls[label].append((time.perf_counter() - wall) * 1000)
+            cpus[label].append((time.process_time() - cpu) * 1000)
+    return {
+        label: (queries, statistics.median(walls[label]), statistics.median(cpus[label]), size)
+        for label, (queries, size) in results.items()
+    }
 
 
 def report(title: str, results: dict, targets: str) -> None:
