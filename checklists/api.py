@@ -103,6 +103,12 @@ class RunOut(Schema):
     conditions: list[ConditionOut]
 
 
+class CarriedOut(Schema):
+    deployment: int
+    release: str
+    environment: str
+
+
 class ItemOut(Schema):
     key: str
     text: str
@@ -117,6 +123,9 @@ class ItemOut(Schema):
     evidence_url: str
     stale: bool
     blocking: bool
+    carried_from: CarriedOut | None = Field(
+        None, description="Where a carried-over state was attested; `by` and `at` are that attestation's."
+    )
     probe: RunOut | None
 
 
@@ -166,9 +175,15 @@ class DeploymentFilter(Schema):
 
 class DeploymentIn(Schema):
     environment: int
-    checklist: str
-    version: int | None = Field(None, ge=1, description="Defaults to the checklist's latest version.")
-    release: str
+    checklist: str = Field("", description="The checklist's slug; with `from`, defaults to the origin's.")
+    version: int | None = Field(
+        None, ge=1, description="Defaults to the checklist's latest version (with `from` and no `checklist`, the origin's)."
+    )
+    release: str = Field("", description="With `from`, defaults to the origin's release.")
+    from_: int | None = Field(
+        None, alias="from", ge=1,
+        description="A signed-off deployment of the same release (e.g. in staging) whose `scope: release` evidence carries over.",
+    )
 
 
 class ItemStateIn(Schema):
@@ -253,8 +268,19 @@ def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
         "evidence_url": state.evidence_url,
         "stale": row.stale,
         "blocking": row.blocking,
+        "carried_from": _carried_out(state),
         "probe": _run_out(row.run),
     }
+
+
+def _carried_out(state) -> dict | None:
+    carried = getattr(state, "carried", None)
+    if carried is not None:
+        return carried.as_dict()
+    if getattr(state, "carried_from_id", None) is None:
+        return None
+    origin = state.carried_from  # a model instance: one query, for the one item just changed
+    return {"deployment": origin.pk, "release": origin.release, "environment": origin.environment.name}
 
 
 def _deployment_out(deployment: Deployment) -> dict:
@@ -358,7 +384,7 @@ def deployment_list(request, filters: Query[DeploymentFilter]):
     }
 
 
-@router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404)})
+@router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404, 409)})
 def deployment_create(request, payload: DeploymentIn):
     """Start a deployment of a release to an environment, against a checklist version."""
     roles.require(request.auth, "read")
@@ -370,6 +396,7 @@ def deployment_create(request, payload: DeploymentIn):
         checklist_slug=payload.checklist,
         version_number=payload.version,
         release=payload.release,
+        from_id=payload.from_,
         actor=request.auth,
         source=API,
     )

@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Q, Value, When
 from django.utils import timezone
 
 from checklists.models import Deployment, Item, ItemState, Section, SignOff
+from checklists.parsing import duration_text
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
@@ -62,10 +63,24 @@ class ItemRead:
     parent_id: int | None
     section_id: int
     section_path: list
+    scope: str
+    valid_for: timedelta | None
 
     @property
     def automated(self) -> bool:
         return self.probe is not None
+
+
+@dataclass(slots=True, frozen=True)
+class CarriedRead:
+    """Where a carried state was attested: the deployment (its id, release and environment)."""
+
+    deployment_id: int
+    release: str
+    environment: str
+
+    def as_dict(self) -> dict:
+        return {"deployment": self.deployment_id, "release": self.release, "environment": self.environment}
 
 
 @dataclass(slots=True, eq=False)
@@ -81,12 +96,14 @@ class StateRead:
     latest_run_id: int | None
     item: ItemRead
     latest_run: RunRead | None
+    carried: CarriedRead | None = None
 
 
 _STATE_FIELDS = ("id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state")
 _ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
-                "item__section_id", "item__section_path")
+                "item__section_id", "item__section_path", "item__scope", "item__valid_for")
 _RUN_FIELDS = ("latest_run_id", "result")
+_CARRIED_FIELDS = ("carried_from_id", "carried_from__release", "carried_from__environment__name")
 
 
 @dataclass
@@ -132,42 +149,113 @@ class Snapshot:
         return any(row.state.run_state for row in self.rows)
 
 
+def valid_text(valid_for: timedelta | None) -> str | None:
+    """An item's `valid` as the checklist writes it (`90d`), or None."""
+    return duration_text(int(valid_for.total_seconds())) if valid_for else None
+
+
 def freshness_cutoff(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(minutes=settings.CTRLREADY_RESULT_TTL_MINUTES)
 
 
+def snapshot_moment(deployment: Deployment, now: datetime | None = None) -> datetime:
+    """When freshness is judged: now, or — for a signed-off deployment — the moment it was signed off.
+
+    A signed-off deployment stays as it was signed: nothing in it goes stale afterwards, so its
+    digest stays the one its signers saw, and its report says what they saw.
+    """
+    if now is None and deployment.status == Deployment.Status.SIGNED_OFF and deployment.signed_off_at:
+        return deployment.signed_off_at
+    return now or timezone.now()
+
+
 def item_rows(deployment: Deployment, *, now: datetime | None = None) -> list[ItemRow]:
-    """Every item of the deployment in document order, with its state and latest run, in one query."""
+    """Every item of the deployment in document order, with its state, latest run and origin, in one query."""
     values = (
         ItemState.objects.filter(deployment=deployment)
         .order_by("item__position")
-        .values_list(*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS)
+        .values_list(*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS, *_CARRIED_FIELDS)
     )
     item_at, run_at = len(_STATE_FIELDS), len(_STATE_FIELDS) + len(_ITEM_FIELDS)
+    carried_at = run_at + len(_RUN_FIELDS)
+    now = snapshot_moment(deployment, now)
     cutoff = freshness_cutoff(now)
     depth_of: dict[int, int] = {}
     rows = []
     for value in values:
         item = ItemRead(*value[item_at:run_at])
-        run_id, result = value[run_at:]
-        state = StateRead(*value[:item_at], latest_run_id=run_id, item=item, latest_run=RunRead.of(result))
+        run_id, result = value[run_at:carried_at]
+        carried = CarriedRead(*value[carried_at:]) if value[carried_at] is not None else None
+        state = StateRead(
+            *value[:item_at], latest_run_id=run_id, item=item, latest_run=RunRead.of(result), carried=carried
+        )
         depth = depth_of[item.parent_id] + 1 if item.parent_id in depth_of else 0
         depth_of[item.pk] = depth
-        rows.append(item_row(state, cutoff=cutoff, depth=depth))
+        rows.append(item_row(state, cutoff=cutoff, now=now, depth=depth))
     return rows
 
 
-def item_row(item_state: ItemState | StateRead, *, cutoff: datetime | None = None, depth: int = 0) -> ItemRow:
+def is_stale(item, item_state, *, cutoff: datetime, now: datetime) -> bool:
+    """The freshness rule, for probe results and attestations alike — the one place it is written.
+
+    A passing probe result goes stale once it is older than the result window (`cutoff`), unless it
+    was carried over from the release's earlier deployment (`scope: release`: it is the release's
+    evidence, not this environment's, until a run here replaces it). A manual item with `valid:` goes
+    stale once its attestation is older than that.
+    """
+    if item_state.state != State.PASSED:
+        return False
+    if item.probe is not None:
+        if _carried_from_id(item_state) is not None:
+            return False
+        return item_state.last_passed_at is None or item_state.last_passed_at < cutoff
+    if item.valid_for is not None:
+        return item_state.updated_at is None or item_state.updated_at < now - item.valid_for
+    return False
+
+
+def _carried_from_id(item_state) -> int | None:
+    if isinstance(item_state, StateRead):
+        return item_state.carried.deployment_id if item_state.carried else None
+    return item_state.carried_from_id
+
+
+def item_row(
+    item_state: ItemState | StateRead, *, cutoff: datetime | None = None, now: datetime | None = None, depth: int = 0
+) -> ItemRow:
     """One item's row (stale, blocking) from its state with `item` and `latest_run` loaded."""
-    cutoff = cutoff or freshness_cutoff()
+    now = now or timezone.now()
+    cutoff = cutoff or freshness_cutoff(now)
     item = item_state.item
-    stale = (
-        item.probe is not None
-        and item_state.state == State.PASSED
-        and (item_state.last_passed_at is None or item_state.last_passed_at < cutoff)
-    )
+    stale = is_stale(item, item_state, cutoff=cutoff, now=now)
     blocking = not item.optional and (item_state.state not in DONE or stale)
     return ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth)
+
+
+def stale_condition(now: datetime) -> Q:
+    """`is_stale` as a database filter on ItemState rows, for the aggregate reads.
+
+    Judged, like `item_rows` does, at `now` — or at the moment a signed-off deployment was signed off.
+    """
+    moment = Case(
+        When(
+            deployment__status=Deployment.Status.SIGNED_OFF,
+            deployment__signed_off_at__isnull=False,
+            then=F("deployment__signed_off_at"),
+        ),
+        default=Value(now),
+        output_field=DateTimeField(),
+    )
+    ttl = timedelta(minutes=settings.CTRLREADY_RESULT_TTL_MINUTES)
+    cutoff = ExpressionWrapper(moment - Value(ttl), output_field=DateTimeField())
+    attested_before = ExpressionWrapper(moment - F("item__valid_for"), output_field=DateTimeField())
+    probe_stale = Q(item__probe__isnull=False, carried_from__isnull=True) & (
+        Q(last_passed_at__isnull=True) | Q(last_passed_at__lt=cutoff)
+    )
+    attestation_stale = Q(item__probe__isnull=True, item__valid_for__isnull=False) & (
+        Q(updated_at__isnull=True) | Q(updated_at__lt=attested_before)
+    )
+    return Q(state=State.PASSED) & (probe_stale | attestation_stale)
 
 
 def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
@@ -191,6 +279,7 @@ def progress_of(rows: list[ItemRow]) -> dict:
 
 
 def deployment_snapshot(deployment: Deployment, *, now: datetime | None = None) -> Snapshot:
+    """The deployment as it stands (or, signed off, as it was signed): rows, sign-offs, digest, progress."""
     rows = item_rows(deployment, now=now)
     signoffs = list(deployment.signoffs.filter(voided_at__isnull=True).order_by("at"))
     return Snapshot(
@@ -215,9 +304,7 @@ def deployment_summaries(deployment_ids, *, now: datetime | None = None) -> dict
     ids = list(deployment_ids)
     if not ids:
         return {}
-    stale = Q(item__probe__isnull=False, state=State.PASSED) & (
-        Q(last_passed_at__isnull=True) | Q(last_passed_at__lt=freshness_cutoff(now))
-    )
+    stale = stale_condition(now or timezone.now())
     blocking = Q(item__optional=False) & (~Q(state__in=DONE) | stale)
     counts = {state: Count("id", filter=Q(state=state)) for state in State.values}
     rows = (
@@ -260,7 +347,7 @@ class VersionDiff:
         return not (self.added or self.removed or self.changed)
 
 
-DIFF_FIELDS = ("text", "section_path", "parent_key", "optional", "probe")
+DIFF_FIELDS = ("text", "section_path", "parent_key", "optional", "probe", "scope", "valid_for", "owner")
 
 
 def version_diff(a, b) -> VersionDiff:
@@ -269,11 +356,12 @@ def version_diff(a, b) -> VersionDiff:
         rows = (
             Item.objects.filter(version=version)
             .order_by("position")
-            .values("key", "text", "section_path", "optional", "probe", "parent__key")
+            .values("key", "text", "section_path", "optional", "probe", "scope", "valid_for", "owner", "parent__key")
         )
         found = {}
         for row in rows:
             row["parent_key"] = row.pop("parent__key") or ""
+            row["valid_for"] = valid_text(row["valid_for"])
             found[row["key"]] = row
         return found
 
