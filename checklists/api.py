@@ -496,3 +496,80 @@ def deployment_gate(request, deployment_id: int):
         reasons.append(f"it needs sign-off by: {', '.join(missing)}")
     message = "Not signed off yet: " + "; ".join(reasons) + "."
     return Status(409, {"go": False, "blocking": blocking, "missing_roles": missing, "error": message})
+
+
+# --- Across deployments: compare, report -------------------------------------------------
+
+
+class CompareSideOut(Schema):
+    state: str
+    by: str | None
+    at: datetime | None
+    note: str
+    evidence_url: str
+    stale: bool
+    carried_from: CarriedOut | None
+    observed: list[ConditionOut] | None = Field(
+        description="Every condition of the latest probe run with the value it observed; null for a manual item or no run."
+    )
+
+
+class CompareItemOut(Schema):
+    key: str
+    text: str
+    change: str = Field(description="`same`, `changed`, `added` (only in b) or `removed` (only in a).")
+    moved: list[str] = Field(description="What differs: state, note, evidence_url, stale, text, probe, observed.")
+    a: CompareSideOut | None
+    b: CompareSideOut | None
+
+
+class CompareSummaryOut(Schema):
+    same: int
+    changed: int
+    added: int
+    removed: int
+
+
+class CompareOut(Schema):
+    a: DeploymentSummaryOut
+    b: DeploymentSummaryOut
+    items: list[CompareItemOut]
+    summary: CompareSummaryOut
+
+
+def _summary_out(deployment: Deployment, progress: dict) -> dict:
+    return {
+        "id": deployment.pk,
+        "release": deployment.release,
+        "status": deployment.status,
+        "environment": deployment.environment_id,
+        "checklist": deployment.version.checklist.slug,
+        "version": deployment.version.number,
+        "progress": progress,
+        "created_at": deployment.created_at,
+    }
+
+
+@router.get(
+    "deployments/{int:a}/compare/{int:b}", response={200: CompareOut, **_errors(401, 403, 404)}
+)
+def deployment_compare(request, a: int, b: int):
+    """Two deployments item by item: state, who, when, note, evidence and observed values side by side."""
+    roles.require(request.auth, "read")
+    comparison = selectors.deployment_compare(_deployment(a), _deployment(b))
+    return {
+        "a": _summary_out(comparison.a, comparison.progress_a),
+        "b": _summary_out(comparison.b, comparison.progress_b),
+        "items": [
+            {
+                "key": item.key,
+                "text": item.text,
+                "change": item.change,
+                "moved": item.moved,
+                "a": item.a.as_dict() if item.a else None,
+                "b": item.b.as_dict() if item.b else None,
+            }
+            for item in comparison.items
+        ],
+        "summary": comparison.summary,
+    }

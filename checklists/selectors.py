@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Q, Value, When
 from django.utils import timezone
 
-from checklists.models import Deployment, Item, ItemState, Section, SignOff
+from checklists.models import Deployment, Environment, Item, ItemState, Section, SignOff
 from checklists.parsing import duration_text
 
 State = ItemState.State
@@ -418,3 +418,197 @@ def runs_in_flight(deployment: Deployment) -> dict[int, str]:
     return dict(
         ItemState.objects.filter(deployment=deployment).exclude(run_state="").values_list("item_id", "run_state")
     )
+
+
+# --- Across deployments: neighbours, comparison ------------------------------------------
+
+
+@dataclass
+class Relations:
+    """Deployments a deployment page links to: what to compare it with, where to promote it."""
+
+    previous: Deployment | None  # the one before it in the same environment
+    same_release: list[Deployment]  # the same release in the service's other environments, newest first
+    promote_to: list  # other environments of the service without a deployment of this release
+
+
+#: Environments people promote through, in order; others follow by name.
+PROMOTION_ORDER = ("dev", "development", "test", "qa", "staging", "preprod", "pre-production", "production", "prod")
+
+
+def _promotion_rank(name: str) -> tuple:
+    lowered = name.lower()
+    return (PROMOTION_ORDER.index(lowered) if lowered in PROMOTION_ORDER else len(PROMOTION_ORDER), lowered)
+
+
+def deployment_relations(deployment: Deployment) -> Relations:
+    """The deployment's neighbours across environments and releases, in three queries."""
+    environment = deployment.environment
+    previous = (
+        Deployment.objects.filter(environment_id=environment.pk)
+        .filter(Q(created_at__lt=deployment.created_at) | Q(created_at=deployment.created_at, pk__lt=deployment.pk))
+        .select_related("environment")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    others = list(
+        Deployment.objects.filter(environment__service_id=environment.service_id, release=deployment.release)
+        .exclude(environment_id=environment.pk)
+        .select_related("environment")
+        .order_by("-created_at", "-id")
+    )
+    siblings = sorted(
+        Environment.objects.filter(service_id=environment.service_id).exclude(pk=environment.pk),
+        key=lambda env: _promotion_rank(env.name),
+    )
+    deployed = {d.environment_id for d in others}
+    here = _promotion_rank(environment.name)
+    ahead = [env for env in siblings if env.pk not in deployed and _promotion_rank(env.name) > here]
+    behind = [env for env in siblings if env.pk not in deployed and _promotion_rank(env.name) <= here]
+    return Relations(previous=previous, same_release=others, promote_to=ahead + behind)
+
+
+@dataclass
+class ConditionPair:
+    """One condition of an automated item, as each deployment's latest run saw it."""
+
+    expr: str
+    a: dict | None  # {"ok", "observed"}
+    b: dict | None
+    moved: bool
+
+
+@dataclass
+class Side:
+    """One deployment's side of a compared item."""
+
+    state: str
+    by: str
+    at: datetime | None
+    note: str
+    evidence_url: str
+    stale: bool
+    carried: CarriedRead | None
+    run: RunRead | None
+
+    @property
+    def observed(self) -> list[dict] | None:
+        if self.run is None:
+            return None
+        return [
+            {"expr": str(c.get("expr", "")), "ok": bool(c.get("ok")), "observed": c.get("observed")}
+            for c in self.run.conditions
+            if isinstance(c, dict)
+        ]
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "by": self.by or None,
+            "at": self.at,
+            "note": self.note,
+            "evidence_url": self.evidence_url,
+            "stale": self.stale,
+            "carried_from": self.carried.as_dict() if self.carried else None,
+            "observed": self.observed,
+        }
+
+
+@dataclass
+class ComparedItem:
+    key: str
+    text: str
+    section_path: list
+    automated: bool
+    change: str  # same, changed, added (only in b), removed (only in a)
+    a: Side | None
+    b: Side | None
+    moved: list[str]  # which of state, note, evidence_url, stale, text, probe, observed differ
+    conditions: list[ConditionPair]
+
+
+@dataclass
+class Comparison:
+    a: Deployment
+    b: Deployment
+    progress_a: dict
+    progress_b: dict
+    items: list[ComparedItem]
+
+    @property
+    def summary(self) -> dict:
+        counts = {"same": 0, "changed": 0, "added": 0, "removed": 0}
+        for item in self.items:
+            counts[item.change] += 1
+        return counts
+
+
+def _side(row: ItemRow) -> Side:
+    state = row.state
+    return Side(
+        state=state.state, by=state.updated_by_name, at=state.updated_at, note=state.note,
+        evidence_url=state.evidence_url, stale=row.stale, carried=state.carried, run=row.run,
+    )
+
+
+def _condition_pairs(a: Side | None, b: Side | None) -> list[ConditionPair]:
+    def by_expr(side):
+        return {c["expr"]: {"ok": c["ok"], "observed": c["observed"]} for c in (side.observed or [])} if side else {}
+
+    before, after = by_expr(a), by_expr(b)
+    exprs = list(before) + [expr for expr in after if expr not in before]
+    return [
+        ConditionPair(expr=expr, a=before.get(expr), b=after.get(expr), moved=before.get(expr) != after.get(expr))
+        for expr in exprs
+    ]
+
+
+def _moved(a: Side, b: Side, text_a: str, text_b: str, pairs: list[ConditionPair]) -> list[str]:
+    moved = [name for name in ("state", "note", "evidence_url", "stale") if getattr(a, name) != getattr(b, name)]
+    if text_a != text_b:
+        moved.append("text")
+    if (a.run.status if a.run else None) != (b.run.status if b.run else None):
+        moved.append("probe")
+    if any(pair.moved for pair in pairs):
+        moved.append("observed")
+    return moved
+
+
+def deployment_compare(a: Deployment, b: Deployment) -> Comparison:
+    """Two deployments item by item (items match by key), in two queries.
+
+    `b`'s order, with the items only `a` has placed after the item they followed in `a`.
+    """
+    rows_a, rows_b = item_rows(a), item_rows(b)
+    by_key_a = {row.item.key: row for row in rows_a}
+    keys_b = {row.item.key for row in rows_b}
+    removed_after: dict[str | None, list[ItemRow]] = {}
+    anchor = None
+    for row in rows_a:
+        if row.item.key in keys_b:
+            anchor = row.item.key
+        else:
+            removed_after.setdefault(anchor, []).append(row)
+    ordered: list[tuple[ItemRow | None, ItemRow | None]] = [(row, None) for row in removed_after.get(None, [])]
+    for row in rows_b:
+        ordered.append((by_key_a.get(row.item.key), row))
+        ordered.extend((gone, None) for gone in removed_after.get(row.item.key, []))
+    items = []
+    for row_a, row_b in ordered:
+        side_a = _side(row_a) if row_a else None
+        side_b = _side(row_b) if row_b else None
+        pairs = _condition_pairs(side_a, side_b)
+        shown = row_b or row_a
+        if row_a is None:
+            change, moved = "added", []
+        elif row_b is None:
+            change, moved = "removed", []
+        else:
+            moved = _moved(side_a, side_b, row_a.item.text, row_b.item.text, pairs)
+            change = "changed" if moved else "same"
+        items.append(ComparedItem(
+            key=shown.item.key, text=shown.item.text, section_path=shown.item.section_path,
+            automated=shown.item.probe is not None, change=change, a=side_a, b=side_b, moved=moved,
+            conditions=pairs,
+        ))
+    return Comparison(a=a, b=b, progress_a=progress_of(rows_a), progress_b=progress_of(rows_b), items=items)

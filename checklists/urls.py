@@ -1,6 +1,14 @@
 from django.urls import path
 
-from checklists.views import checklists, dashboard, deployments, environments, history, people
+from checklists.views import (
+    checklists,
+    compare,
+    dashboard,
+    deployments,
+    environments,
+    history,
+    people,
+)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -9,6 +17,8 @@ urlpatterns = [
     path("deployments/<int:pk>/signoffs/", deployments.signoff, name="deployment-signoff"),
     path("deployments/<int:pk>/reopen/", deployments.reopen, name="deployment-reopen"),
     path("deployments/<int:pk>/history/", history.deployment_history, name="deployment-history"),
+    path("deployments/<int:a>/compare/<int:b>/", compare.compare, name="deployment-compare"),
+    path("deployments/<int:pk>/promote/", compare.promote, name="deployment-promote"),
     path("environments/new/", environments.environment_new, name="environment-new"),
     path("environments/<int:pk>/", environments.environment_detail, name="environment"),
     path("environments/<int:pk>/edit/", environments.environment_edit, name="environment-edit"),

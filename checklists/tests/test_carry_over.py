@@ -180,6 +180,13 @@ def test_from_refused_while_the_origin_is_not_signed_off(api, staging, productio
     assert not Deployment.objects.filter(environment=production).exists()
 
 
+def test_viewer_may_not_promote(client, staging, production, people):
+    client.force_login(people["viewer"])
+    answer = client.post(f"/deployments/{staging.pk}/promote/", {"environment": production.pk})
+    assert answer.status_code == 403
+    assert not Deployment.objects.filter(environment=production).exists()
+
+
 def test_signed_off_deployment_stays_as_it_was_signed(staging, clock):
     as_signed = deployment_snapshot(staging).digest
     clock(days=2)  # its probe result is long past the freshness window now

@@ -1,0 +1,41 @@
+"""In headless Chromium: the compare page's filter.
+
+Set SCREENSHOTS=1 to (re)write docs/screenshots/compare.png from these runs.
+"""
+
+import pytest
+
+from tests_e2e.test_browser import (  # noqa: F401  (fixtures)
+    _async_unsafe_orm,
+    _serial_live_server,
+    browser,
+    finish_runs,
+    open_page,
+    shot,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def test_compare_filters_to_what_changed(open_page, people, deployment, environment):
+    from checklists.models import Environment
+    from checklists.services import deployment_create, item_state_set
+
+    production = Environment.objects.create(service=environment.service, name="production", base_url="http://127.0.0.1:9")
+    other = deployment_create(environment=production, checklist_slug="small-checklist", release="v1.0.0",
+                              actor=people["engineer"], source="api")
+    item_state_set(deployment_id=deployment.pk, key="rollback", state="passed", actor=people["engineer"], source="api")
+    finish_runs(deployment, {"health": ("passed", 31)})
+    finish_runs(other, {"health": ("failed", 812)})
+
+    page = open_page("viewer")
+    page.goto(f"/deployments/{other.pk}/")
+    page.get_by_role("link", name="v1.0.0 in staging").click()
+    page.wait_for_url(f"**/deployments/{deployment.pk}/compare/{other.pk}/")
+    assert page.locator("tr[data-change]").count() == 6
+    shot(page, "compare")
+    page.get_by_role("link", name="Changed only").click()
+    page.wait_for_url("**?show=changed")
+    assert sorted(page.locator("tr[data-change]").evaluate_all("rows => rows.map(r => r.dataset.itemKey)")) == [
+        "health", "rollback"
+    ]
