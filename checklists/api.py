@@ -1,13 +1,15 @@
 """JSON API for checklists and deployments.  Handlers translate: validate, call a service, serialise."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db.models import Q
 from ninja import Field, Query, Router, Schema, Status
 
 from checklists import selectors, services
 from checklists.models import ChecklistVersion, Deployment, Environment, ItemState
+from checklists.reports import FORMATS
+from checklists.views.reports import report_response
 from core import roles
 from core.errors import NotFound
 from core.models import Event, Source
@@ -573,3 +575,21 @@ def deployment_compare(request, a: int, b: int):
         ],
         "summary": comparison.summary,
     }
+
+
+@router.get(
+    "deployments/{int:deployment_id}/report.{fmt}",
+    response={200: dict, **_errors(401, 403, 404, 503)},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The report: `json`, `md` (Markdown), `pdf`, or `xml` (JUnit).",
+                "content": {content_type.split(";")[0]: {} for content_type in FORMATS.values()},
+            }
+        }
+    },
+)
+def deployment_report(request, deployment_id: int, fmt: Literal["json", "md", "pdf", "xml"]):
+    """The record of a deployment for an auditor or a change board; the JSON carries the `sha256` of its content."""
+    roles.require(request.auth, "read")
+    return report_response(_deployment(deployment_id), fmt)

@@ -3,6 +3,7 @@
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Q, Value, When
@@ -612,3 +613,100 @@ def deployment_compare(a: Deployment, b: Deployment) -> Comparison:
             conditions=pairs,
         ))
     return Comparison(a=a, b=b, progress_a=progress_of(rows_a), progress_b=progress_of(rows_b), items=items)
+
+
+# --- The report ----------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(dt_timezone.utc).isoformat() if moment else None
+
+
+def deployment_report(deployment: Deployment) -> dict:
+    """The record of a deployment for an auditor or a change board, as plain JSON-ready data.
+
+    Every format of the report (`checklists.reports`) is made from this and shows nothing else:
+    names, states, notes, evidence links, probe conditions and the values they observed (redacted
+    by the probes before they were stored) — never an environment's variables, secrets or addresses.
+    For a signed-off deployment it is what its signers saw, so it reads the same every time.
+    """
+    deployment = (
+        Deployment.objects.select_related("environment__service", "version__checklist", "created_by")
+        .get(pk=deployment.pk)
+    )
+    moment = snapshot_moment(deployment)
+    snapshot = deployment_snapshot(deployment, now=moment)
+    key_of = {row.item.pk: row.item.key for row in snapshot.rows}
+    version = deployment.version
+    items = [_report_item(row, key_of.get(row.item.parent_id)) for row in snapshot.rows]
+    return {
+        "deployment": {
+            "id": deployment.pk,
+            "service": deployment.environment.service.name,
+            "environment": deployment.environment.name,
+            "release": deployment.release,
+            "status": deployment.status,
+            "checklist": version.checklist.slug,
+            "checklist_name": version.checklist.name,
+            "version": version.number,
+            "checklist_sha256": version.sha256,
+            "created_at": _iso(deployment.created_at),
+            "created_by": deployment.created_by.get_username() if deployment.created_by else None,
+            "signed_off_at": _iso(deployment.signed_off_at),
+            "as_of": _iso(moment),
+            "digest": snapshot.digest,
+            "progress": snapshot.progress,
+            "required_roles": snapshot.required_roles,
+            "missing_roles": snapshot.missing_roles,
+        },
+        "signoffs": [
+            {"role": s.role, "user": s.username, "at": _iso(s.at), "comment": s.comment, "digest": s.digest}
+            for s in snapshot.signoffs
+        ],
+        "items": items,
+        "waivers": [
+            {"key": item["key"], "text": item["text"], "reason": item["note"], "by": item["by"], "at": item["at"],
+             "expires_at": None}
+            for item in items
+            if item["state"] == State.WAIVED
+        ],
+    }
+
+
+def _report_item(row: ItemRow, parent_key: str | None) -> dict:
+    state, item, run = row.state, row.item, row.run
+    probe = None
+    if item.probe is not None:
+        probe = {"type": item.probe.get("type", ""), "status": None, "finished_at": None, "duration_ms": None,
+                 "message": "", "conditions": [{"expr": expr, "ok": None, "observed": None} for expr in item.probe.get("expect", [])]}
+        if run is not None:
+            probe.update(
+                status=run.status,
+                finished_at=_iso(run.finished_at),
+                duration_ms=run.duration_ms,
+                message=run.message,
+                conditions=[
+                    {"expr": str(c.get("expr", "")), "ok": bool(c.get("ok")), "observed": c.get("observed")}
+                    for c in run.conditions
+                    if isinstance(c, dict)
+                ],
+            )
+    return {
+        "key": item.key,
+        "text": item.text,
+        "section": list(item.section_path),
+        "parent": parent_key,
+        "optional": item.optional,
+        "automated": item.probe is not None,
+        "scope": item.scope,
+        "valid": valid_text(item.valid_for),
+        "state": state.state,
+        "by": state.updated_by_name or None,
+        "at": _iso(state.updated_at),
+        "note": state.note,
+        "evidence_url": state.evidence_url,
+        "stale": row.stale,
+        "blocking": row.blocking,
+        "carried_from": state.carried.as_dict() if state.carried else None,
+        "probe": probe,
+    }

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from checklists.views import (
     checklists,
@@ -8,6 +8,7 @@ from checklists.views import (
     environments,
     history,
     people,
+    reports,
 )
 
 urlpatterns = [
@@ -19,6 +20,9 @@ urlpatterns = [
     path("deployments/<int:pk>/history/", history.deployment_history, name="deployment-history"),
     path("deployments/<int:a>/compare/<int:b>/", compare.compare, name="deployment-compare"),
     path("deployments/<int:pk>/promote/", compare.promote, name="deployment-promote"),
+    re_path(
+        r"^deployments/(?P<pk>[0-9]+)/report\.(?P<fmt>json|md|pdf|xml)$", reports.deployment_report, name="deployment-report"
+    ),
     path("environments/new/", environments.environment_new, name="environment-new"),
     path("environments/<int:pk>/", environments.environment_detail, name="environment"),
     path("environments/<int:pk>/edit/", environments.environment_edit, name="environment-edit"),

@@ -1,4 +1,4 @@
-"""In headless Chromium: the compare page's filter.
+"""In headless Chromium: the deployment page on paper, the compare page's filter.
 
 Set SCREENSHOTS=1 to (re)write docs/screenshots/compare.png from these runs.
 """
@@ -15,6 +15,23 @@ from tests_e2e.test_browser import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.browser
+
+
+def test_deployment_page_prints_as_a_record(open_page, deployment):
+    finish_runs(deployment, {"health": ("failed", 812)})
+    page = open_page("engineer")
+    page.goto(f"/deployments/{deployment.pk}/")
+    row = page.locator('[data-item-key="rollback"]')
+    assert page.locator(".topbar").is_visible() and row.get_by_role("button", name="Mark passed").is_visible()
+
+    page.emulate_media(media="print")
+    assert not page.locator(".topbar").is_visible()
+    assert not row.get_by_role("button", name="Mark passed").is_visible()
+    assert not page.get_by_role("button", name="Run all checks").is_visible()
+    assert row.get_by_text("Rollback plan ready").is_visible()
+    assert page.locator('[data-item-key="health"]').get_by_role("cell", name="did not hold").is_visible()
+    assert page.locator("#signoff").is_visible()
+    assert page.pdf()[:5] == b"%PDF-"
 
 
 def test_compare_filters_to_what_changed(open_page, people, deployment, environment):
