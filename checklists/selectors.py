@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
-from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Q, Value, When
+from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Max, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from checklists.models import Deployment, Environment, Item, ItemState, Section, SignOff
 from checklists.parsing import duration_text
+from core.models import Event
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
@@ -710,3 +711,87 @@ def _report_item(row: ItemRow, parent_key: str | None) -> dict:
         "carried_from": state.carried.as_dict() if state.carried else None,
         "probe": probe,
     }
+
+
+# --- The service page: trends over its deployments -------------------------------------------
+
+#: How many of a service's deployments its trends look back over.
+TRENDS_DEPLOYMENTS = 50
+TRENDS_TOP = 10
+
+
+@dataclass
+class ItemTrend:
+    key: str
+    text: str
+    count: int  # deployments it failed in, or times a passing probe failed again
+    other: int = 0  # for flaky probes: times a failing probe passed again
+
+
+@dataclass
+class ServiceTrends:
+    service: object
+    environments: list
+    deployments: list  # newest first, each with `.summary` and `.hours_to_signoff` (None while open)
+    blockers: list[ItemTrend]
+    flaky: list[ItemTrend]
+    waivers: list  # ItemStates waived in each environment's latest deployment, with item and deployment
+
+
+def service_trends(service) -> ServiceTrends:
+    """A service across its latest deployments, in a fixed number of queries whatever their number.
+
+    - time from opened to signed off, per deployment;
+    - the items that block most often: in how many deployments each item failed at least once;
+    - flaky probes: how often a passing probe failed again (and a failing one passed again);
+    - waivers in force: the waived items of each environment's latest deployment.
+    """
+    environments = list(Environment.objects.filter(service=service).order_by("name"))
+    deployments = list(
+        Deployment.objects.filter(environment__service=service)
+        .select_related("environment", "version__checklist")
+        .order_by("-created_at", "-id")[:TRENDS_DEPLOYMENTS]
+    )
+    ids = [deployment.pk for deployment in deployments]
+    summaries = deployment_summaries(ids)
+    for deployment in deployments:
+        deployment.summary = summaries.get(deployment.pk)
+        deployment.hours_to_signoff = (
+            (deployment.signed_off_at - deployment.created_at).total_seconds() / 3600
+            if deployment.signed_off_at else None
+        )
+    events = Event.objects.filter(deployment_ref__in=ids).exclude(item_key="")
+    blockers = [
+        ItemTrend(key=row["item_key"], text=row["text"], count=row["deployments"])
+        for row in events.filter(after=State.FAILED, kind__in=[Event.Kind.STATE, Event.Kind.PROBE_RESULT])
+        .values("item_key")
+        .annotate(deployments=Count("deployment_ref", distinct=True), text=Max("item_text"))
+        .order_by("-deployments", "item_key")[:TRENDS_TOP]
+    ]
+    flaky = [
+        ItemTrend(key=row["item_key"], text=row["text"], count=row["relapses"], other=row["recoveries"])
+        for row in events.filter(kind=Event.Kind.PROBE_RESULT)
+        .values("item_key")
+        .annotate(
+            relapses=Count("id", filter=Q(before=State.PASSED, after=State.FAILED)),
+            recoveries=Count("id", filter=Q(before=State.FAILED, after=State.PASSED)),
+            text=Max("item_text"),
+        )
+        .filter(relapses__gt=0)
+        .order_by("-relapses", "-recoveries", "item_key")[:TRENDS_TOP]
+    ]
+    latest = Deployment.objects.filter(environment=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    waivers = list(
+        ItemState.objects.filter(
+            deployment_id__in=Subquery(
+                Environment.objects.filter(service=service).annotate(latest=Subquery(latest)).values("latest")
+            ),
+            state=State.WAIVED,
+        )
+        .select_related("item", "deployment__environment")
+        .order_by("deployment__environment__name", "item__position")
+    )
+    return ServiceTrends(
+        service=service, environments=environments, deployments=deployments, blockers=blockers, flaky=flaky,
+        waivers=waivers,
+    )

@@ -9,6 +9,7 @@ from checklists.views import (
     history,
     people,
     reports,
+    services,
 )
 
 urlpatterns = [
@@ -23,6 +24,7 @@ urlpatterns = [
     re_path(
         r"^deployments/(?P<pk>[0-9]+)/report\.(?P<fmt>json|md|pdf|xml)$", reports.deployment_report, name="deployment-report"
     ),
+    path("services/<int:pk>/", services.service_detail, name="service"),
     path("environments/new/", environments.environment_new, name="environment-new"),
     path("environments/<int:pk>/", environments.environment_detail, name="environment"),
     path("environments/<int:pk>/edit/", environments.environment_edit, name="environment-edit"),

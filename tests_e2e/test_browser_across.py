@@ -1,6 +1,6 @@
-"""In headless Chromium: the deployment page on paper, the compare page's filter.
+"""In headless Chromium: the deployment page on paper, the compare page's filter, the service page's charts.
 
-Set SCREENSHOTS=1 to (re)write docs/screenshots/compare.png from these runs.
+Set SCREENSHOTS=1 to (re)write docs/screenshots/{compare,service}.png from these runs.
 """
 
 import pytest
@@ -34,7 +34,7 @@ def test_deployment_page_prints_as_a_record(open_page, deployment):
     assert page.pdf()[:5] == b"%PDF-"
 
 
-def test_compare_filters_to_what_changed(open_page, people, deployment, environment):
+def test_compare_filters_to_what_changed_and_service_page_draws_charts(open_page, people, deployment, environment):
     from checklists.models import Environment
     from checklists.services import deployment_create, item_state_set
 
@@ -56,3 +56,9 @@ def test_compare_filters_to_what_changed(open_page, people, deployment, environm
     assert sorted(page.locator("tr[data-change]").evaluate_all("rows => rows.map(r => r.dataset.itemKey)")) == [
         "health", "rollback"
     ]
+
+    page.goto(f"/services/{environment.service.pk}/")
+    assert page.get_by_role("img", name="Items that block most often").is_visible()
+    assert page.get_by_role("img", name="Flaky probes").count() == 0  # nothing flaky yet: said in words
+    assert page.get_by_text("No probe has gone from passing to failing").is_visible()
+    shot(page, "service")
