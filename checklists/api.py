@@ -1,13 +1,15 @@
 """JSON API for checklists and deployments.  Handlers translate: validate, call a service, serialise."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db.models import Q
 from ninja import Field, Query, Router, Schema, Status
 
 from checklists import selectors, services
 from checklists.models import ChecklistVersion, Deployment, Environment, ItemState
+from checklists.reports import FORMATS
+from checklists.views.reports import report_response
 from core import roles
 from core.errors import NotFound
 from core.models import Event, Source
@@ -103,6 +105,12 @@ class RunOut(Schema):
     conditions: list[ConditionOut]
 
 
+class CarriedOut(Schema):
+    deployment: int
+    release: str
+    environment: str
+
+
 class ItemOut(Schema):
     key: str
     text: str
@@ -117,6 +125,9 @@ class ItemOut(Schema):
     evidence_url: str
     stale: bool
     blocking: bool
+    carried_from: CarriedOut | None = Field(
+        None, description="Where a carried-over state was attested; `by` and `at` are that attestation's."
+    )
     probe: RunOut | None
 
 
@@ -166,9 +177,15 @@ class DeploymentFilter(Schema):
 
 class DeploymentIn(Schema):
     environment: int
-    checklist: str
-    version: int | None = Field(None, ge=1, description="Defaults to the checklist's latest version.")
-    release: str
+    checklist: str = Field("", description="The checklist's slug; with `from`, defaults to the origin's.")
+    version: int | None = Field(
+        None, ge=1, description="Defaults to the checklist's latest version (with `from` and no `checklist`, the origin's)."
+    )
+    release: str = Field("", description="With `from`, defaults to the origin's release.")
+    from_: int | None = Field(
+        None, alias="from", ge=1,
+        description="A signed-off deployment of the same release (e.g. in staging) whose `scope: release` evidence carries over.",
+    )
 
 
 class ItemStateIn(Schema):
@@ -253,8 +270,19 @@ def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
         "evidence_url": state.evidence_url,
         "stale": row.stale,
         "blocking": row.blocking,
+        "carried_from": _carried_out(state),
         "probe": _run_out(row.run),
     }
+
+
+def _carried_out(state) -> dict | None:
+    carried = getattr(state, "carried", None)
+    if carried is not None:
+        return carried.as_dict()
+    if getattr(state, "carried_from_id", None) is None:
+        return None
+    origin = state.carried_from  # a model instance: one query, for the one item just changed
+    return {"deployment": origin.pk, "release": origin.release, "environment": origin.environment.name}
 
 
 def _deployment_out(deployment: Deployment) -> dict:
@@ -358,7 +386,7 @@ def deployment_list(request, filters: Query[DeploymentFilter]):
     }
 
 
-@router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404)})
+@router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404, 409)})
 def deployment_create(request, payload: DeploymentIn):
     """Start a deployment of a release to an environment, against a checklist version."""
     roles.require(request.auth, "read")
@@ -370,6 +398,7 @@ def deployment_create(request, payload: DeploymentIn):
         checklist_slug=payload.checklist,
         version_number=payload.version,
         release=payload.release,
+        from_id=payload.from_,
         actor=request.auth,
         source=API,
     )
@@ -469,3 +498,98 @@ def deployment_gate(request, deployment_id: int):
         reasons.append(f"it needs sign-off by: {', '.join(missing)}")
     message = "Not signed off yet: " + "; ".join(reasons) + "."
     return Status(409, {"go": False, "blocking": blocking, "missing_roles": missing, "error": message})
+
+
+# --- Across deployments: compare, report -------------------------------------------------
+
+
+class CompareSideOut(Schema):
+    state: str
+    by: str | None
+    at: datetime | None
+    note: str
+    evidence_url: str
+    stale: bool
+    carried_from: CarriedOut | None
+    observed: list[ConditionOut] | None = Field(
+        description="Every condition of the latest probe run with the value it observed; null for a manual item or no run."
+    )
+
+
+class CompareItemOut(Schema):
+    key: str
+    text: str
+    change: str = Field(description="`same`, `changed`, `added` (only in b) or `removed` (only in a).")
+    moved: list[str] = Field(description="What differs: state, note, evidence_url, stale, text, probe, observed.")
+    a: CompareSideOut | None
+    b: CompareSideOut | None
+
+
+class CompareSummaryOut(Schema):
+    same: int
+    changed: int
+    added: int
+    removed: int
+
+
+class CompareOut(Schema):
+    a: DeploymentSummaryOut
+    b: DeploymentSummaryOut
+    items: list[CompareItemOut]
+    summary: CompareSummaryOut
+
+
+def _summary_out(deployment: Deployment, progress: dict) -> dict:
+    return {
+        "id": deployment.pk,
+        "release": deployment.release,
+        "status": deployment.status,
+        "environment": deployment.environment_id,
+        "checklist": deployment.version.checklist.slug,
+        "version": deployment.version.number,
+        "progress": progress,
+        "created_at": deployment.created_at,
+    }
+
+
+@router.get(
+    "deployments/{int:a}/compare/{int:b}", response={200: CompareOut, **_errors(401, 403, 404)}
+)
+def deployment_compare(request, a: int, b: int):
+    """Two deployments item by item: state, who, when, note, evidence and observed values side by side."""
+    roles.require(request.auth, "read")
+    comparison = selectors.deployment_compare(_deployment(a), _deployment(b))
+    return {
+        "a": _summary_out(comparison.a, comparison.progress_a),
+        "b": _summary_out(comparison.b, comparison.progress_b),
+        "items": [
+            {
+                "key": item.key,
+                "text": item.text,
+                "change": item.change,
+                "moved": item.moved,
+                "a": item.a.as_dict() if item.a else None,
+                "b": item.b.as_dict() if item.b else None,
+            }
+            for item in comparison.items
+        ],
+        "summary": comparison.summary,
+    }
+
+
+@router.get(
+    "deployments/{int:deployment_id}/report.{fmt}",
+    response={200: dict, **_errors(401, 403, 404, 503)},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The report: `json`, `md` (Markdown), `pdf`, or `xml` (JUnit).",
+                "content": {content_type.split(";")[0]: {} for content_type in FORMATS.values()},
+            }
+        }
+    },
+)
+def deployment_report(request, deployment_id: int, fmt: Literal["json", "md", "pdf", "xml"]):
+    """The record of a deployment for an auditor or a change board; the JSON carries the `sha256` of its content."""
+    roles.require(request.auth, "read")
+    return report_response(_deployment(deployment_id), fmt)

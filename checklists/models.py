@@ -118,6 +118,10 @@ class Section(models.Model):
 
 
 class Item(models.Model):
+    class Scope(models.TextChoices):
+        ENVIRONMENT = "environment"
+        RELEASE = "release"
+
     version = models.ForeignKey(ChecklistVersion, on_delete=models.CASCADE, related_name="items")
     section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="items")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
@@ -129,6 +133,11 @@ class Item(models.Model):
     line = models.PositiveIntegerField(default=0)
     section_path = models.JSONField(default=list)
     has_children = models.BooleanField(default=False)
+    # Where its evidence belongs, how long an attestation holds, who it waits on by default: the
+    # checklist's `<!-- item -->` comment.
+    scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.ENVIRONMENT)
+    valid_for = models.DurationField(null=True, blank=True)
+    owner = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["version", "position"]
@@ -204,6 +213,11 @@ class ItemState(models.Model):
     run_state = models.CharField(
         max_length=10, choices=RunState.choices, blank=True, default="",
         help_text="Whether a probe run of this item is queued or running now.",
+    )
+    # A state taken over from an earlier deployment (`scope: release` or `valid:`): where it was
+    # attested. `updated_by_name` and `updated_at` stay those of the attestation itself.
+    carried_from = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:

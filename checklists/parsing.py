@@ -26,6 +26,9 @@ exactly what a Git host renders as a task-list checkbox. The choices where the f
 - A ``<!-- probe ... -->`` comment belongs to the item it follows when nothing but other
   comments and closing list markup stands between them (a blank line is fine). Anywhere else
   it is refused. ``<!-- ctrlready ... -->`` may appear once, anywhere.
+- An ``<!-- item ... -->`` comment follows its item like a probe comment and holds the item's
+  evidence settings: ``scope`` (``environment``, the default, or ``release``), ``valid`` (a
+  duration such as ``90d`` or ``12h``, for manual items only) and ``owner`` (a username).
 """
 
 from __future__ import annotations
@@ -50,14 +53,21 @@ MAX_KEY_LENGTH = 200
 SLUG_LENGTH = 60
 SIGNOFF_ROLES = ("engineer", "lead", "admin")
 DEFAULT_ROLES = ("lead",)
+SCOPE_ENVIRONMENT, SCOPE_RELEASE = "environment", "release"
+SCOPES = (SCOPE_ENVIRONMENT, SCOPE_RELEASE)
+ITEM_SETTINGS = ("scope", "valid", "owner")
+DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_VALID_SECONDS = 3660 * 86400  # ten years and a bit: anything longer is a typo
 
 KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
 _TRAILING_KEY = re.compile(r"[ \t]*(?<!\\)\{#([^{}\n]*)\}[ \t]*\Z")
 _BOX = re.compile(r"\[[ xX]\](?:\s+|\Z)")
 _LINE_JOIN = re.compile(r"[ \t]*\n[ \t]*")
-_COMMENT_WORD = re.compile(r"\s*(probe|ctrlready)(?=\s|\Z)")
-_OPEN_COMMENT = re.compile(r"(?<!\\)<!--\s*(probe|ctrlready)(?=\s|\Z)")
+_COMMENT_WORD = re.compile(r"\s*(probe|ctrlready|item)(?=\s|\Z)")
+_OPEN_COMMENT = re.compile(r"(?<!\\)<!--\s*(probe|ctrlready|item)(?=\s|\Z)")
 _LEADING_WS = re.compile(r"[ \t]*")
+_DURATION = re.compile(r"([0-9]{1,6})\s*([mhdw])\Z")
+_OWNER = re.compile(r"[\w.@+-]{1,150}\Z")
 _TEXT_TOKENS = ("text", "text_special")
 
 # Repair text that was encoded to UTF-8 twice, and change nothing else: quotes, HTML entities,
@@ -101,6 +111,13 @@ class ParsedItem:
     probe: dict | None
     line: int
     children: tuple[ParsedItem, ...] = ()
+    #: Where its evidence belongs: "environment" (the default) or "release" (it carries over to
+    #: another environment's deployment of the same release).
+    scope: str = SCOPE_ENVIRONMENT
+    #: How long a manual attestation holds and carries over to later deployments, in seconds.
+    valid_seconds: int | None = None
+    #: The default assignee's username, or "".
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -244,6 +261,8 @@ class _Item:
     explicit_key: str | None = None
     probe: dict | None = None
     probe_line: int | None = None
+    settings: ItemSettings | None = None
+    settings_line: int | None = None
     children: list[_Item] = field(default_factory=list)
 
 
@@ -481,6 +500,8 @@ class _Parser:
     def _use_comment(self, comment: _Comment, item: _Item | None) -> None:
         if comment.kind == "probe":
             self._attach_probe(comment, item)
+        elif comment.kind == "item":
+            self._attach_item_settings(comment, item)
         else:
             self._read_roles(comment)
 
@@ -500,6 +521,25 @@ class _Parser:
         data = _load_yaml(comment, "probe")
         item.probe = _validate_probe(data, comment.line)
         item.probe_line = comment.line
+
+    def _attach_item_settings(self, comment: _Comment, item: _Item | None) -> None:
+        if item is None:
+            raise ChecklistError(
+                "This `item` comment does not follow an item: put it on the lines right after "
+                "the `- [ ]` item it describes, indented like the item's text.",
+                comment.line,
+            )
+        if item.settings_line is not None:
+            raise ChecklistError(
+                f"The item on line {item.line} already has an `item` comment (line {item.settings_line}): "
+                "put all its settings in one.",
+                comment.line,
+            )
+        try:
+            item.settings = item_settings(_load_yaml(comment, "item"))
+        except ValueError as exc:
+            raise ChecklistError(str(exc), comment.line) from None
+        item.settings_line = comment.line
 
     def _read_roles(self, comment: _Comment) -> None:
         if self.roles_line is not None:
@@ -594,6 +634,59 @@ def _validate_probe(data: object, line: int) -> dict:
         raise ChecklistError(str(exc), line) from None
 
 
+@dataclass(frozen=True)
+class ItemSettings:
+    """What an ``<!-- item -->`` comment says about its item's evidence."""
+
+    scope: str = SCOPE_ENVIRONMENT
+    valid_seconds: int | None = None
+    owner: str = ""
+
+
+def item_settings(data: object) -> ItemSettings:
+    """Check an ``item`` comment's YAML; raise ValueError with a sentence saying what to fix."""
+    if data is None:
+        return ItemSettings()
+    if not isinstance(data, dict):
+        raise ValueError(
+            "The `item` comment must hold YAML settings like `scope: release` or `valid: 90d`."
+        )
+    unknown = [str(name) for name in data if name not in ITEM_SETTINGS]
+    if unknown:
+        raise ValueError(
+            f"Unknown setting `{unknown[0][:40]}` in the `item` comment: use `scope`, `valid` or `owner`."
+        )
+    scope = data.get("scope", SCOPE_ENVIRONMENT)
+    if scope not in SCOPES:
+        raise ValueError("`scope` must be `environment` (the default) or `release`.")
+    owner = data.get("owner", "")
+    if owner is None:
+        owner = ""
+    if not isinstance(owner, str) or (owner and not _OWNER.match(owner)):
+        raise ValueError("`owner` must be one username (letters, digits and `.@+-_`, at most 150 characters).")
+    valid = data.get("valid")
+    return ItemSettings(scope=scope, valid_seconds=None if valid is None else duration_seconds(valid), owner=owner)
+
+
+def duration_seconds(value: object) -> int:
+    """``"90d"`` → 7776000: a whole number of minutes (m), hours (h), days (d) or weeks (w)."""
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("`valid` must be a duration like `90d`, `12h`, `30m` or `2w`.")
+    seconds = int(match.group(1)) * DURATION_UNITS[match.group(2)]
+    if not 0 < seconds <= MAX_VALID_SECONDS:
+        raise ValueError("`valid` must be more than zero and at most ten years.")
+    return seconds
+
+
+def duration_text(seconds: int) -> str:
+    """The shortest way to write ``seconds`` back as ``valid`` takes it: 7776000 → ``"90d"``."""
+    for unit in ("w", "d", "h"):
+        if seconds % DURATION_UNITS[unit] == 0:
+            return f"{seconds // DURATION_UNITS[unit]}{unit}"
+    return f"{seconds // 60}m"
+
+
 # Text helpers
 
 
@@ -665,6 +758,13 @@ class _KeyAssigner:
 
     def _item(self, item: _Item, prefix: str) -> ParsedItem:
         key = item.explicit_key or self._generated_key(f"{prefix}.{_slug(item.plain, 'item')}")
+        settings = item.settings or ItemSettings()
+        if settings.valid_seconds is not None and item.probe is not None:
+            raise ChecklistError(
+                "`valid` is for attestations a person makes; this item is checked by its probe, whose "
+                "results stay fresh for the result window (CTRLREADY_RESULT_TTL_MINUTES). Remove `valid`.",
+                item.settings_line,
+            )
         return ParsedItem(
             key=key,
             text=item.text,
@@ -672,6 +772,9 @@ class _KeyAssigner:
             probe=item.probe,
             line=item.line,
             children=tuple(self._item(child, key) for child in item.children),
+            scope=settings.scope,
+            valid_seconds=settings.valid_seconds,
+            owner=settings.owner,
         )
 
     def _generated_key(self, base: str) -> str:

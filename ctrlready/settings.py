@@ -226,5 +226,8 @@ LOGGING = {
         # Django's own console handler would print every line a second time, unformatted.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # WeasyPrint logs every page it lays out of a PDF report at INFO; what matters is a warning.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

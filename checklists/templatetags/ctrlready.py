@@ -37,6 +37,12 @@ def inline_md(text: str) -> str:
 
 
 @register.filter
+def state_label(state: str) -> str:
+    """`na` → N/A: a state as people read it."""
+    return STATE_LABELS.get(state, state)
+
+
+@register.filter
 def percent(part, whole) -> str:
     """`part` of `whole` as a CSS-ready percentage with one decimal, '0' when `whole` is 0."""
     try:

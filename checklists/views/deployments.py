@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checklists.forms import ItemStateForm, ReopenForm, SignOffForm
 from checklists.models import Deployment, ItemState, Section
-from checklists.selectors import DONE, ItemRow, deployment_snapshot, runs_in_flight
+from checklists.selectors import DONE, ItemRow, deployment_relations, deployment_snapshot, runs_in_flight
 from checklists.services import deployment_reopen, item_state_set, signoff_record
 from checklists.views.common import form_error, next_url, permissions, viewer_required
 from checklists.views.rows import dress_row, dress_section, page_parts, plain_text, row_html
@@ -173,6 +173,7 @@ def deployment_detail(request, pk: int):
     part = request.GET.get("part") if request.htmx else None
     if part in PARTS:
         return render(request, f"{TEMPLATE}#{PARTS[part]}", context)
+    context["relations"] = deployment_relations(deployment)  # the whole page only: compare, promote, report
     return render(request, TEMPLATE, context)
 
 

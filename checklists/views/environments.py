@@ -33,8 +33,9 @@ def environment_detail(request, pk: int):
         .order_by("-created_at", "-id")[:RECENT_DEPLOYMENTS]
     )
     summaries = deployment_summaries([d.pk for d in deployments])
-    for deployment in deployments:
+    for deployment, previous in zip(deployments, [*deployments[1:], None]):
         deployment.summary = summaries.get(deployment.pk)
+        deployment.previous = previous  # the one before it here, to compare with
     return render(
         request,
         "checklists/environment.html",

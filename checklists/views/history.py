@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 
 from checklists.forms import HistoryFilterForm
 from checklists.models import Deployment
+from checklists.selectors import deployment_relations
 from checklists.views.common import viewer_required
 from core.models import Event
 
@@ -32,6 +33,7 @@ def deployment_history(request, pk: int):
     if chosen["kind"]:
         filtered = filtered.filter(kind=chosen["kind"])
     page = Paginator(filtered.order_by("-at", "-id"), PER_PAGE).get_page(request.GET.get("page"))
+    relations = deployment_relations(deployment)
     return render(
         request,
         "checklists/history.html",
@@ -43,5 +45,6 @@ def deployment_history(request, pk: int):
             "items": list(options["item"]),
             "people": list(options["person"]),
             "kinds": Event.Kind.choices,
+            "relations": relations,
         },
     )

@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from html import escape
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.safestring import SafeString
@@ -146,6 +147,13 @@ def _meta(row: ItemRow, probe: str, tz) -> str:
         iso, text = stamp(state.updated_at, tz)
         who = f"{escape(row.label)} by {escape(state.updated_by_name)}"
         html += f'<span>{who}, <time datetime="{iso}">{text}</time></span>'
+    carried = getattr(state, "carried", None)
+    if carried is not None:
+        origin = escape(reverse("deployment", args=[carried.deployment_id]))
+        html += (
+            f'<span class="carried">carried over from <a href="{origin}">{escape(carried.release)} in '
+            f"{escape(carried.environment)}</a></span>"
+        )
     return html
 
 

@@ -28,6 +28,7 @@ PURE = (
     "checklists.spec",
     "checklists.conditions",
     "checklists.hostkeys",
+    "checklists.charts",
     "probes.runners",
     "probes.runners.base",
     "probes.runners.context",
