@@ -78,12 +78,18 @@ class StateRead:
     updated_at: datetime | None
     last_passed_at: datetime | None
     run_state: str
+    waiver_reason: str
+    waived_by_name: str
+    waived_at: datetime | None
     latest_run_id: int | None
     item: ItemRead
     latest_run: RunRead | None
 
 
-_STATE_FIELDS = ("id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state")
+_STATE_FIELDS = (
+    "id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state",
+    "waiver_reason", "waived_by_name", "waived_at",
+)
 _ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
                 "item__section_id", "item__section_path")
 _RUN_FIELDS = ("latest_run_id", "result")
@@ -171,12 +177,13 @@ def item_row(item_state: ItemState | StateRead, *, cutoff: datetime | None = Non
 
 
 def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
-    """What a signer saw: every item's state, note, evidence and latest run, and the deployment's status."""
+    """What a signer saw: every item's state, note, waiver, evidence and latest run, and the deployment's status."""
     hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
     for row in rows:
         state = row.state
         hasher.update(
-            f"{row.item.key}\0{state.state}\0{state.note}\0{state.evidence_url}\0{state.latest_run_id or ''}"
+            f"{row.item.key}\0{state.state}\0{state.note}\0{state.waiver_reason}\0{state.evidence_url}"
+            f"\0{state.latest_run_id or ''}"
             f"\0{row.stale}\n".encode()
         )
     return hasher.hexdigest()
@@ -300,7 +307,10 @@ def version_tree(version) -> list[dict]:
     sections = list(Section.objects.filter(version=version).order_by("position"))
     items = list(Item.objects.filter(version=version).order_by("position"))
     section_nodes = {
-        section.pk: {"title": section.title, "optional": section.optional, "items": [], "sections": []}
+        section.pk: {
+            "title": section.title, "description": section.description, "optional": section.optional,
+            "items": [], "sections": [],
+        }
         for section in sections
     }
     roots = []

@@ -17,6 +17,7 @@ from ninja.utils import check_csrf
 from checklists.api import router as checklists_router
 from checklists.api_environments import router as environments_router
 from core.errors import DomainError
+from core.text import excerpt
 from core.tokens import api_token_user
 from ctrlready.logging import bind_user
 from probes.api import router as probes_router
@@ -142,14 +143,14 @@ def _field_name(loc) -> str:
     parts = [str(part) for part in loc[1:]]
     if loc and loc[0] == "body" and len(parts) > 1:
         parts = parts[1:]
-    return ".".join(parts) or str(loc[0] if loc else "body")
+    return excerpt(".".join(parts) or str(loc[0] if loc else "body"))
 
 
 def _sentence(error: dict) -> str:
     field = _field_name(error.get("loc", ()))
     if error.get("type") == "missing":
         return f"`{field}` is required."
-    message = str(error.get("msg", "is not valid")).rstrip(".")
+    message = excerpt(str(error.get("msg", "is not valid")), 200).rstrip(".")
     return f"`{field}` is not valid: {message[:1].lower() + message[1:]}."
 
 

@@ -192,6 +192,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CTRLREADY_SECRET_KEYS = envlist("CTRLREADY_SECRET_KEYS")
 CTRLREADY_RESULT_TTL_MINUTES = envint("CTRLREADY_RESULT_TTL_MINUTES", 60)
 CTRLREADY_PREVENT_SELF_SIGNOFF = envbool("CTRLREADY_PREVENT_SELF_SIGNOFF", False)
+# A checklist version holds at most this many items (children included); a larger import is refused.
+CTRLREADY_MAX_ITEMS = envint("CTRLREADY_MAX_ITEMS", 5000)
 # A run that is still `queued`/`running` this long after its probe's limit is ended by the sweep.
 CTRLREADY_RUN_GRACE_SECONDS = envint("CTRLREADY_RUN_GRACE_SECONDS", 60)
 # Probes of one deployment run together, this many per task (one event loop, one HTTP client, one SSH connection).

@@ -19,6 +19,7 @@ from core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from core.events import event_append
 from core.models import Event, Source
 from core.queue import broker_reachable, task_send
+from core.text import excerpt
 from probes.models import ProbeRun
 from probes.runners import run_batch
 from probes.runners.base import Observation, SSHTarget, Target
@@ -68,8 +69,8 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
         if missing:
             manual = set(Item.objects.filter(version_id=deployment.version_id, key__in=missing).values_list("key", flat=True))
             if manual:
-                raise InvalidInput(f"`{sorted(manual)[0]}` is a manual item: it has no probe to run.")
-            raise NotFound(f"This deployment's checklist has no item `{missing[0]}`.")
+                raise InvalidInput(f"`{excerpt(sorted(manual)[0])}` is a manual item: it has no probe to run.")
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(missing[0])}`.")
     else:
         items = list(items)
     in_flight = set(
