@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 NOT_SIGNED_IN = "Sign in, or send an API token as `Authorization: Bearer <token>` (see `manage.py create_api_token`)."
 BAD_TOKEN = "This API token is not valid or its user is inactive; ask an admin for a new one."
+NOT_FOUND = "There is nothing at this address; check the id or key in the URL."
 CSRF_FAILED = "The CSRF check failed: send the `csrftoken` cookie's value in the `X-CSRFToken` header, or use an API token."
 
 
@@ -164,7 +165,7 @@ def _validation_error(request, exc: ValidationError):
 
 @api.exception_handler(Http404)
 def _not_found(request, exc: Http404):
-    return error_response(request, "There is nothing at this address; check the id or key in the URL.", 404)
+    return error_response(request, NOT_FOUND, 404)
 
 
 @api.exception_handler(PermissionDenied)
