@@ -13,6 +13,7 @@ from checklists.views.reports import report_response
 from core import roles
 from core.errors import NotFound
 from core.models import Event, Source
+from core.text import excerpt
 
 router = Router()
 
@@ -61,6 +62,7 @@ class TreeItemOut(Schema):
 
 class TreeSectionOut(Schema):
     title: str
+    description: str = Field(description="The prose under the heading, as Markdown.")
     optional: bool
     items: list[TreeItemOut]
     sections: list["TreeSectionOut"]
@@ -74,6 +76,7 @@ class VersionOut(Schema):
     checklist: str
     version: int
     title: str
+    description: str = Field(description="The prose under the title, as Markdown.")
     required_roles: list[str]
     sha256: str
     created_at: datetime
@@ -122,6 +125,9 @@ class ItemOut(Schema):
     by: str | None
     at: datetime | None
     note: str
+    waiver_reason: str = Field(description="Why a lead waived the item; empty unless it is waived.")
+    waived_by: str | None
+    waived_at: datetime | None
     evidence_url: str
     stale: bool
     blocking: bool
@@ -267,6 +273,9 @@ def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
         "by": state.updated_by_name or None,
         "at": state.updated_at,
         "note": state.note,
+        "waiver_reason": state.waiver_reason,
+        "waived_by": state.waived_by_name or None,
+        "waived_at": state.waived_at,
         "evidence_url": state.evidence_url,
         "stale": row.stale,
         "blocking": row.blocking,
@@ -321,7 +330,7 @@ def _deployment(deployment_id: int) -> Deployment:
 # --- Checklists -------------------------------------------------------------------
 
 
-@router.post("checklists/import", response={200: ImportOut, 201: ImportOut, **_errors(400, 401, 403, 413)})
+@router.post("checklists/import", response={200: ImportOut, 201: ImportOut, **_errors(400, 401, 403, 409, 413)})
 def checklist_import(request, payload: ImportIn):
     """Import a Markdown checklist: 201 with the new version, or 200 with an identical existing one."""
     result = services.checklist_import(markdown=payload.markdown, name=payload.name, actor=request.auth, source=API)
@@ -338,11 +347,12 @@ def checklist_version(request, slug: str, number: int):
         .first()
     )
     if version is None:
-        raise NotFound(f"There is no checklist `{slug}` version {number}.")
+        raise NotFound(f"There is no checklist `{excerpt(slug)}` version {number}.")
     return {
         "checklist": version.checklist.slug,
         "version": version.number,
         "title": version.title,
+        "description": version.description,
         "required_roles": version.required_roles or ["lead"],
         "sha256": version.sha256,
         "created_at": version.created_at,
@@ -579,7 +589,7 @@ def deployment_compare(request, a: int, b: int):
 
 @router.get(
     "deployments/{int:deployment_id}/report.{fmt}",
-    response={200: dict, **_errors(401, 403, 404, 503)},
+    response={200: dict, **_errors(400, 401, 403, 404, 503)},
     openapi_extra={
         "responses": {
             "200": {

@@ -18,6 +18,7 @@ from core import crypto, roles
 from core.errors import Conflict, InvalidInput
 from core.events import event_append
 from core.models import Event
+from core.text import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _host(value: object, field: str) -> str:
     if host and len(host) <= 253 and all(_HOST_LABEL.match(label) for label in host.split(".")):
         return host
     raise InvalidInput(
-        f"`{field}` must be a host name like `api.example.com` or an IP address, not `{str(value)[:80]}`."
+        f"`{field}` must be a host name like `api.example.com` or an IP address, not `{excerpt(value)}`."
     )
 
 
@@ -79,23 +80,23 @@ def _variables(values) -> dict:
         raise InvalidInput("`variables` must be an object of names to values.")
     for name, value in values.items():
         if not NAME_RE.match(str(name)):
-            raise InvalidInput(f"Variable name `{name}` is not valid: use letters, digits and `_`, e.g. `API_HOST`.")
+            raise InvalidInput(f"Variable name `{excerpt(name)}` is not valid: use letters, digits and `_`, e.g. `API_HOST`.")
         if not isinstance(value, (str, int, float, bool)):
-            raise InvalidInput(f"Variable `{name}` must be a string, a number or true/false.")
+            raise InvalidInput(f"Variable `{excerpt(name)}` must be a string, a number or true/false.")
     return dict(values)
 
 
 def _secret_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidInput(f"Secret name `{name}` is not valid: use letters, digits and `_`, e.g. `API_TOKEN`.")
+        raise InvalidInput(f"Secret name `{excerpt(name)}` is not valid: use letters, digits and `_`, e.g. `API_TOKEN`.")
     return name
 
 
 def _secret_value(name: str, value) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidInput(f"Secret `{name}` needs a non-empty string value.")
+        raise InvalidInput(f"Secret `{excerpt(name)}` needs a non-empty string value.")
     if len(value.encode("utf-8")) > MAX_SECRET_BYTES:
-        raise InvalidInput(f"Secret `{name}` is larger than 64 KB.")
+        raise InvalidInput(f"Secret `{excerpt(name)}` is larger than 64 KB.")
     return value
 
 
@@ -180,7 +181,7 @@ def environment_create(
     if ssh is not None:
         clash = sorted(set(secrets) & set(ssh["credentials"]))
         if clash:
-            raise InvalidInput(f"Give `{clash[0]}` once: in `ssh` or in `secrets`, not both.")
+            raise InvalidInput(f"Give `{excerpt(clash[0])}` once: in `ssh` or in `secrets`, not both.")
         secrets.update(ssh["credentials"])
         if ssh["host_key"]:
             host_key_parse(ssh["host_key"])

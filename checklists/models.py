@@ -81,6 +81,7 @@ class ChecklistVersion(models.Model):
     sha256 = models.CharField(max_length=64)
     required_roles = models.JSONField(default=list)
     counts = models.JSONField(default=dict)
+    description = models.TextField(blank=True, help_text="The prose under the title (Markdown).")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -106,6 +107,7 @@ class Section(models.Model):
     optional = models.BooleanField(default=False)
     position = models.PositiveIntegerField()
     line = models.PositiveIntegerField(default=0)
+    description = models.TextField(blank=True, help_text="The prose under the heading (Markdown).")
 
     class Meta:
         ordering = ["version", "position"]
@@ -204,6 +206,13 @@ class ItemState(models.Model):
     )
     updated_by_name = models.CharField(max_length=150, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
+    # The waiver, kept apart from the note: only a lead's waive writes it, and leaving `waived` clears it.
+    waiver_reason = models.TextField(blank=True)
+    waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    waived_by_name = models.CharField(max_length=150, blank=True)
+    waived_at = models.DateTimeField(null=True, blank=True)
     # What the latest finished probe run of an automated item found, kept here so the item carries
     # its own evidence: `result` is what the pages and the API show of it, `latest_run_id` names the run
     # (a plain id: runs are the probes app's, and old ones are pruned).

@@ -12,7 +12,11 @@ exactly what a Git host renders as a task-list checkbox. The choices where the f
 - A heading whose text contains "(Optional" (any case) makes everything below it optional.
   The title itself never does.
 - Items directly under the title, before any section, go into an implicit level-2 section
-  named like the checklist. Sections that end up without items (prose, notes) are left out.
+  named like the checklist. A heading with no items under it (a "References" list of links) is
+  still a section.
+- The prose under a heading — every line down to the next heading except items (with everything
+  nested in them) and HTML comments — is its description, as Markdown; the prose under the title
+  is the checklist's.
 - An item is a list item whose first paragraph starts with ``[ ]``, ``[x]`` or ``[X]`` and
   whitespace. Its parent is the nearest enclosing item, even through a plain bullet between
   them. Lists inside block quotes are quotations, not items. An item with no text, or with
@@ -40,16 +44,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import ftfy
-import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from checklists.annotations import AnnotationError, load_annotation
 from checklists.spec import ProbeSpecError, validate_probe
+from core.text import excerpt
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_TEXT = 5_000
 MAX_NESTING = 50
 MAX_KEY_LENGTH = 200
+MAX_ITEMS = 5_000
 SLUG_LENGTH = 60
 SIGNOFF_ROLES = ("engineer", "lead", "admin")
 DEFAULT_ROLES = ("lead",)
@@ -128,6 +134,7 @@ class ParsedSection:
     line: int
     items: tuple[ParsedItem, ...] = ()
     sections: tuple[ParsedSection, ...] = ()
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class ParsedChecklist:
     title: str
     sections: tuple[ParsedSection, ...]
     required_roles: tuple[str, ...] = DEFAULT_ROLES
+    description: str = ""
 
     def iter_items(self) -> Iterator[tuple[tuple[str, ...], ParsedItem, str | None]]:
         """Yield ``(section_path, item, parent_key)`` depth-first in document order."""
@@ -173,13 +181,14 @@ def slugify(value: str) -> str:
     return re.sub(r"[-\s]+", "-", value).strip("-_")
 
 
-def parse_checklist(source: str | bytes) -> ParsedChecklist:
+def parse_checklist(source: str | bytes, *, max_items: int = MAX_ITEMS) -> ParsedChecklist:
+    """Parse a checklist; one with more than `max_items` items (children included) is refused."""
     text = _read_text(source)
     if not text.strip():
         raise ChecklistError(
             "The file is empty: write a `# Title` heading and items like `- [ ] text`."
         )
-    return _Parser(text).parse()
+    return _Parser(text, max_items=max_items).parse()
 
 
 # Reading the file
@@ -247,9 +256,7 @@ class _Section:
     line: int
     items: list[_Item] = field(default_factory=list)
     sections: list[_Section] = field(default_factory=list)
-
-    def has_items(self) -> bool:
-        return bool(self.items) or any(s.has_items() for s in self.sections)
+    description: str = ""
 
 
 @dataclass
@@ -276,7 +283,8 @@ class _Comment:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, *, max_items: int = MAX_ITEMS):
+        self.max_items = max_items
         self.lines = text.split("\n")
         self.env: dict = {}
         self.tokens = _MARKDOWN.parse(text, self.env)
@@ -291,6 +299,9 @@ class _Parser:
         self.roles: tuple[str, ...] = DEFAULT_ROLES
         self.roles_line: int | None = None
         self.item_count = 0
+        # For descriptions: where each heading's prose starts, and the lines that are not prose.
+        self.prose_starts: list[tuple[int, int, _Section | None]] = []  # (heading's first line, first prose line, section)
+        self.not_prose: list[tuple[int, int]] = []
 
     def parse(self) -> ParsedChecklist:
         self._refuse_deep_nesting()
@@ -309,11 +320,28 @@ class _Parser:
             )
         if self.implicit is not None:
             self.implicit.title, self.implicit.plain = self.title, self.title_plain
+        description = self._describe()
         return ParsedChecklist(
             title=self.title,
             sections=_KeyAssigner(self.roots).freeze(),
             required_roles=self.roles,
+            description=description,
         )
+
+    def _describe(self) -> str:
+        """Give every section the prose under its heading; return the prose under the title."""
+        prose = [True] * len(self.lines)
+        for start, end in self.not_prose:
+            prose[start:end] = [False] * (end - start)
+        title_description = ""
+        ends = [start for start, _, _ in self.prose_starts[1:]] + [len(self.lines)]
+        for (_, start, section), end in zip(self.prose_starts, ends):
+            text = _prose([line if prose[number] else "" for number, line in enumerate(self.lines[start:end], start)])
+            if section is None:
+                title_description = text
+            else:
+                section.description = text
+        return title_description
 
     def _token(self, i: int, token: Token) -> int:
         """Handle the token at ``i``; return the index of the next token to look at."""
@@ -353,6 +381,7 @@ class _Parser:
                 )
             self.title, self.title_plain = title, _plain(inline)
             self.stack.clear()
+            self.prose_starts.append((token.map[0], token.map[1], None))
             return
         while self.stack and self.stack[-1].level >= level:
             self.stack.pop()
@@ -361,6 +390,8 @@ class _Parser:
         section = _Section(title, _plain(inline), level, optional, line)
         (parent.sections if parent else self.roots).append(section)
         self.stack.append(section)
+        if self.title is not None:
+            self.prose_starts.append((token.map[0], token.map[1], section))
 
     def _list_item(self, i: int, token: Token) -> int:
         tokens = self.tokens
@@ -376,6 +407,7 @@ class _Parser:
             return i + 1
 
         line = token.map[0] + 1
+        self.not_prose.append((token.map[0], token.map[1]))
         inline = tokens[i + 2]
         self._parse_inline(inline, "item")
         parent = next((item for item in reversed(self.open_items) if item is not None), None)
@@ -392,7 +424,7 @@ class _Parser:
             key = match.group(1).strip()
             if not KEY_RE.match(key):
                 raise ChecklistError(
-                    f"The key `{{#{key}}}` is not valid: a key starts with a letter or digit and uses "
+                    f"The key `{{#{excerpt(key)}}}` is not valid: a key starts with a letter or digit and uses "
                     "only letters, digits, `.`, `_` and `-` (at most 200 characters).",
                     line,
                 )
@@ -408,6 +440,12 @@ class _Parser:
 
         (parent.children if parent else section.items).append(item)
         self.item_count += 1
+        if self.item_count > self.max_items:
+            raise ChecklistError(
+                f"This checklist has more than {self.max_items:,} items (this line is item {self.item_count:,}): "
+                "split it into several checklists, or ask an admin to raise CTRLREADY_MAX_ITEMS.",
+                line,
+            )
         self.open_items.append(item)
         self.last_item = item
         return i + 4  # list_item_open, paragraph_open, inline, paragraph_close
@@ -448,6 +486,7 @@ class _Parser:
         if not content.startswith("<!--"):
             self.last_item = None
             return
+        self.not_prose.append((token.map[0], token.map[1]))
         comment = _read_comment(content, token.map[0] + 1)
         if comment is not None:
             self._use_comment(comment, self.last_item)
@@ -559,7 +598,7 @@ class _Parser:
         unknown = [str(name) for name in data if name != "signoff"]
         if unknown:
             raise ChecklistError(
-                f"Unknown setting `{unknown[0]}` in the `ctrlready` comment: the only setting is "
+                f"Unknown setting `{excerpt(unknown[0])}` in the `ctrlready` comment: the only setting is "
                 "`signoff`, a list of roles like `[lead, admin]`.",
                 comment.line,
             )
@@ -574,7 +613,7 @@ class _Parser:
         for role in roles:
             if role not in SIGNOFF_ROLES:
                 raise ChecklistError(
-                    f"`{role}` is not a sign-off role: use {allowed}.",
+                    f"`{excerpt(role)}` is not a sign-off role: use {allowed}.",
                     comment.line,
                 )
         self.roles = tuple(dict.fromkeys(roles))
@@ -608,23 +647,9 @@ def _unclosed(kind: str, line: int) -> ChecklistError:
 
 def _load_yaml(comment: _Comment, kind: str) -> object:
     try:
-        return yaml.safe_load(comment.body)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = comment.line + (mark.line if mark else 0)
-        problem = exc.problem or exc.context or "it cannot be read"
-        raise ChecklistError(
-            f"The `{kind}` comment starting on line {comment.line} is not valid YAML ({problem}): "
-            "fix the YAML between `<!-- " + kind + "` and `-->`.",
-            line,
-        ) from None
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
-        problem = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ChecklistError(
-            f"The `{kind}` comment starting on line {comment.line} is not valid YAML ({problem}): "
-            f"fix the YAML between `<!-- {kind}` and `-->`.",
-            comment.line,
-        ) from None
+        return load_annotation(comment.body, kind=kind, line=comment.line)
+    except AnnotationError as exc:
+        raise ChecklistError(exc.message, exc.line) from None
 
 
 def _validate_probe(data: object, line: int) -> dict:
@@ -690,6 +715,12 @@ def duration_text(seconds: int) -> str:
 # Text helpers
 
 
+def _prose(lines: list[str]) -> str:
+    """Lines of prose as one Markdown text (what is not prose is blank): no blank lines at either end, no runs of them."""
+    text = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", "\n".join(lines))
+    return textwrap.dedent(text).strip("\n").rstrip()
+
+
 def _join_lines(text: str) -> str:
     return _LINE_JOIN.sub(" ", text).strip()
 
@@ -712,7 +743,7 @@ class _KeyAssigner:
     """Give every item its key: explicit keys as written, generated ones de-duplicated in order."""
 
     def __init__(self, roots: list[_Section]):
-        self.roots = [section for section in roots if section.has_items()]
+        self.roots = roots
         self.used: set[str] = set()
         self.next_suffix: dict[str, int] = {}
         explicit: dict[str, int] = {}
@@ -751,9 +782,8 @@ class _KeyAssigner:
             optional=section.optional,
             line=section.line,
             items=tuple(self._item(item, prefix) for item in section.items),
-            sections=tuple(
-                self._section(child, path) for child in section.sections if child.has_items()
-            ),
+            sections=tuple(self._section(child, path) for child in section.sections),
+            description=section.description,
         )
 
     def _item(self, item: _Item, prefix: str) -> ParsedItem:

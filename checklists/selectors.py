@@ -95,13 +95,19 @@ class StateRead:
     updated_at: datetime | None
     last_passed_at: datetime | None
     run_state: str
+    waiver_reason: str
+    waived_by_name: str
+    waived_at: datetime | None
     latest_run_id: int | None
     item: ItemRead
     latest_run: RunRead | None
     carried: CarriedRead | None = None
 
 
-_STATE_FIELDS = ("id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state")
+_STATE_FIELDS = (
+    "id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state",
+    "waiver_reason", "waived_by_name", "waived_at",
+)
 _ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
                 "item__section_id", "item__section_path", "item__scope", "item__valid_for")
 _RUN_FIELDS = ("latest_run_id", "result")
@@ -261,12 +267,13 @@ def stale_condition(now: datetime) -> Q:
 
 
 def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
-    """What a signer saw: every item's state, note, evidence and latest run, and the deployment's status."""
+    """What a signer saw: every item's state, note, waiver, evidence and latest run, and the deployment's status."""
     hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
     for row in rows:
         state = row.state
         hasher.update(
-            f"{row.item.key}\0{state.state}\0{state.note}\0{state.evidence_url}\0{state.latest_run_id or ''}"
+            f"{row.item.key}\0{state.state}\0{state.note}\0{state.waiver_reason}\0{state.evidence_url}"
+            f"\0{state.latest_run_id or ''}"
             f"\0{row.stale}\n".encode()
         )
     return hasher.hexdigest()
@@ -390,7 +397,10 @@ def version_tree(version) -> list[dict]:
     sections = list(Section.objects.filter(version=version).order_by("position"))
     items = list(Item.objects.filter(version=version).order_by("position"))
     section_nodes = {
-        section.pk: {"title": section.title, "optional": section.optional, "items": [], "sections": []}
+        section.pk: {
+            "title": section.title, "description": section.description, "optional": section.optional,
+            "items": [], "sections": [],
+        }
         for section in sections
     }
     roots = []
@@ -666,10 +676,10 @@ def deployment_report(deployment: Deployment) -> dict:
         ],
         "items": items,
         "waivers": [
-            {"key": item["key"], "text": item["text"], "reason": item["note"], "by": item["by"], "at": item["at"],
-             "expires_at": None}
+            {"key": item["key"], "text": item["text"], "reason": item["waiver"]["reason"], "by": item["waiver"]["by"],
+             "at": item["waiver"]["at"], "expires_at": None}
             for item in items
-            if item["state"] == State.WAIVED
+            if item["state"] == State.WAIVED and item["waiver"]
         ],
     }
 
@@ -705,6 +715,10 @@ def _report_item(row: ItemRow, parent_key: str | None) -> dict:
         "by": state.updated_by_name or None,
         "at": _iso(state.updated_at),
         "note": state.note,
+        "waiver": (
+            {"reason": state.waiver_reason, "by": state.waived_by_name or None, "at": _iso(state.waived_at)}
+            if state.waiver_reason else None
+        ),
         "evidence_url": state.evidence_url,
         "stale": row.stale,
         "blocking": row.blocking,

@@ -20,6 +20,7 @@ from core.actors import SYSTEM, actor_name, actor_user
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from core.events import event_append, event_fields
 from core.models import Event, Source
+from core.text import excerpt
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
@@ -54,6 +55,28 @@ def _ordered_counts(counts: dict) -> dict:
     }
 
 
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def checklist_name_check(*, name: str, existing: Checklist | None = None) -> Checklist | None:
+    """The checklist an import under `name` adds a version to (None: a new one).
+
+    Two names that differ only in punctuation or symbols share a slug: the second is refused rather
+    than silently becoming a version of the first. Case and spacing do not make a different name.
+    """
+    slug = slugify(name)
+    if existing is None:
+        existing = Checklist.objects.filter(slug=slug).first()
+    if existing is not None and not _same_name(existing.name, name):
+        raise Conflict(
+            f"The name “{excerpt(name)}” gives the address `{excerpt(slug)}`, which already belongs to the "
+            f"checklist “{excerpt(existing.name)}”: import under that exact name to add a version to it, "
+            "or choose a name that differs in its letters or digits."
+        )
+    return existing
+
+
 def _check_size(markdown: str | bytes) -> None:
     size = len(markdown) if isinstance(markdown, bytes) else len(markdown.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
@@ -72,7 +95,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: st
     roles.require(actor, "manage")
     _check_size(markdown)
     try:
-        parsed = parse_checklist(markdown)
+        parsed = parse_checklist(markdown, max_items=settings.CTRLREADY_MAX_ITEMS)
     except ChecklistError as error:
         raise InvalidInput(str(error), line=error.line) from None
     text = _source_text(markdown)
@@ -85,6 +108,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: st
     with transaction.atomic():
         checklist, _ = Checklist.objects.get_or_create(slug=slug, defaults={"name": name})
         checklist = Checklist.objects.select_for_update().get(pk=checklist.pk)
+        checklist_name_check(name=name, existing=checklist)
         existing = checklist.versions.filter(sha256=sha256).first()
         if existing is not None:
             return ImportResult(version=existing, created=False)
@@ -97,6 +121,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: st
             sha256=sha256,
             required_roles=list(parsed.required_roles),
             counts=parsed.counts(),
+            description=parsed.description,
             created_by=actor_user(actor),
         )
         _store_tree(version, parsed)
@@ -127,6 +152,7 @@ def _store_tree(version: ChecklistVersion, parsed) -> None:
                 optional=parsed_section.optional,
                 position=position,
                 line=parsed_section.line,
+                description=parsed_section.description,
             )
             position += 1
             sections_by_level[depth].append((section, parent, parsed_section))
@@ -219,7 +245,7 @@ def deployment_create(
     else:
         version = versions.filter(number=version_number).first()
     if version is None:
-        raise NotFound(f"There is no checklist `{checklist_slug}`" + (f" version {version_number}." if version_number else "."))
+        raise NotFound(f"There is no checklist `{excerpt(checklist_slug)}`" + (f" version {version_number}." if version_number else "."))
     if origin is not None:
         _check_origin(origin, environment=environment, version=version, release=release)
     with transaction.atomic():
@@ -280,6 +306,7 @@ def _check_origin(origin: Deployment, *, environment, version: ChecklistVersion,
 CARRIED_FIELDS = (
     "state", "note", "evidence_url", "updated_by", "updated_by_name", "updated_at",
     "latest_run_id", "result", "last_passed_at", "carried_from",
+    "waiver_reason", "waived_by", "waived_by_name", "waived_at",
 )
 
 
@@ -401,7 +428,7 @@ def item_state_set(
     if state is None and note is None and evidence_url is None:
         raise InvalidInput("Give a `state`, a `note` or an `evidence_url`.")
     if state is not None and state not in State.values:
-        raise InvalidInput(f"`{state}` is not a state; use one of {', '.join(State.values)}.")
+        raise InvalidInput(f"`{excerpt(state)}` is not a state; use one of {', '.join(State.values)}.")
     note = note.strip() if note is not None else None
     if evidence_url is not None:
         evidence_url = _valid_evidence_url(evidence_url)
@@ -414,9 +441,13 @@ def item_state_set(
             .first()
         )
         if item_state is None:
-            raise NotFound(f"This deployment's checklist has no item `{key}`.")
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
         item = item_state.item
         before = item_state.state
+        if state == State.WAIVED and before == State.WAIVED:
+            _waiver_replace(item_state, note, actor, deployment=deployment, source=source)
+            state = None
+            note = None
         if state is not None and state != before:
             _check_state_change(item_state, state, note, actor)
             if state != State.WAIVED and item.has_children:
@@ -427,8 +458,12 @@ def item_state_set(
                 state = state_for_result(item_state.result) or State.PENDING
         if state is not None and state != before:
             item_state.state = state
-            if note is not None:
-                item_state.note = note
+            if state == State.WAIVED:
+                _waiver_stamp(item_state, note, actor)
+            else:
+                _waiver_stamp(item_state, "", None)
+                if note is not None:
+                    item_state.note = note
             if evidence_url is not None:
                 item_state.evidence_url = evidence_url
             _stamp(item_state, actor)
@@ -441,20 +476,43 @@ def item_state_set(
             )
             refresh_parent(deployment, item, actor=actor, source=source)
         else:
+            # A note or evidence link: who set the state, and the waiver, stay as they were.
             changed = False
             if note is not None and note != item_state.note:
                 item_state.note, changed = note, True
             if evidence_url is not None and evidence_url != item_state.evidence_url:
                 item_state.evidence_url, changed = evidence_url, True
             if changed:
-                _stamp(item_state, actor)
-                item_state.save()
+                item_state.save(update_fields=["note", "evidence_url"])
                 event_append(
                     kind=Event.Kind.NOTE, source=source, actor=actor, deployment=deployment, item=item,
                     before=item_state.state, after=item_state.state, note=item_state.note,
                     data={"evidence_url": item_state.evidence_url} if item_state.evidence_url else None,
                 )
     return item_state
+
+
+def _waiver_stamp(item_state: ItemState, reason: str, actor) -> None:
+    """Write the waiver's reason and author (a lead waiving), or clear them (`actor` None: no longer waived)."""
+    item_state.waiver_reason = reason
+    item_state.waived_by = actor_user(actor) if actor is not None else None
+    item_state.waived_by_name = actor_name(actor) if actor is not None else ""
+    item_state.waived_at = timezone.now() if actor is not None else None
+
+
+def _waiver_replace(item_state: ItemState, reason: str | None, actor, *, deployment, source: str) -> None:
+    """A lead gives a waived item a new reason: the waiver is theirs from now on."""
+    roles.require(actor, "waive")
+    if not reason:
+        raise InvalidInput("Say why this item is waived: a reason is required.")
+    if reason == item_state.waiver_reason:
+        return
+    _waiver_stamp(item_state, reason, actor)
+    item_state.save(update_fields=["waiver_reason", "waived_by", "waived_by_name", "waived_at"])
+    event_append(
+        kind=Event.Kind.WAIVE, source=source, actor=actor, deployment=deployment, item=item_state.item,
+        before=State.WAIVED, after=State.WAIVED, note=reason,
+    )
 
 
 def _valid_evidence_url(url: str) -> str:
@@ -545,7 +603,7 @@ def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str =
         deployment = _lock_open_deployment(deployment_id)
         required = deployment.version.required_roles or ["lead"]
         if role not in required or role not in roles.RANK:
-            raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{role}` is not one of them.")
+            raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{excerpt(role)}` is not one of them.")
         if not roles.has_role(actor, role):
             raise Forbidden(f"You are not in the {role} role, so you cannot sign for it.")
         snapshot = deployment_snapshot(deployment)

@@ -13,6 +13,7 @@ import math
 import re
 
 from checklists.conditions import Condition, ConditionError, parse_condition
+from core.text import excerpt
 
 __all__ = [
     "DNS_RECORDS",
@@ -74,19 +75,19 @@ def validate_probe(data: object) -> dict:
         )
     for key in data:
         if not isinstance(key, str):
-            raise ProbeSpecError(f"The probe has a field named `{key!r}`: field names must be words like `type`.")
+            raise ProbeSpecError(f"The probe has a field named `{excerpt(repr(key))}`: field names must be words like `type`.")
     if "type" not in data:
         raise ProbeSpecError(f"The probe has no `type`: add one of {', '.join(PROBE_TYPES)}.")
     kind = data["type"]
     if not isinstance(kind, str) or kind not in PROBE_TYPES:
-        shown = kind if isinstance(kind, (str, int, float, bool)) or kind is None else _yaml_kind(kind)
+        shown = excerpt(kind) if isinstance(kind, (str, int, float, bool)) or kind is None else _yaml_kind(kind)
         raise ProbeSpecError(f"Unknown probe type `{shown}`: use one of {', '.join(PROBE_TYPES)}.")
 
     allowed = (*_COMMON_FIELDS[:1], *_FIELDS[kind], *_COMMON_FIELDS[1:])
     unknown = [key for key in data if key not in allowed]
     if unknown:
         raise ProbeSpecError(
-            f"The {kind} probe has an unknown field `{unknown[0]}`: use only {', '.join(allowed)}."
+            f"The {kind} probe has an unknown field `{excerpt(unknown[0])}`: use only {', '.join(allowed)}."
         )
 
     spec: dict = {"type": kind}
@@ -121,7 +122,7 @@ def _dns(data: dict) -> dict:
     name = _text(data, "name", "dns", example="name: api.example.com")
     record = data.get("record", "A")
     if not isinstance(record, str) or record.upper() not in DNS_RECORDS:
-        raise ProbeSpecError(f"The dns probe's `record` is `{record}`: use one of {', '.join(DNS_RECORDS)}.")
+        raise ProbeSpecError(f"The dns probe's `record` is `{excerpt(record)}`: use one of {', '.join(DNS_RECORDS)}.")
     return {"name": name, "record": record.upper()}
 
 
@@ -165,14 +166,14 @@ def _request(data: dict, kind: str) -> tuple[str, str]:
     parts = raw.split(None, 1)
     if len(parts) != 2 or parts[0].upper() not in HTTP_METHODS:
         raise ProbeSpecError(
-            f"The {kind} probe's `request` is `{raw}`: write a method and a path or URL, like `GET /health`."
+            f"The {kind} probe's `request` is `{excerpt(raw)}`: write a method and a path or URL, like `GET /health`."
         )
     method, target = parts[0].upper(), parts[1].strip()
     if " " in re.sub(r"\{\{.*?\}\}", "", target) or not (
         target.startswith("/") or re.match(r"https?://", target, re.I) or target.startswith(_TEMPLATE_START)
     ):
         raise ProbeSpecError(
-            f"The {kind} probe's `request` target `{target}` is neither a path starting with `/` nor an "
+            f"The {kind} probe's `request` target `{excerpt(target)}` is neither a path starting with `/` nor an "
             "http(s) URL: write it like `GET /health` or `GET https://api.example.com/health`."
         )
     return method, target
@@ -189,14 +190,14 @@ def _headers(data: dict, kind: str) -> dict:
     out = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
-            raise ProbeSpecError(f"The {kind} probe's header name `{name}` is not a valid HTTP header name.")
+            raise ProbeSpecError(f"The {kind} probe's header name `{excerpt(name)}` is not a valid HTTP header name.")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ProbeSpecError(
-                f"The {kind} probe's header `{name}` must have a text value; quote it if it is meant as text."
+                f"The {kind} probe's header `{excerpt(name)}` must have a text value; quote it if it is meant as text."
             )
         value = str(value)
         if "\n" in value or "\r" in value:
-            raise ProbeSpecError(f"The {kind} probe's header `{name}` contains a line break: keep it on one line.")
+            raise ProbeSpecError(f"The {kind} probe's header `{excerpt(name)}` contains a line break: keep it on one line.")
         out[name] = value
     return out
 
@@ -223,7 +224,7 @@ def _check_json(value: object, kind: str, depth: int = 0) -> None:
         return
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ProbeSpecError(f"The {kind} probe's `json` holds `{value}`, which JSON cannot carry; use a number.")
+            raise ProbeSpecError(f"The {kind} probe's `json` holds `{excerpt(value)}`, which JSON cannot carry; use a number.")
         return
     if isinstance(value, list):
         for item in value:
@@ -232,7 +233,7 @@ def _check_json(value: object, kind: str, depth: int = 0) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ProbeSpecError(f"The {kind} probe's `json` has the key `{key}`: quote keys so they are text.")
+                raise ProbeSpecError(f"The {kind} probe's `json` has the key `{excerpt(key)}`: quote keys so they are text.")
             _check_json(item, kind, depth + 1)
         return
     raise ProbeSpecError(
@@ -243,7 +244,7 @@ def _check_json(value: object, kind: str, depth: int = 0) -> None:
 def _bool(data: dict, field: str, default: bool, kind: str) -> bool:
     value = data.get(field, default)
     if not isinstance(value, bool):
-        raise ProbeSpecError(f"The {kind} probe's `{field}` must be true or false, not `{value}`.")
+        raise ProbeSpecError(f"The {kind} probe's `{field}` must be true or false, not `{excerpt(value)}`.")
     return value
 
 
@@ -265,7 +266,7 @@ def _host(data: dict, kind: str, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip() or not _HOST.match(value.strip()):
         raise ProbeSpecError(
-            f"The {kind} probe's `host` `{value}` is not a host name or IP address; write it like "
+            f"The {kind} probe's `host` `{excerpt(value)}` is not a host name or IP address; write it like "
             "`host: api.example.com`, or leave it out to use the environment's base URL host."
         )
     return value.strip()
@@ -278,14 +279,14 @@ def _port(data: dict, kind: str, *, default: int | None) -> int:
         raise ProbeSpecError(f"The {kind} probe needs a `port`: add a line like `port: 5432`.")
     value = data["port"]
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ProbeSpecError(f"The {kind} probe's `port` is `{value}`: use a whole number from 1 to 65535.")
+        raise ProbeSpecError(f"The {kind} probe's `port` is `{excerpt(value)}`: use a whole number from 1 to 65535.")
     return value
 
 
 def _int(data: dict, field: str, default: int, low: int, high: int, kind: str) -> int:
     value = data.get(field, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ProbeSpecError(f"The {kind} probe's `{field}` is `{value}`: use a whole number from {low} to {high}.")
+        raise ProbeSpecError(f"The {kind} probe's `{field}` is `{excerpt(value)}`: use a whole number from {low} to {high}.")
     return value
 
 
@@ -298,7 +299,7 @@ def _timeout(data: dict) -> int | float:
         or not 0 < value <= MAX_TIMEOUT
     ):
         raise ProbeSpecError(
-            f"The probe's `timeout` is `{value}`: use a number of seconds above 0 and at most {MAX_TIMEOUT}."
+            f"The probe's `timeout` is `{excerpt(value)}`: use a number of seconds above 0 and at most {MAX_TIMEOUT}."
         )
     return value
 
@@ -331,7 +332,7 @@ def _expect(data: dict, kind: str) -> list[str]:
             )
         if not isinstance(expr, str):
             raise ProbeSpecError(
-                f"Condition {number} under `expect` is not text (YAML read `{expr}`): put the condition in quotes, "
+                f"Condition {number} under `expect` is not text (YAML read `{excerpt(expr)}`): put the condition in quotes, "
                 f"like `- \"{example}\"`."
             )
         try:

@@ -15,10 +15,12 @@ from checklists.models import Deployment, Environment, Item, ItemState
 from checklists.services import RunResult, item_results_apply, item_runs_mark, rows_save
 from core import roles
 from core.actors import SYSTEM, actor_user
+from core.db import db_retry
 from core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from core.events import event_append
 from core.models import Event, Source
 from core.queue import broker_reachable, task_send
+from core.text import excerpt
 from probes.models import ProbeRun
 from probes.runners import run_batch
 from probes.runners.base import Observation, SSHTarget, Target
@@ -68,8 +70,8 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
         if missing:
             manual = set(Item.objects.filter(version_id=deployment.version_id, key__in=missing).values_list("key", flat=True))
             if manual:
-                raise InvalidInput(f"`{sorted(manual)[0]}` is a manual item: it has no probe to run.")
-            raise NotFound(f"This deployment's checklist has no item `{missing[0]}`.")
+                raise InvalidInput(f"`{excerpt(sorted(manual)[0])}` is a manual item: it has no probe to run.")
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(missing[0])}`.")
     else:
         items = list(items)
     in_flight = set(
@@ -244,8 +246,12 @@ def run_result(run: ProbeRun, *, reached: bool = True) -> dict:
 
 
 def runs_execute(run_ids: list[int]) -> int:
-    """Claim the runs, probe the environment once for all of them, record the results."""
-    runs = runs_claim(run_ids)
+    """Claim the runs, probe the environment once for all of them, record the results.
+
+    Claiming and recording ride out a database restart (both are safe to repeat), so a run in
+    flight while PostgreSQL restarts still ends with its result instead of waiting for the sweep.
+    """
+    runs = db_retry(lambda: runs_claim(run_ids))
     if not runs:
         return 0
     environment = runs[0].deployment.environment
@@ -256,9 +262,9 @@ def runs_execute(run_ids: list[int]) -> int:
             status="error", message=f"The environment's settings cannot be read: {error}", duration_ms=0,
             conditions=[], observed={},
         )
-        return results_record({run.pk: observation for run in runs})
+        return db_retry(lambda: results_record({run.pk: observation for run in runs}))
     observations = run_batch({run.pk: run.item.probe for run in runs}, target, max_concurrency=BATCH_CONCURRENCY)
-    return results_record(observations)
+    return db_retry(lambda: results_record(observations))
 
 
 def runs_sweep(*, now=None) -> int:

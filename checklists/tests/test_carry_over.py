@@ -97,7 +97,7 @@ def test_api_creates_a_deployment_from_a_signed_off_one_with_its_defaults(api, s
     assert items["pentest"]["carried_from"] == origin
     assert (items["pentest"]["state"], items["pentest"]["note"]) == ("passed", "pentest done")
     assert items["pentest"]["evidence_url"] == "https://ci.example.com/pentest"
-    assert (items["licences"]["state"], items["licences"]["note"], items["licences"]["by"]) == (
+    assert (items["licences"]["state"], items["licences"]["waiver_reason"], items["licences"]["waived_by"]) == (
         "waived", "Legal signed it off by mail", "lead")
     assert (items["smoke"]["state"], items["smoke"]["carried_from"]) == ("pending", None)
 
@@ -130,10 +130,11 @@ def test_changing_a_carried_state_makes_it_this_deployments_own(staging, product
     deployment = start(production, people, from_id=staging.pk)
     item_state_set(deployment_id=deployment.pk, key="pentest", note="Re-read the report here",
                    actor=people["engineer"], source="api")
-    pentest = state(deployment, "pentest")
-    assert (pentest.state, pentest.carried_from_id, pentest.updated_by_name) == ("passed", None, "engineer")
+    pentest = state(deployment, "pentest")  # a note adds to the evidence; the state is still the one carried
+    assert (pentest.state, pentest.carried_from_id, pentest.note) == ("passed", staging.pk, "Re-read the report here")
     item_state_set(deployment_id=deployment.pk, key="pentest", state="pending", actor=people["engineer"], source="api")
-    assert state(deployment, "pentest").state == "pending"
+    pentest = state(deployment, "pentest")
+    assert (pentest.state, pentest.carried_from_id, pentest.updated_by_name) == ("pending", None, "engineer")
 
 
 def test_carried_evidence_names_where_it_was_attested_through_several_hops(staging, environment, production, people):

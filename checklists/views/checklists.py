@@ -3,6 +3,7 @@
 import base64
 import binascii
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Max
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,10 +14,10 @@ from checklists.forms import ImportForm
 from checklists.models import Checklist, ChecklistVersion, Item, Section
 from checklists.parsing import ChecklistError, parse_checklist
 from checklists.selectors import version_diff
-from checklists.services import checklist_import
+from checklists.services import checklist_import, checklist_name_check
 from checklists.views.common import viewer_required
 from core import roles
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.models import Source
 
 
@@ -40,11 +41,12 @@ def checklist_list(request):
     data = form.source()
     context["preview"] = preview = {"source": base64.b64encode(data).decode("ascii"), "name": form.cleaned_data["name"]}
     try:
-        parsed = parse_checklist(data)
-    except ChecklistError as error:
-        preview["errors"] = [{"line": error.line, "message": error.message}]
+        parsed = parse_checklist(data, max_items=settings.CTRLREADY_MAX_ITEMS)
+        name = (form.cleaned_data["name"] or parsed.title).strip()
+        checklist_name_check(name=name)
+    except (ChecklistError, Conflict) as error:
+        preview["errors"] = [{"line": getattr(error, "line", None), "message": error.message}]
         return render(request, "checklists/checklists.html", context, status=400)
-    name = (form.cleaned_data["name"] or parsed.title).strip()
     existing = Checklist.objects.filter(slug=slugify(name)).annotate(latest=Max("versions__number")).first()
     preview.update(
         parsed=parsed,

@@ -19,6 +19,7 @@ from checklists.views.rows import dress_row, dress_section, page_parts, plain_te
 from core import roles
 from core.errors import NotFound
 from core.models import Source
+from core.text import excerpt
 
 State = ItemState.State
 TEMPLATE = "checklists/deployment.html"
@@ -91,7 +92,7 @@ def _blocks(
             parent.failed += block.failed
             parent.blocking += block.blocking
             parent.visible += block.visible
-    blocks = [by_id[section.pk] for section in sections if by_id[section.pk].total]
+    blocks = [by_id[section.pk] for section in sections]  # a heading without items is a section too
     for block in blocks:
         dress_section(block, anchor_base=anchor_base)
     return blocks
@@ -190,7 +191,7 @@ def render_rows(request, deployment: Deployment, keys: list[str], *, editing: bo
             wanted.append(row)
             row = by_pk.get(row.item.parent_id)
     if not wanted:
-        raise NotFound(f"This deployment's checklist has no item `{keys[0]}`.")
+        raise NotFound(f"This deployment's checklist has no item `{excerpt(keys[0])}`.")
     edit_form = _edit_form(request, context, wanted[0]) if editing else ""
     return "".join(
         row_html(row, oob=index > 0, edit_form=edit_form if index == 0 else "") for index, row in enumerate(wanted)
@@ -239,7 +240,7 @@ def _item_page(request, pk: int, key: str):
     context = page_context(request, deployment, here=item_url)
     row = next((row for row in context["rows"] if row.item.key == key), None)
     if row is None:
-        raise NotFound(f"This deployment's checklist has no item `{key}`.")
+        raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
     row.html = row_html(row, edit_form=_edit_form(request, context, row))
     return render(request, "checklists/item.html", {**context, "row": row, "item_url": item_url})
 

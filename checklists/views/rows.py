@@ -161,6 +161,8 @@ def _details(row: ItemRow, probe: str, flying: str, tz) -> str:
     """Below the meta line: the note, the evidence link, a run in flight, the latest probe result."""
     state = row.state
     html = ""
+    if state.waiver_reason:
+        html += f'<p class="waiver"><strong>Waived by {escape(state.waived_by_name)}:</strong> {escape(state.waiver_reason)}</p>\n'
     if state.note:
         html += f'<p class="note">{escape(state.note)}</p>\n'
     evidence = safe_url(state.evidence_url) if state.evidence_url else ""

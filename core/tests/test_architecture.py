@@ -25,6 +25,8 @@ ALLOWED = {
 }
 PURE = (
     "checklists.parsing",
+    "checklists.annotations",
+    "core.text",
     "checklists.spec",
     "checklists.conditions",
     "checklists.hostkeys",
