@@ -19,11 +19,14 @@ Pure Python: no Django, no eval.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+import re2
 
 __all__ = [
     "OPERATORS",
@@ -52,6 +55,10 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 
 
+#: Takes a plain value (text, numbers, lists, mappings) and gives it back with every secret masked.
+Redact = Callable[[object], object]
+
+
 class ConditionError(ValueError):
     """A condition that cannot be parsed; the message is a sentence for a person."""
 
@@ -78,7 +85,8 @@ class Condition:
     op: str
     value: object
 
-    def evaluate(self, observed: Mapping[str, object]) -> ConditionResult:
+    def evaluate(self, observed: Mapping[str, object], *, redact: Redact | None = None) -> ConditionResult:
+        """Whether the condition holds, and the value it saw — redacted by ``redact`` before it is cut."""
         value = _resolve(observed, self.placeholder, self.path)
         if value is _MISSING:
             return ConditionResult(self.expr, False, None)
@@ -90,7 +98,7 @@ class Condition:
             ok = _compare(value, self.op, self.value)
         except (TypeError, ValueError, OverflowError, RecursionError):
             ok = False
-        return ConditionResult(self.expr, bool(ok), jsonable(value))
+        return ConditionResult(self.expr, bool(ok), jsonable(value, redact=redact))
 
 
 def parse_condition(expr: str) -> Condition:
@@ -168,10 +176,12 @@ def parse_condition(expr: str) -> Condition:
         if not isinstance(pattern, str):
             pattern = raw
         try:
-            re.compile(pattern)
-        except Exception as exc:  # re.error, RecursionError, OverflowError on pathological patterns
+            _regex(pattern)
+        except Exception as exc:  # re2.error, and whatever a pathological pattern raises
+            reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
             raise ConditionError(
-                f"The condition `{_short(text)}` has a regular expression that does not compile: {exc}."
+                f"The condition `{_short(text)}` has a regular expression that does not compile ({_short(str(reason), 60)}): "
+                "RE2 runs it, so write it without look-arounds or back-references."
             ) from None
         value = pattern
     if use_len and op in ("contains", "matches"):
@@ -299,7 +309,7 @@ def _compare(observed: object, op: str, expected: object) -> bool:
         if not isinstance(observed, (str, int, float)):
             return False
         text = observed if isinstance(observed, str) else str(observed)
-        return re.search(str(expected), text[:MAX_MATCH_CHARS]) is not None
+        return _regex(str(expected)).search(text[:MAX_MATCH_CHARS]) is not None
     if op == "contains":
         if isinstance(observed, str):
             if expected is None or isinstance(expected, (list, dict)):
@@ -333,8 +343,31 @@ def _compare(observed: object, op: str, expected: object) -> bool:
     return False
 
 
-def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS) -> object:
-    """A JSON-serialisable copy of an observed value, cut to about ``limit`` characters."""
+@functools.lru_cache(maxsize=512)
+def _regex(pattern: str):
+    """``matches`` runs on RE2: linear in the text, so no pattern can take a worker hostage."""
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS, *, redact: Redact | None = None) -> object:
+    """A JSON-serialisable copy of an observed value, cut to about ``limit`` characters.
+
+    ``redact`` (a function over plain values) runs on the whole value first: a secret is never half cut
+    off and half shown.
+    """
+    if redact is not None:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, (list, tuple, Mapping)):
+            try:
+                value = _plain(value, depth=0)
+            except RecursionError:
+                return f"<{type(value).__name__} that cannot be shown>"
+        elif not (value is None or isinstance(value, (bool, int, float, str))):
+            value = str(value)
+        value = redact(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):

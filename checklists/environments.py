@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from checklists.hostkeys import HostKeyError
 from checklists.hostkeys import host_key_parse as _host_key_parse
+from checklists.hosts import environment_hosts, ssh_host_refusal
 from checklists.models import Environment, EnvironmentSecret, Service
 from core import crypto, roles
 from core.errors import Conflict, InvalidInput
@@ -153,6 +154,19 @@ def _ssh(ssh: dict | None) -> dict | None:
     }
 
 
+def _ssh_host_check(host: str, base_url: str, allowed_hosts: list[str]) -> None:
+    refusal = ssh_host_refusal(host, environment_hosts(base_url, allowed_hosts))
+    if refusal:
+        raise InvalidInput(refusal)
+
+
+def ssh_host_check(environment: Environment) -> None:
+    """Before anything connects to the environment's SSH host (fetching its key): it must be one of its hosts."""
+    if not environment.ssh_host:
+        raise InvalidInput("Set the SSH host first, then fetch its key.")
+    _ssh_host_check(environment.ssh_host, environment.base_url, environment.allowed_hosts or [])
+
+
 # --- Services ---------------------------------------------------------------------
 
 
@@ -178,6 +192,7 @@ def environment_create(
     secrets = {_secret_name(key): _secret_value(key, value) for key, value in (secrets or {}).items()}
     ssh = _ssh(ssh)
     if ssh is not None:
+        _ssh_host_check(ssh["host"], base_url, allowed_hosts)
         clash = sorted(set(secrets) & set(ssh["credentials"]))
         if clash:
             raise InvalidInput(f"Give `{clash[0]}` once: in `ssh` or in `secrets`, not both.")
@@ -261,6 +276,8 @@ def environment_update(
         changed = [field for field, value in changes.items() if getattr(environment, field) != value]
         for field in changed:
             setattr(environment, field, changes[field])
+        if environment.ssh_host:
+            _ssh_host_check(environment.ssh_host, environment.base_url, environment.allowed_hosts or [])
         if changed:
             environment.save(update_fields=changed)
         for secret_name, value in new_secrets.items():

@@ -205,7 +205,10 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "ctrlready.logging.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "ctrlready.logging.RequestContextFilter"},
+        "secrets": {"()": "ctrlready.logging.SecretRedactionFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -218,7 +221,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT if LOG_FORMAT in {"json", "text"} else "json",
-            "filters": ["request"],
+            "filters": ["request", "secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -226,5 +229,11 @@ LOGGING = {
         # Django's own console handler would print every line a second time, unformatted.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # Clients that log every URL they call (a probe's URL can carry a secret in its query) or every
+        # SSH negotiation step: only their warnings and errors are worth a line.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "paramiko": {"level": "WARNING"},
     },
 }

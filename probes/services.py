@@ -243,8 +243,11 @@ def run_result(run: ProbeRun, *, reached: bool = True) -> dict:
     }
 
 
-def runs_execute(run_ids: list[int]) -> int:
-    """Claim the runs, probe the environment once for all of them, record the results."""
+def runs_execute(run_ids: list[int], *, interrupts: tuple[type[BaseException], ...] = ()) -> int:
+    """Claim the runs, probe the environment once for all of them, record the results.
+
+    `interrupts` stop the batch (the task's time limit): what finished is recorded, the rest end as errors.
+    """
     runs = runs_claim(run_ids)
     if not runs:
         return 0
@@ -257,7 +260,9 @@ def runs_execute(run_ids: list[int]) -> int:
             conditions=[], observed={},
         )
         return results_record({run.pk: observation for run in runs})
-    observations = run_batch({run.pk: run.item.probe for run in runs}, target, max_concurrency=BATCH_CONCURRENCY)
+    observations = run_batch(
+        {run.pk: run.item.probe for run in runs}, target, max_concurrency=BATCH_CONCURRENCY, interrupts=interrupts
+    )
     return results_record(observations)
 
 

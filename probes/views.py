@@ -7,13 +7,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from checklists.environments import host_key_trust
+from checklists.environments import host_key_trust, ssh_host_check
 from checklists.models import Deployment, Environment
 from checklists.views.common import next_url, viewer_required
 from checklists.views.deployments import TEMPLATE, page_context
 from checklists.views.environments import edit_context
 from core import roles
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError
 from core.models import Source
 from probes.runners.base import ProbeFailure
 from probes.runners.ssh import fetch_host_key, fingerprint
@@ -53,12 +53,15 @@ def environment_host_key(request, pk: int):
         host_key_trust(environment=environment, host_key=host_key, actor=request.user, source=Source.WEB)
         messages.success(request, f"Trusted the SSH host key {fingerprint(host_key)}.")
         return redirect("environment-edit", pk=pk)
-    if not environment.ssh_host:
-        raise InvalidInput("Set the SSH host first, then fetch its key.")
+    ssh_host_check(environment)
     try:
         presented = fetch_host_key(environment.ssh_host, environment.ssh_port, timeout=HOST_KEY_TIMEOUT)
-    except ProbeFailure as error:
-        raise HostUnreachable(f"Could not read the host key of {environment.ssh_host}: {error}") from None
+    except ProbeFailure:
+        # One sentence whatever went wrong (refused, timed out, not SSH): the page is no port scanner.
+        raise HostUnreachable(
+            f"No SSH host key could be read from {environment.ssh_host}:{environment.ssh_port}; check the host "
+            "and port, and that an SSH server listens there."
+        ) from None
     offered = {"key": presented, "fingerprint": fingerprint(presented), "type": presented.split()[0]}
     offered["same"] = bool(environment.ssh_host_key) and environment.ssh_host_key.split()[:2] == presented.split()[:2]
     return render(request, "checklists/environment_form.html", edit_context(environment, offered=offered))

@@ -28,6 +28,7 @@ PURE = (
     "checklists.spec",
     "checklists.conditions",
     "checklists.hostkeys",
+    "checklists.hosts",
     "probes.runners",
     "probes.runners.base",
     "probes.runners.context",
@@ -37,6 +38,7 @@ PURE = (
     "probes.runners.tcp",
     "probes.runners.ssh",
     "probes.runners.load",
+    "probes.runners.redaction",
 )
 
 

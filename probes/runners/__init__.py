@@ -33,6 +33,7 @@ from probes.runners.base import (
     seconds,
 )
 from probes.runners.context import NetworkContext
+from probes.runners.redaction import Redactor, secrets_held
 from probes.runners.ssh import SSHSession, fetch_host_key, fingerprint
 
 __all__ = [
@@ -66,19 +67,39 @@ def run_probe(spec: dict, target: Target) -> Observation:
 
 
 def run_batch(
-    specs: Mapping[Hashable, dict], target: Target, *, max_concurrency: int = 20
+    specs: Mapping[Hashable, dict],
+    target: Target,
+    *,
+    max_concurrency: int = 20,
+    interrupts: tuple[type[BaseException], ...] = (),
 ) -> dict[Hashable, Observation]:
-    """Run many probes against one environment; return an Observation for each key, in order."""
+    """Run many probes against one environment; return an Observation for each key, in order.
+
+    ``interrupts`` are the exceptions that stop the whole batch (the task's time limit): a probe does not
+    take one for its own error; the probes already finished keep their observations, the others end as errors.
+    """
+    args = (specs, target, max(1, max_concurrency), interrupts)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _run_batch(specs, target, max(1, max_concurrency))
+        return _run_batch(*args)
     # Called from inside an event loop: run in a thread of our own rather than nest loops.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(_run_batch, specs, target, max(1, max_concurrency)).result()
+        return pool.submit(_run_batch, *args).result()
 
 
-def _run_batch(specs: Mapping[Hashable, dict], target: Target, max_concurrency: int) -> dict[Hashable, Observation]:
+def _run_batch(
+    specs: Mapping[Hashable, dict], target: Target, max_concurrency: int, interrupts: tuple
+) -> dict[Hashable, Observation]:
+    redactor = Redactor(target.secret_values())
+    with secrets_held(target.secret_values()):
+        results = _observe(specs, target, max_concurrency, redactor, interrupts)
+    return {key: redact(results[key], redactor) for key in specs}
+
+
+def _observe(
+    specs: Mapping[Hashable, dict], target: Target, max_concurrency: int, redactor: Redactor, interrupts: tuple
+) -> dict[Hashable, Observation]:
     results: dict[Hashable, Observation] = {}
     network: dict[Hashable, _Prepared] = {}
     remote: dict[Hashable, _Prepared] = {}
@@ -93,25 +114,47 @@ def _run_batch(specs: Mapping[Hashable, dict], target: Target, max_concurrency: 
             continue
         (remote if prepared.spec["type"] == "ssh" else network)[key] = prepared
 
-    ssh_thread = None
-    if remote:
-        ssh_thread = threading.Thread(
-            target=_run_ssh, args=(remote, target, results), name="probes-ssh", daemon=True
-        )
-        ssh_thread.start()
-    if network:
-        asyncio.run(_run_network(network, target, max_concurrency, results))
-    if ssh_thread is not None:
-        ssh_thread.join()
+    started = time.perf_counter()
+    try:
+        ssh_thread = None
+        if remote:
+            ssh_thread = threading.Thread(
+                target=_run_ssh, args=(remote, target, results, redactor), name="probes-ssh", daemon=True
+            )
+            ssh_thread.start()
+        if network:
+            asyncio.run(_run_network(network, target, max_concurrency, results, redactor, interrupts))
+        if ssh_thread is not None:
+            ssh_thread.join()
+    except Exception as exc:  # the task's time limit, arriving in the loop as an ExceptionGroup or bare
+        # Whatever finished keeps its observation; the rest end now, each with a sentence.
+        message = f"The probe batch was stopped before this probe finished ({_interruption(exc)})."
+        results = dict(results)  # the ssh thread may still be writing to its own copy
+        for key in specs:
+            if key not in results:
+                prepared = network.get(key) or remote.get(key)
+                results[key] = _ended("error", message, prepared.exprs if prepared else _written(specs[key]), _ms_since(started))
+    return results
 
-    secrets = target.secret_values()
-    return {key: redact(results[key], secrets) for key in specs}
+
+def _interruption(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    name = type(exc).__name__
+    return "its time limit was reached" if "TimeLimit" in name or isinstance(exc, TimeoutError) else name
 
 
 def _prepare(spec: dict, target: Target) -> _Prepared:
     if not isinstance(spec, dict):
         raise ProbeSpecError("A probe must be a mapping of its fields.")
-    rendered = validate_probe(render(spec, target))
+    validate_probe(spec)  # as written: a message about it shows what was written, never a secret filled in
+    try:
+        rendered = validate_probe(render(spec, target))
+    except ProbeSpecError:
+        raise ProbeSpecError(
+            "it is valid as written, but not once the environment's variables and secrets are filled in: "
+            "check the values the probe uses."
+        ) from None
     written = _written(spec)
     exprs = written if len(written) == len(rendered["expect"]) else rendered["expect"]
     return _Prepared(rendered, probe_conditions(rendered), exprs)
@@ -130,9 +173,9 @@ def _ended(status: str, message: str, exprs: list[str], duration_ms: int) -> Obs
     return Observation(status, message, duration_ms, conditions, {})
 
 
-def _finish(prepared: _Prepared, observed: dict, notes: list[str], started: float) -> Observation:
-    status, message, results = conclude(prepared.conditions, prepared.exprs, observed, notes=notes)
-    return Observation(status, message, _ms_since(started), results, observed_view(observed))
+def _finish(prepared: _Prepared, observed: dict, notes: list[str], started: float, redactor: Redactor) -> Observation:
+    status, message, results = conclude(prepared.conditions, prepared.exprs, observed, notes=notes, redactor=redactor)
+    return Observation(status, message, _ms_since(started), results, observed_view(observed, redactor))
 
 
 def _ms_since(started: float) -> int:
@@ -143,19 +186,26 @@ def _ms_since(started: float) -> int:
 
 
 async def _run_network(
-    prepared: dict[Hashable, _Prepared], target: Target, max_concurrency: int, results: dict
+    prepared: dict[Hashable, _Prepared],
+    target: Target,
+    max_concurrency: int,
+    results: dict,
+    redactor: Redactor,
+    interrupts: tuple,
 ) -> None:
     load_concurrency = max((p.spec.get("concurrency", 0) for p in prepared.values() if p.spec["type"] == "load"), default=0)
     ctx = NetworkContext(target, max_concurrency=max_concurrency, load_concurrency=load_concurrency)
     try:
         async with asyncio.TaskGroup() as group:
             for key, item in prepared.items():
-                group.create_task(_run_network_probe(key, item, ctx, results))
+                group.create_task(_run_network_probe(key, item, ctx, results, redactor, interrupts))
     finally:
         await ctx.aclose()
 
 
-async def _run_network_probe(key: Hashable, prepared: _Prepared, ctx: NetworkContext, results: dict) -> None:
+async def _run_network_probe(
+    key: Hashable, prepared: _Prepared, ctx: NetworkContext, results: dict, redactor: Redactor, interrupts: tuple
+) -> None:
     spec = prepared.spec
     timeout = spec["timeout"]
     async with ctx.semaphore:
@@ -163,6 +213,8 @@ async def _run_network_probe(key: Hashable, prepared: _Prepared, ctx: NetworkCon
         try:
             async with asyncio.timeout(timeout + _GRACE_SECONDS):
                 observed, notes = await _NETWORK_RUNNERS[spec["type"]](spec, prepared.conditions, ctx, timeout)
+        except interrupts:
+            raise
         except ProbeFailure as exc:
             results[key] = _ended("error", str(exc), prepared.exprs, _ms_since(started))
         except TimeoutError:
@@ -170,14 +222,14 @@ async def _run_network_probe(key: Hashable, prepared: _Prepared, ctx: NetworkCon
         except Exception as exc:  # a probe must end with an observation, whatever broke
             results[key] = _ended("error", describe_error(exc, timeout=timeout), prepared.exprs, _ms_since(started))
         else:
-            results[key] = _finish(prepared, observed, notes, started)
+            results[key] = _finish(prepared, observed, notes, started, redactor)
 
 
 # --- ssh probes --------------------------------------------------------------
 
 
-def _run_ssh(prepared: dict[Hashable, _Prepared], target: Target, results: dict) -> None:
-    session = SSHSession(target.ssh)
+def _run_ssh(prepared: dict[Hashable, _Prepared], target: Target, results: dict, redactor: Redactor) -> None:
+    session = SSHSession(target.ssh, hosts=target.hosts)
     try:
         for key, item in prepared.items():
             started = time.perf_counter()
@@ -190,6 +242,6 @@ def _run_ssh(prepared: dict[Hashable, _Prepared], target: Target, results: dict)
             except Exception as exc:  # a probe must end with an observation, whatever broke
                 results[key] = _ended("error", describe_error(exc, timeout=item.spec["timeout"]), item.exprs, _ms_since(started))
             else:
-                results[key] = _finish(item, observed, [], started)
+                results[key] = _finish(item, observed, [], started, redactor)
     finally:
         session.close()

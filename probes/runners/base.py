@@ -18,8 +18,12 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from checklists.conditions import Condition, ConditionResult, jsonable
+from checklists.hosts import environment_hosts
+from checklists.hosts import host_normal as _normal_host
+from probes.runners.redaction import REDACTED, Redactor
 
 __all__ = [
+    "REDACTED",
     "HostNotAllowed",
     "NotConfigured",
     "Observation",
@@ -33,9 +37,6 @@ __all__ = [
     "render",
 ]
 
-REDACTED = "[redacted]"
-#: Secrets shorter than this are not searched for (they would redact half of every text).
-MIN_SECRET_LENGTH = 4
 #: Each observed placeholder value is cut to about this many characters.
 MAX_OBSERVED_CHARS = 2000
 
@@ -75,12 +76,7 @@ class Target:
     @property
     def hosts(self) -> tuple[str, ...]:
         """The hosts a probe may reach: the base URL host first, then the allowed hosts."""
-        seen: list[str] = []
-        for host in (self.base_host, *self.allowed_hosts):
-            host = _normal_host(host)
-            if host and host not in seen:
-                seen.append(host)
-        return tuple(seen)
+        return environment_hosts(self.base_url, self.allowed_hosts)
 
     def secret_values(self) -> list[str]:
         values = [value for value in self.secrets.values() if isinstance(value, str)]
@@ -149,48 +145,28 @@ def render(spec: dict, target: Target) -> dict:
     return walk(spec)
 
 
-def redact(value: object, secrets: Mapping[str, str] | list[str] | tuple[str, ...]) -> object:
-    """Replace every secret value (of 4 characters or more) with ``[redacted]``, anywhere in ``value``."""
-    values = secrets.values() if isinstance(secrets, Mapping) else secrets
-    needles = sorted({s for s in values if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-    if not needles:
-        return value
-    # Multi-line secrets (private keys) are also searched line by line, in case only a part leaks.
-    for secret in list(needles):
-        needles.extend(line.strip() for line in secret.splitlines() if len(line.strip()) >= 16)
-    pattern = re.compile("|".join(re.escape(s) for s in sorted(set(needles), key=len, reverse=True)))
-    return _redact(value, pattern)
+def redact(value: object, secrets: Mapping[str, str] | list[str] | tuple[str, ...] | Redactor) -> object:
+    """Replace every secret (of 4 characters or more, and its encoded forms) with ``[redacted]``, anywhere in ``value``."""
+    if not isinstance(secrets, Redactor):
+        secrets = Redactor(secrets.values() if isinstance(secrets, Mapping) else secrets)
+    return _redact(value, secrets) if secrets else value
 
 
-def _redact(value: object, pattern: re.Pattern) -> object:
-    if isinstance(value, str):
-        return pattern.sub(REDACTED, value)
+def _redact(value: object, redactor: Redactor) -> object:
     if isinstance(value, ConditionResult):
-        return ConditionResult(value.expr, value.ok, _redact(value.observed, pattern))
+        return ConditionResult(value.expr, value.ok, redactor(value.observed))
     if isinstance(value, Observation):
         return Observation(
             status=value.status,
-            message=_redact(value.message, pattern),
+            message=redactor.text(value.message),
             duration_ms=value.duration_ms,
-            conditions=[_redact(c, pattern) for c in value.conditions],
-            observed=_redact(value.observed, pattern),
+            conditions=[_redact(c, redactor) for c in value.conditions],
+            observed=redactor(value.observed),
         )
-    if isinstance(value, dict):
-        return {_redact(k, pattern): _redact(v, pattern) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_redact(v, pattern) for v in value)
-    return value
+    return redactor(value)
 
 
 # --- hosts -------------------------------------------------------------------
-
-
-def _normal_host(host: str) -> str:
-    host = (host or "").strip().strip("[]").rstrip(".").lower()
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return host
 
 
 def check_host(host: str, target: Target) -> str:
@@ -281,14 +257,17 @@ def conclude(
     observed: dict,
     *,
     notes: list[str] | None = None,
+    redactor: Redactor | None = None,
 ) -> tuple[str, str, list[ConditionResult]]:
     """Evaluate the conditions; return status (passed/failed), the message and the results.
 
-    ``exprs`` are the conditions as written (before templating), shown in results.
+    ``exprs`` are the conditions as written (before templating), shown in results. Observed values are
+    redacted by ``redactor`` before they are cut for the results and the message.
     """
+    redact_value = redactor if redactor else None
     results = []
     for cond, expr in zip(conditions, exprs):
-        result = cond.evaluate(observed)
+        result = cond.evaluate(observed, redact=redact_value)
         results.append(ConditionResult(expr, result.ok, result.observed))
     failed = [r for r in results if not r.ok]
     parts = list(notes or [])
@@ -310,8 +289,10 @@ def conclude(
     return status, " ".join(parts), results
 
 
-def observed_view(observed: dict) -> dict:
-    return {key: jsonable(value, MAX_OBSERVED_CHARS) for key, value in observed.items()}
+def observed_view(observed: dict, redactor: Redactor | None = None) -> dict:
+    """What a run keeps of every placeholder's value: redacted first, then cut."""
+    redact_value = redactor if redactor else None
+    return {key: jsonable(value, MAX_OBSERVED_CHARS, redact=redact_value) for key, value in observed.items()}
 
 
 def _short_json(value: object) -> str:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from checklists.hostkeys import HostKeyError, host_key_of, host_key_parse
+from checklists.hosts import ssh_host_refusal
 from probes.runners.base import NotConfigured, ProbeFailure, SSHTarget, describe_error, seconds
 
 #: Bytes kept of each of stdout and stderr.
@@ -102,8 +103,10 @@ class _RejectAndRemember(paramiko.RejectPolicy):
 class SSHSession:
     """One SSH connection used for every ssh probe of a batch, from a single thread."""
 
-    def __init__(self, ssh: SSHTarget | None) -> None:
+    def __init__(self, ssh: SSHTarget | None, *, hosts: tuple[str, ...]) -> None:
         self.ssh = ssh
+        #: The environment's hosts: the only ones this session connects to.
+        self.hosts = hosts
         self.client: paramiko.SSHClient | None = None
         #: Set when connecting failed; every later probe of the batch ends with it, without reconnecting.
         self.failure: ProbeFailure | None = None
@@ -169,6 +172,9 @@ class SSHSession:
             return self.client
         self._drop()
         ssh = self.ssh
+        refusal = ssh_host_refusal(ssh.host, self.hosts)
+        if refusal:
+            raise self._fail(refusal)
         try:
             pinned = parse_host_key(ssh.host_key)
         except ValueError as exc:

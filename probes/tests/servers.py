@@ -5,6 +5,7 @@ Each is a context manager; conftest.py turns them into fixtures.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import os
@@ -70,6 +71,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/slow":
             time.sleep(float(query.get("s", "2")))
             self._send(200, {"status": "slow"})
+        elif route == "/say":  # the `text` query parameter, decoded, as plain text
+            self._send(200, query.get("text", ""), content_type="text/plain; charset=utf-8")
+        elif route == "/raw":  # the request target exactly as it arrived (percent-encoding kept)
+            self._send(200, self.path, content_type="text/plain; charset=utf-8")
+        elif route == "/b64":  # `pad` then the base64 of `text`, as a token service might wrap it
+            encoded = base64.b64encode(query.get("text", "").encode()).decode()
+            self._send(200, query.get("pad", "") + encoded, content_type="text/plain; charset=utf-8")
         elif route == "/text":
             self._send(200, "hello, this is not json", content_type="text/plain; charset=utf-8")
         elif route == "/redirect":

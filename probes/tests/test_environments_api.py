@@ -151,6 +151,7 @@ def test_same_name_in_another_service_is_fine(api, people, environment):
         ({"ssh": {"host": "api.example.com", "username": "deploy", "private_key": "not a key"}}, "ssh.private_key"),
         ({"ssh": {"host": "api.example.com", "username": "deploy", "host_key": "ssh-ed25519 bm90IGEga2V5"}}, "host_key"),
         ({"ssh": {"host": "api.example.com"}}, "ssh.username"),
+        ({"ssh": {"host": "10.9.8.7", "username": "deploy"}}, "is not this environment's base URL host or one of its"),
     ],
 )
 def test_bad_environment_is_refused_naming_the_field_and_nothing_is_stored(api, people, overrides, field):

@@ -126,12 +126,53 @@ def test_fetch_then_trust_the_real_host_key(client, people, environment, sshd):
     assert expected in shown
 
 
-def test_fetch_from_an_unreachable_host_says_so(client, people, environment, unused_port):
-    environment.ssh_host, environment.ssh_port, environment.ssh_username = "127.0.0.1", unused_port, "deploy"
+UNREADABLE = "No SSH host key could be read from 127.0.0.1:{port}; check the host and port, and that an SSH server listens there."
+
+
+@pytest.mark.parametrize("listener", ["nothing", "http"])
+def test_fetch_failures_all_read_the_same(client, people, environment, unused_port, http_server, listener):
+    """Refused, or open but not SSH: one sentence, so the page tells nothing about which ports are open."""
+    port = unused_port if listener == "nothing" else http_server.port
+    environment.ssh_host, environment.ssh_port, environment.ssh_username = "127.0.0.1", port, "deploy"
     environment.save()
     client.force_login(people["admin"])
     response = client.post(reverse("environment-host-key", args=[environment.pk]), {"action": "fetch"})
-    assert response.status_code == 502 and "Could not read the host key" in response.content.decode()
+    assert response.status_code == 502
+    assert UNREADABLE.format(port=port) in response.content.decode()
+
+
+REFUSED = (
+    "The SSH host `{host}` is not this environment&#x27;s base URL host or one of its allowed hosts; "
+    "add it to the allowed hosts first."
+)
+
+
+def test_fetch_from_a_host_outside_the_environment_is_refused_before_connecting(client, people, environment, http_server):
+    environment.base_url = "https://app.example.com"
+    environment.ssh_host, environment.ssh_port, environment.ssh_username = "127.0.0.1", http_server.port, "deploy"
+    environment.save()
+    client.force_login(people["admin"])
+    response = client.post(reverse("environment-host-key", args=[environment.pk]), {"action": "fetch"})
+    assert response.status_code == 400 and REFUSED.format(host="127.0.0.1") in response.content.decode()
+    assert http_server.paths == [] and not http_server.server.requests
+
+
+def test_saving_an_ssh_host_outside_the_environment_is_refused(client, people, environment):
+    client.force_login(people["admin"])
+    response = client.post(reverse("environment-new"), {**NEW, "ssh_host": "10.1.2.3", "ssh_username": "deploy"})
+    assert response.status_code == 400 and REFUSED.format(host="10.1.2.3") in response.content.decode()
+    assert not Environment.objects.filter(service__name="billing-api").exists()
+    accepted = client.post(reverse("environment-new"), {**NEW, "ssh_host": "db.example.com", "ssh_username": "deploy"})
+    assert accepted.status_code == 302
+    created = Environment.objects.get(service__name="billing-api")
+    # Dropping the SSH host from the allowed hosts is refused too: the rule holds for what is saved.
+    edit = client.post(
+        reverse("environment-edit", args=[created.pk]),
+        {"base_url": NEW["base_url"], "allowed_hosts": "cache.example.com", "variables": "", "ssh_host": "db.example.com",
+         "ssh_port": "22", "ssh_username": "deploy", "ssh_private_key": "", "ssh_password": ""},
+    )
+    assert edit.status_code == 400 and REFUSED.format(host="db.example.com") in edit.content.decode()
+    assert Environment.objects.get(pk=created.pk).allowed_hosts == ["db.example.com", "cache.example.com"]
 
 
 def test_trusting_garbage_is_refused(client, people, environment):
