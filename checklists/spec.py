@@ -19,12 +19,25 @@ __all__ = [
     "HTTP_METHODS",
     "PLACEHOLDERS",
     "PROBE_TYPES",
+    "PUSHED_TYPES",
     "ProbeSpecError",
+    "host_resource",
     "probe_conditions",
     "validate_probe",
 ]
 
-PROBE_TYPES = ("http", "tls", "dns", "tcp", "ssh", "load")
+PROBE_TYPES = ("http", "tls", "dns", "tcp", "ssh", "load", "host", "postgres", "external")
+#: What a `host` probe can look at, per kind of resource; the probe names exactly one resource.
+HOST_RESOURCES: dict[str, tuple[str, ...]] = {
+    "file": ("EXISTS", "MODE", "OWNER", "GROUP", "SIZE", "CONTENT", "JSON_VALID", "SHA256"),
+    "service": ("RUNNING", "ENABLED"),
+    "package": ("INSTALLED", "VERSION"),
+    "port": ("LISTENING",),
+    "process": ("COUNT", "USER"),
+    "user": ("EXISTS", "UID", "SHELL", "GROUPS"),
+}
+#: Probe types that run over SSH, on the environment's hosts (`hosts:` picks them by role).
+REMOTE_TYPES = ("ssh", "host")
 
 #: What ``expect`` may look at, per probe type.
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
@@ -34,9 +47,14 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "tcp": ("CONNECTED", "CONNECT_TIME"),
     "ssh": ("EXIT_STATUS", "STDOUT", "STDERR"),
     "load": ("SUCCESS_RATE", "ERRORS", "P50_MS", "P95_MS", "P99_MS"),
+    "host": tuple(dict.fromkeys(p for names in HOST_RESOURCES.values() for p in names)),
+    "postgres": ("ROW_COUNT", "ROWS", "VALUE", "CONNECT_TIME"),
+    "external": ("DATA", "STATUS", "AGE_MINUTES"),
 }
+#: Probe types whose result is pushed (`POST deployments/<id>/results`), never run by a worker.
+PUSHED_TYPES = ("external",)
 #: Placeholders that hold a structure, so a path (``.name`` / ``[0]``) after them makes sense.
-_PATH_PLACEHOLDERS = {"BODY", "HEADER", "ANSWERS", "CERT_SANS"}
+_PATH_PLACEHOLDERS = {"BODY", "HEADER", "ANSWERS", "CERT_SANS", "GROUPS", "ROWS", "DATA"}
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DNS_RECORDS = ("A", "AAAA", "CNAME", "MX", "TXT")
@@ -48,13 +66,19 @@ MAX_LOAD_CONCURRENCY = 200
 DEFAULT_LOAD_REQUESTS = 100
 DEFAULT_LOAD_CONCURRENCY = 100
 
-_COMMON_FIELDS = ("type", "timeout", "expect")
+_COMMON_FIELDS = ("type", "timeout", "retries", "retry_delay", "expect")
+MAX_RETRIES = 5
+MAX_RETRY_DELAY = 60
+DEFAULT_RETRY_DELAY = 1
 _FIELDS: dict[str, tuple[str, ...]] = {
     "http": ("request", "headers", "json", "body", "follow_redirects", "verify_tls"),
     "tls": ("host", "port"),
     "dns": ("name", "record"),
     "tcp": ("host", "port"),
-    "ssh": ("run",),
+    "ssh": ("run", "hosts"),
+    "host": (*HOST_RESOURCES, "hosts"),
+    "postgres": ("dsn", "query"),
+    "external": (),
     "load": ("request", "requests", "concurrency", "headers", "json", "body", "verify_tls"),
 }
 _TEMPLATE_START = "{{"
@@ -92,7 +116,9 @@ def validate_probe(data: object) -> dict:
     spec: dict = {"type": kind}
     spec.update(_VALIDATORS[kind](data))
     spec["timeout"] = _timeout(data)
-    spec["expect"] = _expect(data, kind)
+    spec.update(_retries(data, kind))
+    allowed_placeholders = HOST_RESOURCES[host_resource(spec)[0]] if kind == "host" else None
+    spec["expect"] = _expect(data, kind, allowed_placeholders)
     return spec
 
 
@@ -130,7 +156,74 @@ def _tcp(data: dict) -> dict:
 
 
 def _ssh(data: dict) -> dict:
-    return {"run": _text(data, "run", "ssh", example='run: "systemctl is-active myapp"')}
+    out = {"run": _text(data, "run", "ssh", example='run: "systemctl is-active myapp"')}
+    out.update(_hosts(data, "ssh"))
+    return out
+
+
+def _host_probe(data: dict) -> dict:
+    named = [resource for resource in HOST_RESOURCES if resource in data]
+    if len(named) != 1:
+        raise ProbeSpecError(
+            f"A host probe names exactly one resource ({', '.join(HOST_RESOURCES)}), like `file: /srv/app/.env`"
+            + (f"; this one names {', '.join(named)}." if named else ".")
+        )
+    resource = named[0]
+    value = data[resource]
+    if resource == "port":
+        if isinstance(value, bool) or not (
+            (isinstance(value, int) and 1 <= value <= 65535)
+            or (isinstance(value, str) and re.fullmatch(r"(tcp|udp|unix)://\S+", value.strip()))
+        ):
+            raise ProbeSpecError(
+                "The host probe's `port` must be a port number like `port: 443`, or `tcp://0.0.0.0:443`, `udp://53`."
+            )
+        name = f"tcp://{value}" if isinstance(value, int) else value.strip()
+    else:
+        name = _text(data, resource, "host", example=f"{resource}: {_HOST_EXAMPLES[resource]}")
+        if resource == "file" and not name.startswith(("/", "{{")):
+            raise ProbeSpecError(f"The host probe's `file` is `{name[:80]}`: give an absolute path, like `/srv/app/.env`.")
+    out = {resource: name}
+    out.update(_hosts(data, "host"))
+    return out
+
+
+def host_resource(spec: dict) -> tuple[str, str]:
+    """The resource a validated host probe names: `("file", "/srv/app/.env")`."""
+    for resource in HOST_RESOURCES:
+        if resource in spec:
+            return resource, spec[resource]
+    raise ProbeSpecError("A host probe names no resource.")
+
+
+_HOST_EXAMPLES = {
+    "file": "/srv/app/.env", "service": "nginx", "package": "openssl", "process": "gunicorn", "user": "app",
+}
+
+
+def _hosts(data: dict, kind: str) -> dict:
+    """`hosts: web` or `hosts: [web, worker]`: the roles of the SSH hosts to run on (all when left out)."""
+    if "hosts" not in data or data["hosts"] is None:
+        return {}
+    value = data["hosts"]
+    roles = [value] if isinstance(value, str) else value
+    if not isinstance(roles, list) or not roles or not all(
+        isinstance(r, str) and re.fullmatch(r"[A-Za-z0-9_.\-]{1,50}", r) for r in roles
+    ):
+        raise ProbeSpecError(
+            f"The {kind} probe's `hosts` names the roles of the SSH hosts to run on, like `hosts: web` "
+            "or `hosts: [web, worker]`."
+        )
+    return {"hosts": list(dict.fromkeys(roles))}
+
+
+def _retries(data: dict, kind: str) -> dict:
+    """`retries` (0) and `retry_delay` (seconds): kept in the spec only when the probe retries."""
+    retries = _int(data, "retries", 0, 0, MAX_RETRIES, kind)
+    delay = data.get("retry_delay", DEFAULT_RETRY_DELAY)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or not 0 <= delay <= MAX_RETRY_DELAY:
+        raise ProbeSpecError(f"The {kind} probe's `retry_delay` is `{delay}`: use a number of seconds from 0 to {MAX_RETRY_DELAY}.")
+    return {"retries": retries, "retry_delay": delay} if retries else {}
 
 
 def _load(data: dict) -> dict:
@@ -154,7 +247,21 @@ def _load(data: dict) -> dict:
     return out
 
 
-_VALIDATORS = {"http": _http, "tls": _tls, "dns": _dns, "tcp": _tcp, "ssh": _ssh, "load": _load}
+def _postgres(data: dict) -> dict:
+    return {
+        "dsn": _text(data, "dsn", "postgres", example="dsn: \"{{ secrets.DATABASE_URL }}\""),
+        "query": _text(data, "query", "postgres", example="query: SELECT count(*) FROM django_migrations"),
+    }
+
+
+def _external(data: dict) -> dict:
+    return {}
+
+
+_VALIDATORS = {
+    "http": _http, "tls": _tls, "dns": _dns, "tcp": _tcp, "ssh": _ssh, "load": _load, "host": _host_probe,
+    "postgres": _postgres, "external": _external,
+}
 
 
 # --- fields ------------------------------------------------------------------
@@ -303,7 +410,7 @@ def _timeout(data: dict) -> int | float:
     return value
 
 
-def _expect(data: dict, kind: str) -> list[str]:
+def _expect(data: dict, kind: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     example = {
         "http": "[STATUS] == 200",
         "tls": "[CERT_DAYS_LEFT] > 14",
@@ -311,8 +418,13 @@ def _expect(data: dict, kind: str) -> list[str]:
         "tcp": "[CONNECTED] == true",
         "ssh": "[EXIT_STATUS] == 0",
         "load": "[P95_MS] < 500",
+        "host": f"[{allowed[0]}] == true" if allowed else "[EXISTS] == true",
+        "postgres": "[VALUE] == 0",
+        "external": '[STATUS] == "passed"',
     }[kind]
     raw = data.get("expect")
+    if kind == "external" and (raw is None or raw == []):
+        raw = ['[STATUS] == "passed"']  # a pushed result stands on its own status unless told more
     if raw is None or raw == []:
         raise ProbeSpecError(
             f"The {kind} probe has no conditions: add an `expect` list with at least one, like `- \"{example}\"`."
@@ -321,7 +433,7 @@ def _expect(data: dict, kind: str) -> list[str]:
         raw = [raw]
     if not isinstance(raw, list):
         raise ProbeSpecError(f"The probe's `expect` must be a list of conditions, like `- \"{example}\"`.")
-    allowed = PLACEHOLDERS[kind]
+    allowed = allowed or PLACEHOLDERS[kind]
     out = []
     for number, expr in enumerate(raw, start=1):
         if isinstance(expr, dict):
@@ -338,16 +450,17 @@ def _expect(data: dict, kind: str) -> list[str]:
             cond = parse_condition(expr)
         except ConditionError as exc:
             raise ProbeSpecError(f"Condition {number} under `expect` cannot be used. {exc}") from None
-        if cond.placeholder not in allowed:
-            raise ProbeSpecError(
-                f"Condition {number} under `expect` looks at `[{cond.placeholder}]`, which a {kind} probe "
-                f"cannot see: use {', '.join(f'[{p}]' for p in allowed)}."
-            )
-        if cond.path and cond.placeholder not in _PATH_PLACEHOLDERS:
-            raise ProbeSpecError(
-                f"Condition {number} under `expect` follows a path after `[{cond.placeholder}]`, which is a "
-                "single value: compare it directly."
-            )
+        for placeholder, path in cond.references():
+            if placeholder not in allowed:
+                raise ProbeSpecError(
+                    f"Condition {number} under `expect` looks at `[{placeholder}]`, which a {kind} probe "
+                    f"cannot see: use {', '.join(f'[{p}]' for p in allowed)}."
+                )
+            if path and placeholder not in _PATH_PLACEHOLDERS:
+                raise ProbeSpecError(
+                    f"Condition {number} under `expect` follows a path after `[{placeholder}]`, which is a "
+                    "single value: compare it directly."
+                )
         out.append(cond.expr)
     return out
 

@@ -38,6 +38,8 @@ PURE = (
     "probes.runners.tcp",
     "probes.runners.ssh",
     "probes.runners.load",
+    "probes.runners.host",
+    "probes.runners.postgres",
     "probes.runners.redaction",
 )
 

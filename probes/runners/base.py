@@ -6,6 +6,7 @@ Pure Python: no Django, no ORM.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import ipaddress
 import json
@@ -41,7 +42,9 @@ __all__ = [
 MAX_OBSERVED_CHARS = 2000
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-_TEMPLATE = re.compile(r"\{\{\s*(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_TEMPLATE = re.compile(r"\{\{\s*(vars|secrets|deployment|environment|service)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: What ``{{ deployment.X }}``, ``{{ environment.X }}`` and ``{{ service.X }}`` may name.
+CONTEXT_FIELDS = ("deployment.release", "environment.name", "service.name")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class SSHTarget:
     password: str | None = None
     #: The pinned host key in OpenSSH form, ``"ssh-ed25519 AAAA..."``; ``None`` until an admin trusts one.
     host_key: str | None = None
+    #: What the host is to the service (`web`, `worker`); `hosts:` in a probe picks hosts by it.
+    role: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.host if self.port == 22 else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -63,11 +72,20 @@ class Target:
     allowed_hosts: tuple[str, ...] = ()
     variables: Mapping[str, str] = _EMPTY
     secrets: Mapping[str, str] = _EMPTY
-    ssh: SSHTarget | None = None
+    #: The environment's SSH hosts: one SSHTarget, or a tuple of them (each with a role).
+    ssh: SSHTarget | tuple[SSHTarget, ...] | None = None
     #: Extra trusted CA certificates (PEM text) on top of the system ones, for TLS checks and https probes.
     ca_bundle: str | None = None
     #: DNS servers for ``dns`` probes as ``"ip"`` or ``"ip:port"``; empty means the system's resolvers.
     dns_servers: tuple[str, ...] = ()
+    #: ``{"deployment.release": "v1.4.2", "environment.name": …, "service.name": …}`` for templates.
+    context: Mapping[str, str] = _EMPTY
+
+    @property
+    def ssh_hosts(self) -> tuple[SSHTarget, ...]:
+        if self.ssh is None:
+            return ()
+        return (self.ssh,) if isinstance(self.ssh, SSHTarget) else tuple(self.ssh)
 
     @property
     def base_host(self) -> str:
@@ -80,8 +98,8 @@ class Target:
 
     def secret_values(self) -> list[str]:
         values = [value for value in self.secrets.values() if isinstance(value, str)]
-        if self.ssh is not None:
-            values += [v for v in (self.ssh.private_key, self.ssh.password) if v]
+        for ssh in self.ssh_hosts:
+            values += [v for v in (ssh.private_key, ssh.password) if v]
         return values
 
 
@@ -92,6 +110,11 @@ class Observation:
     duration_ms: int = 0
     conditions: list[ConditionResult] = field(default_factory=list)
     observed: dict = field(default_factory=dict)
+    #: How many times the probe ran; passed only on a retry = flaky.
+    attempts: int = 1
+    flaky: bool = False
+    #: For ssh and host probes, each host's own result: {"host", "role", "status", "message", "conditions"}.
+    hosts: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -100,6 +123,9 @@ class Observation:
             "duration_ms": self.duration_ms,
             "conditions": [c.as_dict() for c in self.conditions],
             "observed": self.observed,
+            "attempts": self.attempts,
+            "flaky": self.flaky,
+            "hosts": self.hosts,
         }
 
 
@@ -119,13 +145,22 @@ class NotConfigured(Exception):
 
 
 def render(spec: dict, target: Target) -> dict:
-    """Fill ``{{ vars.X }}`` and ``{{ secrets.X }}`` in every string of the spec.
+    """Fill ``{{ vars.X }}``, ``{{ secrets.X }}``, ``{{ deployment.release }}``, ``{{ environment.name }}`` and
+    ``{{ service.name }}`` in every string of the spec. ``{{ saved.X }}`` is left for the step that saved it.
 
     Raises NotConfigured when a variable or secret is missing.
     """
 
     def fill(match: re.Match) -> str:
         kind, name = match.group(1), match.group(2)
+        if kind in ("deployment", "environment", "service"):
+            field = f"{kind}.{name}"
+            if field not in CONTEXT_FIELDS:
+                raise NotConfigured(f"`{{{{ {field} }}}}` is not something a probe can use: use {', '.join(CONTEXT_FIELDS)}.")
+            value = target.context.get(field)
+            if value is None:
+                raise NotConfigured(f"`{{{{ {field} }}}}` is not known where this probe runs.")
+            return str(value)
         source = target.variables if kind == "vars" else target.secrets
         value = source.get(name)
         if value is None:
@@ -156,12 +191,12 @@ def _redact(value: object, redactor: Redactor) -> object:
     if isinstance(value, ConditionResult):
         return ConditionResult(value.expr, value.ok, redactor(value.observed))
     if isinstance(value, Observation):
-        return Observation(
-            status=value.status,
+        return dataclasses.replace(
+            value,
             message=redactor.text(value.message),
-            duration_ms=value.duration_ms,
             conditions=[_redact(c, redactor) for c in value.conditions],
             observed=redactor(value.observed),
+            hosts=redactor(value.hosts),
         )
     return redactor(value)
 

@@ -121,6 +121,15 @@ class SSHSession:
 
     def run(self, command: str, timeout: float) -> dict:
         """Run a command; return the observed EXIT_STATUS, STDOUT and STDERR. Raises ProbeFailure."""
+        exit_status, stdout, stderr = self.exec(command, timeout)
+        return {
+            "EXIT_STATUS": exit_status,
+            "STDOUT": stdout.decode("utf-8", errors="replace").strip(),
+            "STDERR": stderr.decode("utf-8", errors="replace").strip(),
+        }
+
+    def exec(self, command: str, timeout: float) -> tuple[int, bytes, bytes]:
+        """Run a command; return its exit status and raw output. Raises ProbeFailure (NotConfigured first)."""
         self.check_configured()
         deadline = time.monotonic() + timeout
         client = self._connected(deadline, timeout)
@@ -153,11 +162,7 @@ class SSHSession:
             raise ProbeFailure(self._describe(exc, timeout)) from None
         finally:
             channel.close()
-        return {
-            "EXIT_STATUS": exit_status,
-            "STDOUT": stdout.decode("utf-8", errors="replace").strip(),
-            "STDERR": stderr.decode("utf-8", errors="replace").strip(),
-        }
+        return exit_status, bytes(stdout), bytes(stderr)
 
     def close(self) -> None:
         self._drop()

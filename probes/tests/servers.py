@@ -78,6 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/b64":  # `pad` then the base64 of `text`, as a token service might wrap it
             encoded = base64.b64encode(query.get("text", "").encode()).decode()
             self._send(200, query.get("pad", "") + encoded, content_type="text/plain; charset=utf-8")
+        elif route == "/flaky":  # 503 on the first call for each `id`, 200 afterwards
+            first = self.server.first_call(query.get("id", ""))
+            self._send(503 if first else 200, {"status": "warming up" if first else "ok"})
         elif route == "/text":
             self._send(200, "hello, this is not json", content_type="text/plain; charset=utf-8")
         elif route == "/redirect":
@@ -123,6 +126,13 @@ class RecordingServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.requests: list[tuple[str, str, dict, bytes]] = []
         self._lock = threading.Lock()
+        self._seen: set[str] = set()
+
+    def first_call(self, key: str) -> bool:
+        with self._lock:
+            first = key not in self._seen
+            self._seen.add(key)
+            return first
 
     def handle_error(self, request, client_address):  # probes hang up early on purpose
         pass
