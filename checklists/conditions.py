@@ -39,6 +39,8 @@ __all__ = [
     "ConditionError",
     "ConditionResult",
     "parse_condition",
+    "parse_reference",
+    "resolve_reference",
 ]
 
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains", "matches", "not contains", "not matches")
@@ -205,6 +207,20 @@ def _parse_reference(text: str, pos: int) -> tuple[str, tuple[str | int, ...], i
     if placeholder == "HEADER":
         path = [p.lower() if isinstance(p, str) else p for p in path]
     return placeholder, tuple(path), pos
+
+
+def parse_reference(text: str) -> tuple[str, tuple[str | int, ...]]:
+    """`[BODY].access_token` → ("BODY", ("access_token",)): what a step's `save` names."""
+    ref = _parse_reference(text.strip(), 0) if isinstance(text, str) else None
+    if ref is None or ref[2] != len(text.strip()):
+        raise ConditionError(f"`{_short(str(text), 60)}` is not a placeholder and path like `[BODY].access_token`.")
+    return ref[0], ref[1]
+
+
+def resolve_reference(observed: Mapping[str, object], placeholder: str, path: tuple[str | int, ...]) -> object:
+    """The value at a placeholder's path, or None when there is none."""
+    value = _resolve(observed, placeholder, path)
+    return None if value is _MISSING else value
 
 
 def _parse_clause(text: str, whole: str) -> Condition:

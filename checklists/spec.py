@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-from checklists.conditions import Condition, ConditionError, parse_condition
+from checklists.conditions import Condition, ConditionError, parse_condition, parse_reference
 
 __all__ = [
     "DNS_RECORDS",
@@ -71,7 +71,7 @@ MAX_RETRIES = 5
 MAX_RETRY_DELAY = 60
 DEFAULT_RETRY_DELAY = 1
 _FIELDS: dict[str, tuple[str, ...]] = {
-    "http": ("request", "headers", "json", "body", "follow_redirects", "verify_tls"),
+    "http": ("request", "headers", "json", "body", "follow_redirects", "verify_tls", "steps", "auth"),
     "tls": ("host", "port"),
     "dns": ("name", "record"),
     "tcp": ("host", "port"),
@@ -117,6 +117,11 @@ def validate_probe(data: object) -> dict:
     spec.update(_VALIDATORS[kind](data))
     spec["timeout"] = _timeout(data)
     spec.update(_retries(data, kind))
+    if "_expect" in spec:  # steps: each has its conditions; the probe's are all of them, in order
+        spec["expect"] = spec.pop("_expect")
+        if data.get("expect") not in (None, [], spec["expect"]):
+            raise ProbeSpecError("The http probe has `steps` and `expect`: put each condition under its step.")
+        return spec
     allowed_placeholders = HOST_RESOURCES[host_resource(spec)[0]] if kind == "host" else None
     spec["expect"] = _expect(data, kind, allowed_placeholders)
     return spec
@@ -130,13 +135,90 @@ def probe_conditions(spec: dict) -> list[Condition]:
 # --- per type ----------------------------------------------------------------
 
 
+_STEP_FIELDS = ("request", "headers", "json", "body", "follow_redirects", "verify_tls", "expect", "save")
+MAX_STEPS = 10
+
+
 def _http(data: dict) -> dict:
-    method, target = _request(data, "http")
-    out = {"request": f"{method} {target}", "headers": _headers(data, "http")}
-    out.update(_payload(data, "http"))
-    out["follow_redirects"] = _bool(data, "follow_redirects", False, "http")
-    out["verify_tls"] = _bool(data, "verify_tls", True, "http")
+    if "steps" in data:
+        out = _steps(data)
+    else:
+        out = _one_request(data, "http")
+    if data.get("auth") is not None:
+        out["auth"] = _auth(data["auth"])
     return out
+
+
+def _one_request(data: dict, kind: str) -> dict:
+    method, target = _request(data, kind)
+    out = {"request": f"{method} {target}", "headers": _headers(data, kind)}
+    out.update(_payload(data, kind))
+    out["follow_redirects"] = _bool(data, "follow_redirects", False, kind)
+    out["verify_tls"] = _bool(data, "verify_tls", True, kind)
+    return out
+
+
+def _steps(data: dict) -> dict:
+    """`steps:` — requests in order, each with its own `expect`, and `save` to pass a value to later steps."""
+    steps = data["steps"]
+    if not isinstance(steps, list) or not steps or len(steps) > MAX_STEPS:
+        raise ProbeSpecError(f"The http probe's `steps` must be a list of 1 to {MAX_STEPS} requests, each with its `expect`.")
+    clash = [field for field in ("request", "headers", "json", "body", "follow_redirects", "verify_tls") if field in data]
+    if clash:
+        raise ProbeSpecError(f"The http probe has `steps` and `{clash[0]}`: with steps, put `{clash[0]}` under the step it belongs to.")
+    out_steps, saved, flattened = [], [], []
+    for number, step in enumerate(steps, start=1):
+        kind = f"http probe's step {number}"
+        if not isinstance(step, dict):
+            raise ProbeSpecError(f"The {kind} must be a mapping with `request` and `expect`.")
+        unknown = [key for key in step if key not in _STEP_FIELDS]
+        if unknown:
+            raise ProbeSpecError(f"The {kind} has an unknown field `{unknown[0]}`: use only {', '.join(_STEP_FIELDS)}.")
+        out = _one_request(step, kind)
+        for name in re.findall(r"\{\{\s*saved\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", str(step)):
+            if name not in saved:
+                raise ProbeSpecError(f"The {kind} uses `{{{{ saved.{name} }}}}`, which no earlier step saves.")
+        out["expect"] = _expect(step, "http") if step.get("expect") not in (None, []) else []
+        save = step.get("save") or {}
+        if not isinstance(save, dict):
+            raise ProbeSpecError(f"The {kind}'s `save` maps names to placeholders, like `save: {{TOKEN: \"[BODY].access_token\"}}`.")
+        for name, ref in save.items():
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,49}", name):
+                raise ProbeSpecError(f"The {kind} saves under `{name}`: use a name like `TOKEN`.")
+            try:
+                placeholder, _ = parse_reference(ref)
+            except ConditionError as exc:
+                raise ProbeSpecError(f"The {kind} cannot save `{name}`: {exc}") from None
+            if placeholder not in PLACEHOLDERS["http"]:
+                raise ProbeSpecError(f"The {kind} saves `{name}` from `[{placeholder}]`, which an http step cannot see.")
+            saved.append(name)
+        if save:
+            out["save"] = {name: ref.strip() for name, ref in save.items()}
+        flattened += out["expect"]
+        out_steps.append(out)
+    if not flattened:
+        raise ProbeSpecError("The http probe's steps have no conditions: give at least one step an `expect`.")
+    return {"steps": out_steps, "_expect": flattened}
+
+
+def _auth(auth: object) -> dict:
+    """`auth: {oauth2_client_credentials: {token_url, client_id, client_secret, scope}}`."""
+    grant = auth.get("oauth2_client_credentials") if isinstance(auth, dict) and len(auth) == 1 else None
+    if not isinstance(grant, dict):
+        raise ProbeSpecError(
+            "The http probe's `auth` takes `oauth2_client_credentials: {token_url, client_id, client_secret, scope}`."
+        )
+    unknown = [key for key in grant if key not in ("token_url", "client_id", "client_secret", "scope")]
+    if unknown:
+        raise ProbeSpecError(f"`oauth2_client_credentials` has an unknown field `{unknown[0]}`.")
+    out = {}
+    for field in ("token_url", "client_id", "client_secret"):
+        out[field] = _text(grant, field, "http probe's oauth2_client_credentials", example=f"{field}: …")
+    if not re.match(r"(https?://|/|\{\{)", out["token_url"]):
+        raise ProbeSpecError("The `token_url` of `oauth2_client_credentials` must be an http(s) URL or a path like `/oauth/token`.")
+    if grant.get("scope") is not None:
+        out["scope"] = _text(grant, "scope", "http probe's oauth2_client_credentials", example="scope: read")
+    return {"oauth2_client_credentials": out}
 
 
 def _tls(data: dict) -> dict:

@@ -5,13 +5,18 @@ environment some probes pass and some fail:
 
 - `GET /health` → `{"status": "ok"}`; `GET /health/ollama` → 503, Ollama is not running here;
 - `GET /workflows`, `GET /workflow-status/<id>`, `POST /generate-workflow` need `Authorization: Bearer <token>`;
-- CORS answers `Access-Control-Allow-Origin: *` — the checklist forbids that, so its probe fails.
+- `POST /execute-workflow`, `POST /chat-api` with the token; `POST /webhook-trigger/<id>` needs a valid
+  `X-Webhook-Signature` (none is valid here: 401); `GET /admin/users` is 401 without a token, 403 with
+  the demo (non-admin) token;
+- every answer carries an `X-Request-ID`;
+- CORS answers `Access-Control-Allow-Origin: *` — the checklist forbids that, so its probes fail.
 
 Run: python -m demo.target --port 8001 --token demo-token
 """
 
 import argparse
 import json
+import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -29,6 +34,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("X-Request-ID", uuid.uuid4().hex)
         for name, value in (extra_headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -47,6 +53,8 @@ class DemoHandler(BaseHTTPRequestHandler):
             return self._send(200, {"status": "ok"})
         if path == "/health/ollama":
             return self._send(503, {"status": "unavailable", "detail": "Ollama is not running on this host"})
+        if path == "/admin/users":
+            return self._send(403 if self._authorised() else 401, {"detail": "Admins only"})
         if path == "/workflows" or path.startswith("/workflow-status/"):
             if not self._authorised():
                 return self._send(401, {"detail": "Not authenticated"})
@@ -66,6 +74,14 @@ class DemoHandler(BaseHTTPRequestHandler):
             except ValueError:
                 return self._send(400, {"detail": "The request body must be JSON."})
             return self._send(202, {"job_id": "demo-job"})
+        if self.path.startswith("/webhook-trigger/"):
+            return self._send(401, {"detail": "The webhook signature is missing or wrong."})
+        if self.path in ("/execute-workflow", "/chat-api"):
+            if not self._authorised():
+                return self._send(401, {"detail": "Not authenticated"})
+            if self.path == "/chat-api":
+                return self._send(200, {"reply": "pong"})
+            return self._send(202, {"execution_id": "demo-execution"})
         return self._send(404, {"detail": "Not Found"})
 
 

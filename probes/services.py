@@ -52,7 +52,8 @@ def batch_limits(specs: list[dict]) -> BatchLimits:
 def _span(spec: dict) -> float:
     """The longest one probe can take: every attempt to its timeout, and the waits between them."""
     retries = int(spec.get("retries", 0))
-    return float(spec.get("timeout", DEFAULT_TIMEOUT)) * (retries + 1) + float(spec.get("retry_delay", 0)) * retries
+    requests = len(spec.get("steps", ())) + (1 if spec.get("auth") else 0) or 1
+    return float(spec.get("timeout", DEFAULT_TIMEOUT)) * requests * (retries + 1) + float(spec.get("retry_delay", 0)) * retries
 
 
 def broker_check() -> None:

@@ -231,8 +231,11 @@ async def _attempt_network(prepared: _Prepared, ctx: NetworkContext, redactor: R
     spec = prepared.spec
     timeout = spec["timeout"]
     started = time.perf_counter()
+    flow = spec["type"] == "http" and ("steps" in spec or "auth" in spec)
     try:
-        async with asyncio.timeout(timeout + _GRACE_SECONDS):
+        async with asyncio.timeout(timeout * (len(spec.get("steps", ())) + (1 if "auth" in spec else 0) or 1) + _GRACE_SECONDS):
+            if flow:
+                return await http.run_flow(spec, prepared.conditions, prepared.exprs, ctx, timeout, started)
             observed, notes = await _NETWORK_RUNNERS[spec["type"]](spec, prepared.conditions, ctx, timeout)
     except interrupts:
         raise

@@ -216,8 +216,13 @@ def check_host(host: str, target: Target) -> str:
     return normal
 
 
-async def resolve_host(host: str, port: int, timeout: float, cache: dict | None = None) -> list[str]:
-    """The addresses a host name resolves to; ProbeFailure when it resolves to nothing."""
+async def resolve_host(
+    host: str, port: int, timeout: float, cache: dict | None = None, *, resolver=None
+) -> list[str]:
+    """The addresses a host name resolves to; ProbeFailure when it resolves to nothing.
+
+    ``resolver`` (a dnspython async resolver) asks the environment's DNS servers instead of the system's.
+    """
     key = (host, port)
     if cache is not None and key in cache:
         result = cache[key]
@@ -226,17 +231,44 @@ async def resolve_host(host: str, port: int, timeout: float, cache: dict | None 
         return result
     try:
         async with asyncio.timeout(timeout):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+            if resolver is not None and not _is_address(host):
+                addresses = await _ask(resolver, host, timeout)
+            else:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = list(dict.fromkeys(info[4][0] for info in infos))
         if not addresses:
             raise socket.gaierror("no addresses")
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, LookupError):
         failure = ProbeFailure(f"The host `{host}` does not resolve to any address.")
         if cache is not None:
             cache[key] = failure
         raise failure from None
     if cache is not None:
         cache[key] = addresses
+    return addresses
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+async def _ask(resolver, host: str, timeout: float) -> list[str]:
+    import dns.exception
+    import dns.resolver
+
+    addresses: list[str] = []
+    for record in ("A", "AAAA"):
+        try:
+            answer = await resolver.resolve(host, record, lifetime=timeout, search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            continue
+        except dns.exception.DNSException as exc:
+            raise LookupError(str(exc)) from None
+        addresses += [rdata.address for rdata in answer]
     return addresses
 
 

@@ -134,8 +134,13 @@ def _port(host, name: str, needed: set[str]) -> dict:
 
 
 def _process(host, name: str, needed: set[str]) -> dict:
-    processes = host.process.filter(comm=name)
-    return {"COUNT": len(processes), "USER": processes[0].user if processes else None}
+    # testinfra's process module splits every line of `ps -A` on spaces and breaks on a host where
+    # any command name has one (`tmux: server`); `ps -C` asks for just the processes named.
+    listed = host.run("ps -C %s -o user=", name)
+    if listed.rc not in (0, 1):
+        raise ProbeFailure(f"The host could not list its processes: {listed.stderr.strip()[:200]}")
+    users = listed.stdout.split()
+    return {"COUNT": len(users), "USER": users[0] if users else None}
 
 
 def _user(host, name: str, needed: set[str]) -> dict:

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from checklists.conditions import Condition
-from probes.runners.base import ProbeFailure, check_host, resolve_host, seconds
+from probes.runners.base import ProbeFailure, seconds
 from probes.runners.context import NetworkContext
 
 #: Rows kept for `[ROWS]`; `[ROW_COUNT]` still counts them all.
@@ -31,11 +31,10 @@ async def run(spec: dict, conditions: list[Condition], ctx: NetworkContext, time
     if not host or host.startswith("/") or "," in host:
         raise ProbeFailure("The postgres probe's `dsn` must name one TCP host (no socket path, no host list).")
     port = int(params.get("port") or 5432)
-    check_host(host, ctx.target)
-    addresses = await resolve_host(host, port, timeout, ctx.dns_cache)
+    address = await ctx.resolve(host, port, timeout)
     millis = max(1, int(timeout * 1000))
     params.update(
-        hostaddr=addresses[0],
+        hostaddr=address,
         connect_timeout=str(max(1, int(timeout))),
         options=f"-c default_transaction_read_only=on -c statement_timeout={millis}",
         application_name="ctrlready-probe",
