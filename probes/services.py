@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from checklists.environments import environment_secrets, ssh_host_credentials
 from checklists.models import Deployment, Environment, Item, ItemState
-from checklists.spec import PUSHED_TYPES
+from checklists.spec import PUSHED_TYPES, REMOTE_TYPES
 from checklists.services import RunResult, item_results_apply, item_runs_mark, rows_save
 from core import roles
 from core.actors import SYSTEM, actor_user
@@ -101,7 +101,12 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
     grace = timedelta(seconds=settings.CTRLREADY_RUN_GRACE_SECONDS)
     with transaction.atomic():
         size = settings.CTRLREADY_PROBE_BATCH_SIZE
-        batches = [items[i : i + size] for i in range(0, len(items), size)]
+        # Network probes and SSH probes go in batches of their own: an HTTP result is not held back
+        # while the batch's slower commands run on the hosts, and each kind keeps one loop or one
+        # connection per host per batch.
+        network = [item for item in items if item.probe.get("type") not in REMOTE_TYPES]
+        remote = [item for item in items if item.probe.get("type") in REMOTE_TYPES]
+        batches = [group[i : i + size] for group in (network, remote) for i in range(0, len(group), size)]
         for batch_items in batches:
             limits = batch_limits([item.probe for item in batch_items])
             batch = uuid.uuid4().hex

@@ -135,3 +135,24 @@ def test_the_row_shows_flaky_and_each_hosts_result(client, people, deployment, p
     assert [h["host"] for h in item["probe"]["hosts"]] == ["web-1", "web-2:2222"]
     run.refresh_from_db()
     assert run.flaky and len(run.hosts) == 2
+
+
+def test_network_and_ssh_probes_go_in_batches_of_their_own(people, environment, broker_up):
+    from probes.services import runs_request
+
+    text = "# Mixed\n\n## Checks\n\n" + "".join(
+        f"- [ ] Check {n} {{#c{n}}}\n  <!-- probe\n" + (
+            "  type: host\n  file: /etc/hostname\n  expect: [\"[EXISTS] == true\"]\n" if n % 2
+            else "  type: http\n  request: GET /health\n  expect: [\"[STATUS] == 200\"]\n"
+        ) + "  -->\n"
+        for n in range(6)
+    )
+    version = checklist_import(markdown=text, name="Mixed", actor=SYSTEM, source="cli").version
+    deployment = deployment_create(
+        environment=environment, checklist_slug=version.checklist.slug, release="v1", actor=people["engineer"], source="api"
+    )
+    assert runs_request(deployment_id=deployment.pk, keys=None, actor=people["engineer"], source="api") == 6
+    batches = {}
+    for run in ProbeRun.objects.filter(deployment=deployment).select_related("item"):
+        batches.setdefault(run.batch, set()).add(run.item.probe["type"])
+    assert sorted(map(sorted, batches.values())) == [["host"], ["http"]]
