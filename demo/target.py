@@ -29,7 +29,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: dict, extra_headers: dict | None = None) -> None:
-        payload = json.dumps(body).encode()
+        # A 204 has no body: bytes after it would be read as the start of the next answer on the connection.
+        payload = b"" if status == HTTPStatus.NO_CONTENT else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

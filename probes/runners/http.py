@@ -160,7 +160,13 @@ async def run_flow(
                 continue
             step = _with_saved(step, saved)
             step = {**step, "headers": {**headers, **(step.get("headers") or {})}}
-            observed, notes = await run(step, step_conditions, ctx, timeout)
+            try:
+                observed, notes = await run(step, step_conditions, ctx, timeout)
+            except ProbeFailure as exc:
+                # The message may name a URL that carries a saved value: mask it before it leaves.
+                raise ProbeFailure(
+                    f"Step {number}: " + Redactor([*ctx.target.secret_values(), *extra]).text(str(exc))
+                ) from None
             for name, ref in (step.get("save") or {}).items():
                 value = resolve_reference(observed, *parse_reference(ref))
                 if value is None or isinstance(value, (dict, list)):

@@ -313,3 +313,20 @@ def test_a_key_that_is_not_fernet_is_refused_with_a_sentence(settings):
 
     with pytest.raises(ImproperlyConfigured, match="Key 1"):
         crypto.encrypt("tokmaterial")
+
+
+def test_the_runner_sees_every_ssh_host_with_its_role_key_and_credentials(api, people):
+    from probes.services import environment_target
+
+    environment_id = api.post("admin", "environments", new_environment(ssh=[
+        {"role": "web", "host": "api.example.com", "username": "deploy", "password": "pw-web-123", "host_key": HOST_KEY},
+        {"role": "worker", "host": "10.0.0.5", "port": 2222, "username": "jobs", "private_key": PRIVATE_KEY},
+    ])).json()["id"]
+
+    target = environment_target(Environment.objects.select_related("service").get(pk=environment_id))
+    assert [(h.role, h.host, h.port, h.username, h.password, bool(h.private_key), h.host_key) for h in target.ssh_hosts] == [
+        ("web", "api.example.com", 22, "deploy", "pw-web-123", False, HOST_KEY),
+        ("worker", "10.0.0.5", 2222, "jobs", None, True, None),
+    ]
+    assert "pw-web-123" in target.secret_values() and PRIVATE_KEY in target.secret_values()
+    assert target.context == {"environment.name": "production", "service.name": "ctrlchecks-api"}

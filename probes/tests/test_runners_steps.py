@@ -56,3 +56,14 @@ def test_a_token_url_outside_the_environment_is_refused(http_server):
                                                "client_secret": "{{ secrets.PASSWORD }}"}},
     }}, target)["oauth"]
     assert obs.status == "error" and "login.example.com" in obs.message and "is not one of this environment's hosts" in obs.message
+
+
+def test_a_step_that_cannot_connect_keeps_the_saved_token_out_of_its_message(http_server, unused_port):
+    target = Target(http_server.url, secrets={"PASSWORD": PASSWORD})
+    obs = run_batch({"flow": {"type": "http", "steps": [
+        LOGIN_THEN_CALL["steps"][0],
+        {"request": f"GET http://127.0.0.1:{unused_port}/x?t={{{{ saved.TOKEN }}}}", "expect": ["[STATUS] == 200"]},
+    ]}}, target)["flow"]
+    assert obs.status == "error" and obs.message.startswith("Step 2:")
+    token = http_server.server.issued[-1]
+    assert token not in json.dumps(obs.as_dict())
