@@ -34,6 +34,7 @@ class EnvironmentIn(Schema):
     variables: dict[str, str | int | float | bool] = {}
     secrets: dict[str, str] = Field({}, description="Write-only; stored encrypted, never shown again.")
     ssh: SshIn | list[SshIn] | None = Field(None, description="One SSH host, or a list of hosts each with a role.")
+    dns_servers: list[str] = Field([], description="DNS servers probes resolve with (`ip` or `ip:port`), each one of the environment's hosts; empty: the worker's.")
 
 
 class SshOut(Schema):
@@ -55,6 +56,7 @@ class EnvironmentOut(Schema):
     variables: dict
     secrets: list[str] = Field(..., description="Names only.")
     ssh: list[SshOut]
+    dns_servers: list[str]
     created_at: datetime
 
 
@@ -92,6 +94,7 @@ def _environment_out(environment: Environment) -> dict:
         "variables": environment.variables,
         "secrets": secret_names,
         "ssh": ssh,
+        "dns_servers": environment.dns_servers or [],
         "created_at": environment.created_at,
     }
 
@@ -108,6 +111,7 @@ def environment_create(request, payload: EnvironmentIn):
         secrets=payload.secrets,
         ssh=[host.model_dump() for host in payload.ssh] if isinstance(payload.ssh, list)
         else payload.ssh.model_dump() if payload.ssh else None,
+        dns_servers=payload.dns_servers,
         actor=request.auth,
         source=Source.API,
     )

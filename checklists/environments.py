@@ -75,6 +75,35 @@ def _allowed_hosts(values) -> list[str]:
     return hosts
 
 
+def _dns_servers(values, hosts: tuple[str, ...]) -> list[str]:
+    """`ip` or `ip:port` (`[ip6]:port`), each an address of the environment's hosts: probes send nothing elsewhere."""
+    if not isinstance(values, (list, tuple)):
+        raise InvalidInput("`dns_servers` must be a list of addresses like `10.0.0.2` or `10.0.0.2:5353`.")
+    servers = []
+    for value in values:
+        text = value.strip() if isinstance(value, str) else ""
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([0-9.]+)(?::(\d{1,5}))?|([0-9A-Fa-f:]+)", text)
+        address = port = None
+        if match:
+            address = match.group(1) or match.group(3) or match.group(5)
+            port = int(match.group(2) or match.group(4) or 53)
+            try:
+                address = str(ipaddress.ip_address(address))
+            except ValueError:
+                address = None
+        if not address or not 1 <= port <= 65535:
+            raise InvalidInput(f"`dns_servers` holds `{text[:60]}`: give an IP address, or `address:port`.")
+        if address not in hosts:
+            raise InvalidInput(
+                f"The DNS server `{address}` is not this environment's base URL host or one of its allowed hosts; "
+                "add it to the allowed hosts first."
+            )
+        shown = address if port == 53 else (f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
+        if shown not in servers:
+            servers.append(shown)
+    return servers
+
+
 def _variables(values) -> dict:
     if not isinstance(values, dict):
         raise InvalidInput("`variables` must be an object of names to values.")
@@ -255,6 +284,7 @@ def environment_create(
     variables: dict | None = None,
     secrets: dict[str, str] | None = None,
     ssh: dict | None = None,
+    dns_servers: list[str] | None = None,
     actor,
     source: str,
 ) -> Environment:
@@ -269,6 +299,7 @@ def environment_create(
     ssh_hosts = _ssh_hosts(ssh)
     for host in ssh_hosts:
         _ssh_host_check(host["host"], base_url, allowed_hosts)
+    dns_servers = _dns_servers(dns_servers or [], environment_hosts(base_url, allowed_hosts))
 
     with transaction.atomic():
         service, _ = Service.objects.get_or_create(name=service_name)
@@ -282,6 +313,7 @@ def environment_create(
                     base_url=base_url,
                     allowed_hosts=allowed_hosts,
                     variables=variables,
+                    dns_servers=dns_servers,
                 )
         except IntegrityError:
             raise Conflict(f"{service_name} already has an environment named `{name}`; choose another name.") from None
@@ -301,6 +333,7 @@ def environment_create(
                 "variables": sorted(variables),
                 "secrets": sorted(secrets),
                 "ssh_hosts": [{"host": h.label, "role": h.role} for h in stored],
+                "dns_servers": dns_servers,
             },
         )
         for ssh_host, host in zip(stored, ssh_hosts):
@@ -316,6 +349,7 @@ def environment_update(
     allowed_hosts: list[str] | None = None,
     variables: dict | None = None,
     secrets: dict[str, str] | None = None,
+    dns_servers: list[str] | None = None,
     actor,
     source: str,
 ) -> Environment:
@@ -339,6 +373,11 @@ def environment_update(
             setattr(environment, field, changes[field])
         for ssh_host in environment.ssh_hosts.all():
             _ssh_host_check(ssh_host.host, environment.base_url, environment.allowed_hosts or [])
+        hosts = environment_hosts(environment.base_url, environment.allowed_hosts or [])
+        servers = _dns_servers(environment.dns_servers if dns_servers is None else dns_servers, hosts)
+        if servers != environment.dns_servers:
+            environment.dns_servers = servers
+            changed.append("dns_servers")
         if changed:
             environment.save(update_fields=changed)
         for secret_name, value in new_secrets.items():

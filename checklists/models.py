@@ -25,6 +25,9 @@ class Environment(models.Model):
     base_url = models.URLField(max_length=500)
     allowed_hosts = models.JSONField(default=list, blank=True)
     variables = models.JSONField(default=dict, blank=True)
+    dns_servers = models.JSONField(
+        default=list, blank=True, help_text="DNS servers probes resolve with (`ip` or `ip:port`); empty: the worker's."
+    )
     ca_bundle = models.TextField(blank=True, help_text="Extra trusted CA certificates (PEM) for TLS probes.")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -11,11 +11,16 @@ environment some probes pass and some fail:
 - every answer carries an `X-Request-ID`;
 - CORS answers `Access-Control-Allow-Origin: *` — the checklist forbids that, so its probes fail.
 
-Run: python -m demo.target --port 8001 --token demo-token
+Beside it, a DNS server (UDP, `--dns-port`) answers the demo's domain, `api.local-demo.test`, with
+127.0.0.1, so the checklist's DNS items see a real answer; every other name is unknown to it.
+
+Run: python -m demo.target --port 8001 --token demo-token --dns-port 8053
 """
 
 import argparse
 import json
+import socket
+import threading
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,11 +98,52 @@ def serve(port: int, token: str, host: str = "127.0.0.1") -> ThreadingHTTPServer
     return server
 
 
+DEMO_DOMAIN = "api.local-demo.test"
+DEMO_ADDRESS = "127.0.0.1"
+
+
+def dns_serve(port: int, names: dict[str, str], host: str = "127.0.0.1") -> threading.Thread:
+    """A tiny authoritative DNS server on UDP: `names` ({"api.local-demo.test": "127.0.0.1"}) answer A queries."""
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+
+    zone = {name.rstrip(".").lower() + ".": address for name, address in names.items()}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, port))
+
+    def serve() -> None:
+        while True:
+            data, peer = sock.recvfrom(4096)
+            try:
+                query = dns.message.from_wire(data)
+            except Exception:  # not a DNS query: drop it
+                continue
+            response = dns.message.make_response(query)
+            response.flags |= dns.flags.AA
+            question = query.question[0]
+            name = question.name.to_text().lower()
+            if name not in zone:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            elif question.rdtype == dns.rdatatype.A:
+                response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", "A", [zone[name]]))
+            sock.sendto(response.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, name="demo-dns", daemon=True)
+    thread.start()
+    return thread
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--token", default="demo-token")
+    parser.add_argument("--dns-port", type=int, default=0, help="also answer DNS for the demo domain on this UDP port")
     args = parser.parse_args()
+    if args.dns_port:
+        dns_serve(args.dns_port, {DEMO_DOMAIN: DEMO_ADDRESS})
     server = serve(args.port, args.token)
     try:
         server.serve_forever()

@@ -193,6 +193,7 @@ def environment_target(environment: Environment, deployment: Deployment | None =
         secrets=secrets,
         ssh=tuple(ssh),
         ca_bundle=environment.ca_bundle or None,
+        dns_servers=tuple(environment.dns_servers or ()),
         context={
             "environment.name": environment.name,
             "service.name": environment.service.name,

@@ -1,5 +1,6 @@
 """Several SSH hosts per environment: the one SSH target each environment had becomes its first host,
-its credentials moved from the `ssh_private_key` / `ssh_password` secrets into the host's own fields."""
+its credentials moved from the `ssh_private_key` / `ssh_password` secrets into the host's own fields.
+And the DNS servers an environment's probes resolve with."""
 
 from django.db import migrations, models
 
@@ -54,4 +55,11 @@ class Migration(migrations.Migration):
         migrations.RemoveField(model_name="environment", name="ssh_port"),
         migrations.RemoveField(model_name="environment", name="ssh_username"),
         migrations.RemoveField(model_name="environment", name="ssh_host_key"),
+        migrations.AddField(
+            model_name="environment",
+            name="dns_servers",
+            field=models.JSONField(
+                blank=True, default=list, help_text="DNS servers probes resolve with (`ip` or `ip:port`); empty: the worker's."
+            ),
+        ),
     ]

@@ -95,6 +95,7 @@ class EnvironmentForm(forms.Form):
     base_url = forms.CharField(label="Base URL", max_length=500)
     allowed_hosts = forms.CharField(label="Other hosts probes may reach", required=False, widget=forms.Textarea)
     variables = forms.CharField(label="Variables", required=False, widget=forms.Textarea)
+    dns_servers = forms.CharField(label="DNS servers", required=False)
     ssh_role = forms.CharField(label="SSH host role", required=False, max_length=50)
     ssh_host = forms.CharField(label="SSH host", required=False, max_length=255)
     ssh_port = forms.IntegerField(label="SSH port", required=False, min_value=1, max_value=65535)
@@ -110,6 +111,9 @@ class EnvironmentForm(forms.Form):
 
     def clean_allowed_hosts(self) -> list[str]:
         return [host for host in re.split(r"[\s,]+", self.cleaned_data["allowed_hosts"]) if host]
+
+    def clean_dns_servers(self) -> list[str]:
+        return [server for server in re.split(r"[\s,]+", self.cleaned_data["dns_servers"]) if server]
 
     def clean_variables(self) -> dict:
         variables = {}
@@ -147,6 +151,7 @@ def _initial(environment: Environment) -> dict:
         "base_url": environment.base_url,
         "allowed_hosts": "\n".join(environment.allowed_hosts or []),
         "variables": "\n".join(f"{name}={value}" for name, value in (environment.variables or {}).items()),
+        "dns_servers": " ".join(environment.dns_servers or []),
     }
 
 
@@ -169,6 +174,7 @@ def environment_new(request):
             variables=data["variables"],
             secrets={secret_name: secret_value} if secret_name or secret_value else None,
             ssh=form.ssh(),
+            dns_servers=data["dns_servers"],
             actor=request.user,
             source=Source.WEB,
         )
@@ -193,6 +199,7 @@ def environment_edit(request, pk: int):
             base_url=data["base_url"],
             allowed_hosts=data["allowed_hosts"],
             variables=data["variables"],
+            dns_servers=data["dns_servers"],
             actor=request.user,
             source=Source.WEB,
         )

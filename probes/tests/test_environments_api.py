@@ -80,6 +80,7 @@ def test_admin_creates_an_environment_and_sees_secret_names_only(api, people, ca
             "host_key_fingerprint": HOST_KEY_FINGERPRINT,
             "credentials": ["private_key"],
         }],
+        "dns_servers": [],
         "created_at": "",
     }
     assert_no_secret_in(response.content.decode())
@@ -330,3 +331,12 @@ def test_the_runner_sees_every_ssh_host_with_its_role_key_and_credentials(api, p
     ]
     assert "pw-web-123" in target.secret_values() and PRIVATE_KEY in target.secret_values()
     assert target.context == {"environment.name": "production", "service.name": "ctrlchecks-api"}
+
+
+def test_dns_servers_must_be_the_environments_own_hosts(api, people):
+    refused = api.post("admin", "environments", new_environment(dns_servers=["10.9.9.9"]))
+    assert refused.status_code == 400 and "DNS server `10.9.9.9` is not this environment's" in refused.json()["error"]
+    garbage = api.post("admin", "environments", new_environment(dns_servers=["ns1.example.com"]))
+    assert garbage.status_code == 400 and "give an IP address" in garbage.json()["error"]
+    created = api.post("admin", "environments", new_environment(dns_servers=["10.0.0.5:5353", "10.0.0.5"]))
+    assert created.status_code == 201 and created.json()["dns_servers"] == ["10.0.0.5:5353", "10.0.0.5"]
