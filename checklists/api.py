@@ -99,13 +99,24 @@ class ConditionOut(Schema):
     observed: Any = None
 
 
+class HostRunOut(Schema):
+    host: str
+    role: str
+    status: str
+    message: str
+    conditions: list[ConditionOut]
+
+
 class RunOut(Schema):
     status: str
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: int | None
     message: str
+    flaky: bool
     conditions: list[ConditionOut]
+    hosts: list[HostRunOut]
+    details_url: str
 
 
 class CarriedOut(Schema):
@@ -252,12 +263,23 @@ def _run_out(run) -> dict | None:
         "finished_at": run.finished_at,
         "duration_ms": run.duration_ms,
         "message": run.message,
-        "conditions": [
-            {"expr": c.get("expr", ""), "ok": bool(c.get("ok")), "observed": c.get("observed")}
-            for c in (run.conditions or [])
-            if isinstance(c, dict)
+        "flaky": run.flaky,
+        "conditions": _conditions_out(run.conditions),
+        "hosts": [
+            {"host": str(h.get("host") or ""), "role": str(h.get("role") or ""), "status": str(h.get("status") or ""),
+             "message": str(h.get("message") or ""), "conditions": _conditions_out(h.get("conditions"))}
+            for h in run.hosts if isinstance(h, dict)
         ],
+        "details_url": run.details_url,
     }
+
+
+def _conditions_out(conditions) -> list[dict]:
+    return [
+        {"expr": c.get("expr", ""), "ok": bool(c.get("ok")), "observed": c.get("observed")}
+        for c in (conditions or [])
+        if isinstance(c, dict)
+    ]
 
 
 def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:

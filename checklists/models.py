@@ -25,10 +25,9 @@ class Environment(models.Model):
     base_url = models.URLField(max_length=500)
     allowed_hosts = models.JSONField(default=list, blank=True)
     variables = models.JSONField(default=dict, blank=True)
-    ssh_host = models.CharField(max_length=255, blank=True)
-    ssh_port = models.PositiveIntegerField(default=22)
-    ssh_username = models.CharField(max_length=100, blank=True)
-    ssh_host_key = models.TextField(blank=True, help_text="The pinned host key, OpenSSH format.")
+    dns_servers = models.JSONField(
+        default=list, blank=True, help_text="DNS servers probes resolve with (`ip` or `ip:port`); empty: the worker's."
+    )
     ca_bundle = models.TextField(blank=True, help_text="Extra trusted CA certificates (PEM) for TLS probes.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -40,11 +39,37 @@ class Environment(models.Model):
         return f"{self.service.name} / {self.name}"
 
 
-class EnvironmentSecret(models.Model):
-    """A write-only value, encrypted at rest with CTRLREADY_SECRET_KEYS.
+class SSHHost(models.Model):
+    """One of an environment's SSH hosts: `ssh` and `host` probes run on the hosts whose role they name.
 
-    The names `ssh_private_key` and `ssh_password` hold the SSH credentials.
+    Its credentials are write-only, encrypted at rest like every secret; its host key is pinned by an
+    admin's recorded action and verified on every connection.
     """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="ssh_hosts")
+    role = models.CharField(max_length=50, blank=True, help_text="`web`, `worker`…: what `hosts:` in a probe names.")
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(default=22)
+    username = models.CharField(max_length=100)
+    private_key = models.TextField(blank=True, help_text="Encrypted.")
+    password = models.TextField(blank=True, help_text="Encrypted.")
+    host_key = models.TextField(blank=True, help_text="The pinned host key, OpenSSH format.")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["environment", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["environment", "host", "port"], name="unique_ssh_host_per_environment")]
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}" + (f" ({self.role})" if self.role else "")
+
+    @property
+    def label(self) -> str:
+        return self.host if self.port == 22 else f"{self.host}:{self.port}"
+
+
+class EnvironmentSecret(models.Model):
+    """A write-only value, encrypted at rest with CTRLREADY_SECRET_KEYS."""
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="secrets")
     name = models.CharField(max_length=100)

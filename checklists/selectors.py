@@ -34,6 +34,12 @@ class RunRead:
     duration_ms: int | None
     message: str
     conditions: list
+    #: Passed only on a retry.
+    flaky: bool = False
+    #: For ssh and host probes, each host's result: [{"host", "role", "status", "message", "conditions"}].
+    hosts: list = field(default_factory=list)
+    #: For a result pushed by CI, the link to its run.
+    details_url: str = ""
 
     @classmethod
     def of(cls, result: dict | None) -> "RunRead | None":
@@ -48,6 +54,9 @@ class RunRead:
             duration_ms=result.get("duration_ms"),
             message=result.get("message", ""),
             conditions=result.get("conditions") or [],
+            flaky=bool(result.get("flaky")),
+            hosts=result.get("hosts") or [],
+            details_url=result.get("details_url") or "",
         )
 
 

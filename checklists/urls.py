@@ -29,6 +29,7 @@ urlpatterns = [
     path("environments/<int:pk>/", environments.environment_detail, name="environment"),
     path("environments/<int:pk>/edit/", environments.environment_edit, name="environment-edit"),
     path("environments/<int:pk>/secrets/", environments.environment_secret, name="environment-secret"),
+    path("environments/<int:pk>/ssh-hosts/", environments.environment_ssh_hosts, name="environment-ssh-hosts"),
     path("environments/<int:pk>/deployments/", environments.environment_deployment_create, name="environment-deploy"),
     path("checklists/", checklists.checklist_list, name="checklists"),
     path("checklists/<slug:slug>/", checklists.checklist_detail, name="checklist"),

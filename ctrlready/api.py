@@ -5,6 +5,7 @@ send its CSRF token on unsafe methods).  Every error answers `{"error": "<senten
 """
 
 import logging
+import re
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -141,7 +142,8 @@ def _http_error(request, exc: HttpError):
 
 def _field_name(loc) -> str:
     # ("body", "payload", "ssh", "port") → "ssh.port"; ("query", "status") → "status"
-    parts = [str(part) for part in loc[1:]]
+    # A member of a union (`ssh` as one host or a list) shows in pydantic's path as its type: left out.
+    parts = [str(part) for part in loc[1:] if not re.match(r"(function-\w+|list|dict|\w+-\w+)\[", str(part))]
     if loc and loc[0] == "body" and len(parts) > 1:
         parts = parts[1:]
     return excerpt(".".join(parts) or str(loc[0] if loc else "body"))

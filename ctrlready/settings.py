@@ -232,7 +232,10 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "ctrlready.logging.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "ctrlready.logging.RequestContextFilter"},
+        "secrets": {"()": "ctrlready.logging.SecretRedactionFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -245,7 +248,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT if LOG_FORMAT in {"json", "text"} else "json",
-            "filters": ["request"],
+            "filters": ["request", "secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -256,5 +259,11 @@ LOGGING = {
         # WeasyPrint logs every page it lays out of a PDF report at INFO; what matters is a warning.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # Clients that log every URL they call (a probe's URL can carry a secret in its query) or every
+        # SSH negotiation step: only their warnings and errors are worth a line.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "paramiko": {"level": "WARNING"},
     },
 }

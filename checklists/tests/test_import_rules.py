@@ -7,7 +7,7 @@ from django.urls import reverse
 from checklists.models import Checklist, ChecklistVersion, Section
 from checklists.services import checklist_import
 from core.actors import SYSTEM
-from core.errors import Conflict, InvalidInput
+from core.errors import InvalidInput
 
 
 def items(count: int) -> str:

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from checklists.models import Deployment, Environment, ItemState, Service
 from checklists.selectors import deployment_snapshot, deployment_summaries

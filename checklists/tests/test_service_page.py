@@ -3,7 +3,6 @@
 import re
 import xml.etree.ElementTree as ET
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse

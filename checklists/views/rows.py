@@ -197,9 +197,21 @@ def _run(row: ItemRow, run, tz) -> str:
         line += ' · <strong class="c-stale">stale</strong>'
         if row.state.last_passed_at:
             line += f": last passed {timesince(row.state.last_passed_at)} ago"
+    if run.flaky:
+        line += ' · <strong class="c-flaky" data-flaky="true">flaky</strong> (passed on a retry)'
+    if run.details_url.startswith(("https://", "http://")):
+        line += f' · <a href="{escape(run.details_url)}" rel="noopener noreferrer">CI run</a>'
     html = f'<div class="run run-{status}"><p>{line}</p>\n'
     if run.message:
         html += f'<p class="run-message">{escape(run.message)}</p>'
+    if len(run.hosts) > 1:
+        html += '<ul class="run-hosts">' + "".join(
+            f'<li class="run-{escape(str(h.get("status", "")))}" data-host="{escape(str(h.get("host", "")))}">'
+            f'<code>{escape(str(h.get("host", "")))}</code>'
+            + (f' <span class="badge">{escape(str(h.get("role")))}</span>' if h.get("role") else "")
+            + f' {escape(str(h.get("status", "")))}</li>'
+            for h in run.hosts if isinstance(h, dict)
+        ) + "</ul>"
     conditions = [condition for condition in run.conditions or [] if isinstance(condition, dict)]
     if conditions:
         html += CONDITIONS_HEAD

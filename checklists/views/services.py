@@ -9,6 +9,7 @@ from checklists.reports import plain
 from checklists.selectors import TRENDS_DEPLOYMENTS, service_trends
 from checklists.views.common import viewer_required
 
+
 def _hours(hours: float) -> str:
     if hours < 1:
         return f"{round(hours * 60)} min"

@@ -31,6 +31,7 @@ PURE = (
     "checklists.conditions",
     "checklists.hostkeys",
     "checklists.charts",
+    "checklists.hosts",
     "probes.runners",
     "probes.runners.base",
     "probes.runners.context",
@@ -40,6 +41,9 @@ PURE = (
     "probes.runners.tcp",
     "probes.runners.ssh",
     "probes.runners.load",
+    "probes.runners.host",
+    "probes.runners.postgres",
+    "probes.runners.redaction",
 )
 
 
