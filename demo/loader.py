@@ -11,7 +11,7 @@ from checklists.models import Deployment, Environment
 from checklists.services import checklist_import, deployment_create
 from core.actors import SYSTEM
 from core.models import Source
-from demo.target import DEMO_ADDRESS, DEMO_DOMAIN
+from demo.target import DEMO_ADDRESS, DEMO_DOMAIN, DEMO_RELEASE
 
 BUNDLED_CHECKLIST = Path(__file__).resolve().parent.parent / "checklists" / "data" / "production-readiness-checklist.md"
 DEMO_TARGET_PORT = 8001
@@ -41,7 +41,7 @@ def demo_users() -> dict[str, User]:
 
 
 @transaction.atomic
-def demo_load(*, target_port: int = DEMO_TARGET_PORT) -> Demo:
+def demo_load(*, target_port: int = DEMO_TARGET_PORT, dns_port: int = DEMO_DNS_PORT) -> Demo:
     users = demo_users()
     imported = checklist_import(markdown=BUNDLED_CHECKLIST.read_text(encoding="utf-8"), actor=SYSTEM, source=Source.CLI)
     environment = Environment.objects.filter(service__name="ctrlchecks-api", name="local-demo").first()
@@ -53,7 +53,7 @@ def demo_load(*, target_port: int = DEMO_TARGET_PORT) -> Demo:
             allowed_hosts=["localhost", DEMO_DOMAIN],
             variables={"DOMAIN": DEMO_DOMAIN, "PUBLIC_IP": DEMO_ADDRESS, "APP_DIR": "/opt/ctrlchecks"},
             secrets={"API_TOKEN": DEMO_TOKEN},
-            dns_servers=[f"127.0.0.1:{DEMO_DNS_PORT}"],
+            dns_servers=[f"127.0.0.1:{dns_port}"],
             actor=users["admin"],
             source=Source.CLI,
         )
@@ -64,7 +64,7 @@ def demo_load(*, target_port: int = DEMO_TARGET_PORT) -> Demo:
         deployment = deployment_create(
             environment=environment,
             checklist_slug=imported.version.checklist.slug,
-            release="v1.0.0-demo",
+            release=DEMO_RELEASE,
             actor=users["engineer"],
             source=Source.CLI,
         )

@@ -4,6 +4,7 @@ It answers like the backend would, with a few honest faults, so that in the `loc
 environment some probes pass and some fail:
 
 - `GET /health` → `{"status": "ok"}`; `GET /health/ollama` → 503, Ollama is not running here;
+- `GET /version` → `{"version": "v1.0.0-demo"}`, the release the demo deployment is of;
 - `GET /workflows`, `GET /workflow-status/<id>`, `POST /generate-workflow` need `Authorization: Bearer <token>`;
 - `POST /execute-workflow`, `POST /chat-api` with the token; `POST /webhook-trigger/<id>` needs a valid
   `X-Webhook-Signature` (none is valid here: 401); `GET /admin/users` is 401 without a token, 403 with
@@ -26,8 +27,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+#: The release the demo target runs, and the demo deployment is of: `GET /version` reports it.
+DEMO_RELEASE = "v1.0.0-demo"
+
+
 class DemoHandler(BaseHTTPRequestHandler):
     token = "demo-token"
+    release = DEMO_RELEASE
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format, *args):  # quiet: the dashboard's own logs matter here
@@ -57,6 +63,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/health":
             return self._send(200, {"status": "ok"})
+        if path == "/version":
+            return self._send(200, {"version": self.release})
         if path == "/health/ollama":
             return self._send(503, {"status": "unavailable", "detail": "Ollama is not running on this host"})
         if path == "/admin/users":
@@ -91,8 +99,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         return self._send(404, {"detail": "Not Found"})
 
 
-def serve(port: int, token: str, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    handler = type("Handler", (DemoHandler,), {"token": token})
+def serve(port: int, token: str, host: str = "127.0.0.1", release: str = DemoHandler.release) -> ThreadingHTTPServer:
+    handler = type("Handler", (DemoHandler,), {"token": token, "release": release})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
@@ -140,11 +148,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--token", default="demo-token")
+    parser.add_argument("--release", default=DemoHandler.release, help="what `GET /version` reports")
     parser.add_argument("--dns-port", type=int, default=0, help="also answer DNS for the demo domain on this UDP port")
     args = parser.parse_args()
     if args.dns_port:
         dns_serve(args.dns_port, {DEMO_DOMAIN: DEMO_ADDRESS})
-    server = serve(args.port, args.token)
+    server = serve(args.port, args.token, release=args.release)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
