@@ -38,6 +38,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/page.py
+	$(BIN)/python bench/across.py
 	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/ticks.py
 	$(BIN)/python bench/live.py

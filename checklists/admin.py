@@ -12,6 +12,7 @@ from checklists.models import (
     ItemState,
     Service,
     SignOff,
+    SSHHost,
 )
 from core.admin import ReadOnlyAdmin
 
@@ -82,9 +83,20 @@ class SecretInline(admin.TabularInline):
         return False
 
 
+class SSHHostInline(admin.TabularInline):
+    """Shown, never changed here: hosts, credentials and trusted keys change through the recorded actions."""
+
+    model = SSHHost
+    fields = ["role", "host", "port", "username", "host_key"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ["service", "name", "base_url", "ssh_host"]
+    list_display = ["service", "name", "base_url"]
     list_filter = ["service"]
-    readonly_fields = ["ssh_host_key"]  # trusted through the recorded "trust this key" action only
-    inlines = [SecretInline]
+    inlines = [SecretInline, SSHHostInline]

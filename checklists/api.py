@@ -1,15 +1,18 @@
 """JSON API for checklists and deployments.  Handlers translate: validate, call a service, serialise."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Field, Query, Router, Schema, Status
 
 from checklists import selectors, services
 from checklists.models import ChecklistVersion, Deployment, Environment, ItemState
+from checklists.reports import FORMATS
+from checklists.views.reports import report_response
 from core import roles
 from core.errors import NotFound
 from core.models import Source
+from core.text import excerpt
 
 router = Router()
 
@@ -76,6 +79,7 @@ class TreeItemOut(Schema):
 
 class TreeSectionOut(Schema):
     title: str
+    description: str = Field(description="The prose under the heading, as Markdown.")
     optional: bool
     items: list[TreeItemOut]
     sections: list["TreeSectionOut"]
@@ -89,6 +93,7 @@ class VersionOut(Schema):
     checklist: str
     version: int
     title: str
+    description: str = Field(description="The prose under the title, as Markdown.")
     required_roles: list[str]
     sha256: str
     created_at: datetime
@@ -111,13 +116,30 @@ class ConditionOut(Schema):
     observed: Any = None
 
 
+class HostRunOut(Schema):
+    host: str
+    role: str
+    status: str
+    message: str
+    conditions: list[ConditionOut]
+
+
 class RunOut(Schema):
     status: str
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: int | None
     message: str
+    flaky: bool
     conditions: list[ConditionOut]
+    hosts: list[HostRunOut]
+    details_url: str
+
+
+class CarriedOut(Schema):
+    deployment: int
+    release: str
+    environment: str
 
 
 class ItemOut(Schema):
@@ -131,9 +153,15 @@ class ItemOut(Schema):
     by: str | None
     at: datetime | None
     note: str
+    waiver_reason: str = Field(description="Why a lead waived the item; empty unless it is waived.")
+    waived_by: str | None
+    waived_at: datetime | None
     evidence_url: str
     stale: bool
     blocking: bool
+    carried_from: CarriedOut | None = Field(
+        None, description="Where a carried-over state was attested; `by` and `at` are that attestation's."
+    )
     probe: RunOut | None
 
 
@@ -183,9 +211,15 @@ class DeploymentFilter(Schema):
 
 class DeploymentIn(Schema):
     environment: int
-    checklist: str
-    version: int | None = Field(None, ge=1, description="Defaults to the checklist's latest version.")
-    release: str
+    checklist: str = Field("", description="The checklist's slug; with `from`, defaults to the origin's.")
+    version: int | None = Field(
+        None, ge=1, description="Defaults to the checklist's latest version (with `from` and no `checklist`, the origin's)."
+    )
+    release: str = Field("", description="With `from`, defaults to the origin's release.")
+    from_: int | None = Field(
+        None, alias="from", ge=1,
+        description="A signed-off deployment of the same release (e.g. in staging) whose `scope: release` evidence carries over.",
+    )
 
 
 class ItemStateIn(Schema):
@@ -246,12 +280,23 @@ def _run_out(run) -> dict | None:
         "finished_at": run.finished_at,
         "duration_ms": run.duration_ms,
         "message": run.message,
-        "conditions": [
-            {"expr": c.get("expr", ""), "ok": bool(c.get("ok")), "observed": c.get("observed")}
-            for c in (run.conditions or [])
-            if isinstance(c, dict)
+        "flaky": run.flaky,
+        "conditions": _conditions_out(run.conditions),
+        "hosts": [
+            {"host": str(h.get("host") or ""), "role": str(h.get("role") or ""), "status": str(h.get("status") or ""),
+             "message": str(h.get("message") or ""), "conditions": _conditions_out(h.get("conditions"))}
+            for h in run.hosts if isinstance(h, dict)
         ],
+        "details_url": run.details_url,
     }
+
+
+def _conditions_out(conditions) -> list[dict]:
+    return [
+        {"expr": c.get("expr", ""), "ok": bool(c.get("ok")), "observed": c.get("observed")}
+        for c in (conditions or [])
+        if isinstance(c, dict)
+    ]
 
 
 def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
@@ -267,11 +312,25 @@ def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
         "by": state.updated_by_name or None,
         "at": state.updated_at,
         "note": state.note,
+        "waiver_reason": state.waiver_reason,
+        "waived_by": state.waived_by_name or None,
+        "waived_at": state.waived_at,
         "evidence_url": state.evidence_url,
         "stale": row.stale,
         "blocking": row.blocking,
+        "carried_from": _carried_out(state),
         "probe": _run_out(row.run),
     }
+
+
+def _carried_out(state) -> dict | None:
+    carried = getattr(state, "carried", None)
+    if carried is not None:
+        return carried.as_dict()
+    if getattr(state, "carried_from_id", None) is None:
+        return None
+    origin = state.carried_from  # a model instance: one query, for the one item just changed
+    return {"deployment": origin.pk, "release": origin.release, "environment": origin.environment.name}
 
 
 def _deployment_out(deployment: Deployment) -> dict:
@@ -310,14 +369,14 @@ def _deployment(deployment_id: int) -> Deployment:
 # --- Checklists -------------------------------------------------------------------
 
 
-@router.post("checklists/import", response={200: ImportOut, 201: ImportOut, **_errors(400, 401, 403, 413)})
+@router.post("checklists/import", response={200: ImportOut, 201: ImportOut, **_errors(400, 401, 403, 409, 413)})
 def checklist_import(request, payload: ImportIn):
     """Import a Markdown checklist: 201 with the new version, or 200 with an identical existing one."""
     result = services.checklist_import(markdown=payload.markdown, name=payload.name, actor=request.auth, source=API)
     return Status(201 if result.created else 200, result.as_dict())
 
 
-@router.post("checklists/preview", response={200: PreviewOut, **_errors(400, 401, 403, 413)})
+@router.post("checklists/preview", response={200: PreviewOut, **_errors(400, 401, 403, 409, 413)})
 def checklist_import_preview(request, payload: ImportIn):
     """What importing this file would do — the checklist it goes to, its counts — with nothing stored."""
     preview = services.checklist_import_preview(markdown=payload.markdown, name=payload.name, actor=request.auth)
@@ -334,11 +393,12 @@ def checklist_version(request, slug: str, number: int):
         .first()
     )
     if version is None:
-        raise NotFound(f"There is no checklist `{slug}` version {number}.")
+        raise NotFound(f"There is no checklist `{excerpt(slug)}` version {number}.")
     return {
         "checklist": version.checklist.slug,
         "version": version.number,
         "title": version.title,
+        "description": version.description,
         "required_roles": version.required_roles or ["lead"],
         "sha256": version.sha256,
         "created_at": version.created_at,
@@ -371,7 +431,7 @@ def deployment_list(request, filters: Query[DeploymentFilter]):
     }
 
 
-@router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404)})
+@router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404, 409)})
 def deployment_create(request, payload: DeploymentIn):
     """Start a deployment of a release to an environment, against a checklist version."""
     roles.require(request.auth, "read")
@@ -383,6 +443,7 @@ def deployment_create(request, payload: DeploymentIn):
         checklist_slug=payload.checklist,
         version_number=payload.version,
         release=payload.release,
+        from_id=payload.from_,
         actor=request.auth,
         source=API,
     )
@@ -480,3 +541,98 @@ def deployment_gate(request, deployment_id: int):
         reasons.append(f"it needs sign-off by: {', '.join(missing)}")
     message = "Not signed off yet: " + "; ".join(reasons) + "."
     return Status(409, {"go": False, "blocking": blocking, "missing_roles": missing, "error": message})
+
+
+# --- Across deployments: compare, report -------------------------------------------------
+
+
+class CompareSideOut(Schema):
+    state: str
+    by: str | None
+    at: datetime | None
+    note: str
+    evidence_url: str
+    stale: bool
+    carried_from: CarriedOut | None
+    observed: list[ConditionOut] | None = Field(
+        description="Every condition of the latest probe run with the value it observed; null for a manual item or no run."
+    )
+
+
+class CompareItemOut(Schema):
+    key: str
+    text: str
+    change: str = Field(description="`same`, `changed`, `added` (only in b) or `removed` (only in a).")
+    moved: list[str] = Field(description="What differs: state, note, evidence_url, stale, text, probe, observed.")
+    a: CompareSideOut | None
+    b: CompareSideOut | None
+
+
+class CompareSummaryOut(Schema):
+    same: int
+    changed: int
+    added: int
+    removed: int
+
+
+class CompareOut(Schema):
+    a: DeploymentSummaryOut
+    b: DeploymentSummaryOut
+    items: list[CompareItemOut]
+    summary: CompareSummaryOut
+
+
+def _summary_out(deployment: Deployment, progress: dict) -> dict:
+    return {
+        "id": deployment.pk,
+        "release": deployment.release,
+        "status": deployment.status,
+        "environment": deployment.environment_id,
+        "checklist": deployment.version.checklist.slug,
+        "version": deployment.version.number,
+        "progress": progress,
+        "created_at": deployment.created_at,
+    }
+
+
+@router.get(
+    "deployments/{int:a}/compare/{int:b}", response={200: CompareOut, **_errors(401, 403, 404)}
+)
+def deployment_compare(request, a: int, b: int):
+    """Two deployments item by item: state, who, when, note, evidence and observed values side by side."""
+    roles.require(request.auth, "read")
+    comparison = selectors.deployment_compare(_deployment(a), _deployment(b))
+    return {
+        "a": _summary_out(comparison.a, comparison.progress_a),
+        "b": _summary_out(comparison.b, comparison.progress_b),
+        "items": [
+            {
+                "key": item.key,
+                "text": item.text,
+                "change": item.change,
+                "moved": item.moved,
+                "a": item.a.as_dict() if item.a else None,
+                "b": item.b.as_dict() if item.b else None,
+            }
+            for item in comparison.items
+        ],
+        "summary": comparison.summary,
+    }
+
+
+@router.get(
+    "deployments/{int:deployment_id}/report.{fmt}",
+    response={200: dict, **_errors(400, 401, 403, 404, 503)},
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The report: `json`, `md` (Markdown), `pdf`, or `xml` (JUnit).",
+                "content": {content_type.split(";")[0]: {} for content_type in FORMATS.values()},
+            }
+        }
+    },
+)
+def deployment_report(request, deployment_id: int, fmt: Literal["json", "md", "pdf", "xml"]):
+    """The record of a deployment for an auditor or a change board; the JSON carries the `sha256` of its content."""
+    roles.require(request.auth, "read")
+    return report_response(_deployment(deployment_id), fmt)

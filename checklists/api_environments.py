@@ -17,11 +17,12 @@ class ErrorOut(Schema):
 
 
 class SshIn(Schema):
+    role: str = Field("", description="What the host is to the service (`web`, `worker`); probes' `hosts:` names it.")
     host: str
     port: int = Field(22, ge=1, le=65535)
     username: str
-    private_key: str | None = Field(None, description="Write-only; stored encrypted as the secret `ssh_private_key`.")
-    password: str | None = Field(None, description="Write-only; stored encrypted as the secret `ssh_password`.")
+    private_key: str | None = Field(None, description="Write-only; stored encrypted.")
+    password: str | None = Field(None, description="Write-only; stored encrypted.")
     host_key: str = Field("", description="The server's public host key, e.g. from `ssh-keyscan -t ed25519 <host>`.")
 
 
@@ -32,10 +33,12 @@ class EnvironmentIn(Schema):
     allowed_hosts: list[str] = []
     variables: dict[str, str | int | float | bool] = {}
     secrets: dict[str, str] = Field({}, description="Write-only; stored encrypted, never shown again.")
-    ssh: SshIn | None = None
+    ssh: SshIn | list[SshIn] | None = Field(None, description="One SSH host, or a list of hosts each with a role.")
+    dns_servers: list[str] = Field([], description="DNS servers probes resolve with (`ip` or `ip:port`), each one of the environment's hosts; empty: the worker's.")
 
 
 class SshOut(Schema):
+    role: str
     host: str
     port: int
     username: str
@@ -52,7 +55,8 @@ class EnvironmentOut(Schema):
     allowed_hosts: list[str]
     variables: dict
     secrets: list[str] = Field(..., description="Names only.")
-    ssh: SshOut | None
+    ssh: list[SshOut]
+    dns_servers: list[str]
     created_at: datetime
 
 
@@ -69,16 +73,18 @@ class EnvironmentListOut(Schema):
 
 def _environment_out(environment: Environment) -> dict:
     secret_names = selectors.environment_secret_names(environment)
-    ssh = None
-    if environment.ssh_host:
-        ssh = {
-            "host": environment.ssh_host,
-            "port": environment.ssh_port,
-            "username": environment.ssh_username,
-            "host_key": environment.ssh_host_key,
-            "host_key_fingerprint": environments.host_key_fingerprint(environment.ssh_host_key),
-            "credentials": [name for name in secret_names if name in environments.SSH_SECRETS],
+    ssh = [
+        {
+            "role": host.role,
+            "host": host.host,
+            "port": host.port,
+            "username": host.username,
+            "host_key": host.host_key,
+            "host_key_fingerprint": environments.host_key_fingerprint(host.host_key),
+            "credentials": [name for name in ("private_key", "password") if getattr(host, name)],
         }
+        for host in environment.ssh_hosts.all()
+    ]
     return {
         "id": environment.pk,
         "service": environment.service.name,
@@ -88,6 +94,7 @@ def _environment_out(environment: Environment) -> dict:
         "variables": environment.variables,
         "secrets": secret_names,
         "ssh": ssh,
+        "dns_servers": environment.dns_servers or [],
         "created_at": environment.created_at,
     }
 
@@ -102,7 +109,9 @@ def environment_create(request, payload: EnvironmentIn):
         allowed_hosts=payload.allowed_hosts,
         variables=payload.variables,
         secrets=payload.secrets,
-        ssh=payload.ssh.model_dump() if payload.ssh else None,
+        ssh=[host.model_dump() for host in payload.ssh] if isinstance(payload.ssh, list)
+        else payload.ssh.model_dump() if payload.ssh else None,
+        dns_servers=payload.dns_servers,
         actor=request.auth,
         source=Source.API,
     )

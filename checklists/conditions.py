@@ -1,12 +1,17 @@
 """The `expect` conditions of a probe: parsed, never eval-ed.
 
-A condition is ``<placeholder> <op> <value>`` or ``len(<placeholder>) <op> <value>``:
+A condition is ``<placeholder> <op> <value>``, ``len(<placeholder>) <op> <value>`` or
+``has(<placeholder>)``, and several joined by ``||`` hold when any one does:
 
     [STATUS] == 200
     [BODY].items[0].id != null
     [HEADER].content-type contains json
+    [BODY] not contains "error"
     len([ANSWERS]) >= 2
     [STDOUT] matches "^ok"
+    has([BODY].version)
+    [BODY].version == [HEADER].x-version
+    [STATUS] == 200 || [STATUS] == 204
 
 A placeholder is ``[UPPER_SNAKE]`` followed by an optional path of ``.name``,
 ``[index]`` or ``["quoted name"]`` segments. ``[HEADER]`` names are compared
@@ -19,11 +24,14 @@ Pure Python: no Django, no eval.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+import re2
 
 __all__ = [
     "OPERATORS",
@@ -31,9 +39,12 @@ __all__ = [
     "ConditionError",
     "ConditionResult",
     "parse_condition",
+    "parse_reference",
+    "resolve_reference",
 ]
 
-OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains", "matches")
+OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains", "matches", "not contains", "not matches")
+_TEXT_OPS = ("contains", "matches", "not contains", "not matches")
 
 #: Observed strings and containers are cut to this many characters in results.
 MAX_OBSERVED_CHARS = 500
@@ -47,9 +58,13 @@ _SEGMENT = re.compile(
     r"""|\[(?P<quote>["'])(?P<key>(?:(?!(?P=quote)).)*)(?P=quote)\]"""
 )
 _SYMBOL_OP = re.compile(r"\s*(==|!=|<=|>=|<|>)")
-_WORD_OP = re.compile(r"\s+(contains|matches)(?=\s|$)")
+_WORD_OP = re.compile(r"\s+((?:not\s+)?(?:contains|matches))(?=\s|$)")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
+
+
+#: Takes a plain value (text, numbers, lists, mappings) and gives it back with every secret masked.
+Redact = Callable[[object], object]
 
 
 class ConditionError(ValueError):
@@ -75,22 +90,53 @@ class Condition:
     placeholder: str
     path: tuple[str | int, ...]
     use_len: bool
-    op: str
+    op: str  # one of OPERATORS, or "has"
     value: object
+    #: The right side when it is another placeholder: (name, path), resolved when evaluated.
+    value_ref: tuple[str, tuple[str | int, ...]] | None = None
+    #: The other sides of `a || b || …`; the condition holds when this one or any of them does.
+    alternatives: tuple["Condition", ...] = ()
 
-    def evaluate(self, observed: Mapping[str, object]) -> ConditionResult:
+    def references(self) -> list[tuple[str, tuple[str | int, ...]]]:
+        """Every placeholder the condition looks at, with its path: the spec checks each."""
+        refs = []
+        for clause in (self, *self.alternatives):
+            refs.append((clause.placeholder, clause.path))
+            if clause.value_ref is not None:
+                refs.append(clause.value_ref)
+        return refs
+
+    def evaluate(self, observed: Mapping[str, object], *, redact: Redact | None = None) -> ConditionResult:
+        """Whether the condition holds, and the value it saw — redacted by ``redact`` before it is cut.
+
+        For `a || b`, the values seen by each side, in order.
+        """
+        if not self.alternatives:
+            return self._evaluate_clause(observed, redact)
+        results = [clause._evaluate_clause(observed, redact) for clause in (self, *self.alternatives)]
+        return ConditionResult(self.expr, any(r.ok for r in results), [r.observed for r in results])
+
+    def _evaluate_clause(self, observed: Mapping[str, object], redact: Redact | None) -> ConditionResult:
         value = _resolve(observed, self.placeholder, self.path)
+        if self.op == "has":
+            present = value is not _MISSING
+            return ConditionResult(self.expr, present, jsonable(value, redact=redact) if present else None)
         if value is _MISSING:
             return ConditionResult(self.expr, False, None)
         if self.use_len:
             if not isinstance(value, (str, list, tuple, dict)):
                 return ConditionResult(self.expr, False, None)
             value = len(value)
+        expected = self.value
+        if self.value_ref is not None:
+            expected = _resolve(observed, *self.value_ref)
+            if expected is _MISSING:
+                return ConditionResult(self.expr, False, jsonable(value, redact=redact))
         try:
-            ok = _compare(value, self.op, self.value)
-        except (TypeError, ValueError, OverflowError, RecursionError):
+            ok = _compare(value, self.op, expected)
+        except Exception:  # TypeError, OverflowError, RecursionError, a right-side pattern RE2 refuses …
             ok = False
-        return ConditionResult(self.expr, bool(ok), jsonable(value))
+        return ConditionResult(self.expr, bool(ok), jsonable(value, redact=redact))
 
 
 def parse_condition(expr: str) -> Condition:
@@ -104,20 +150,46 @@ def parse_condition(expr: str) -> Condition:
         raise ConditionError("A condition is empty: write one like `[STATUS] == 200`.")
     if "\n" in text or "\r" in text:
         raise ConditionError(f"The condition `{_short(text)}` spans several lines: write one condition per line.")
+    clauses = [_parse_clause(part.strip(), text) for part in _split_or(text)]
+    first = clauses[0]
+    if len(clauses) == 1:
+        return first
+    return Condition(
+        expr=text, placeholder=first.placeholder, path=first.path, use_len=first.use_len, op=first.op,
+        value=first.value, value_ref=first.value_ref, alternatives=tuple(clauses[1:]),
+    )
 
-    pos = 0
-    use_len = False
-    m = re.match(r"len\s*\(\s*", text)
-    if m:
-        use_len = True
-        pos = m.end()
 
+def _split_or(text: str) -> list[str]:
+    """``a || b`` → ``[a, b]``, leaving a ``||`` inside quotes alone."""
+    parts, start, quote, i = [], 0, None, 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'" and (i == 0 or text[i - 1] in " \t"):
+            quote = ch
+        elif text.startswith("||", i):
+            parts.append(text[start:i])
+            start = i + 2
+            i += 2
+            continue
+        i += 1
+    parts.append(text[start:])
+    if any(not part.strip() for part in parts):
+        raise ConditionError(f"The condition `{_short(text)}` has an empty side of `||`: write a condition on each side.")
+    return parts
+
+
+def _parse_reference(text: str, pos: int) -> tuple[str, tuple[str | int, ...], int] | None:
+    """A placeholder and its path at ``pos``: (name, path, end), or None when there is none."""
     m = _NAME.match(text, pos)
     if not m:
-        raise ConditionError(
-            f"The condition `{_short(text)}` does not start with a placeholder such as `[STATUS]` or "
-            "`len([ANSWERS])`."
-        )
+        return None
     placeholder = m.group(1)
     pos = m.end()
     path: list[str | int] = []
@@ -134,11 +206,54 @@ def parse_condition(expr: str) -> Condition:
         pos = m.end()
     if placeholder == "HEADER":
         path = [p.lower() if isinstance(p, str) else p for p in path]
+    return placeholder, tuple(path), pos
+
+
+def parse_reference(text: str) -> tuple[str, tuple[str | int, ...]]:
+    """`[BODY].access_token` → ("BODY", ("access_token",)): what a step's `save` names."""
+    ref = _parse_reference(text.strip(), 0) if isinstance(text, str) else None
+    if ref is None or ref[2] != len(text.strip()):
+        raise ConditionError(f"`{_short(str(text), 60)}` is not a placeholder and path like `[BODY].access_token`.")
+    return ref[0], ref[1]
+
+
+def resolve_reference(observed: Mapping[str, object], placeholder: str, path: tuple[str | int, ...]) -> object:
+    """The value at a placeholder's path, or None when there is none."""
+    value = _resolve(observed, placeholder, path)
+    return None if value is _MISSING else value
+
+
+def _parse_clause(text: str, whole: str) -> Condition:
+    shown = _short(whole)
+    m = re.match(r"has\s*\(\s*", text)
+    if m:
+        ref = _parse_reference(text, m.end())
+        close = re.compile(r"\s*\)\s*$").match(text, ref[2]) if ref else None
+        if ref is None or close is None:
+            raise ConditionError(
+                f"The condition `{shown}` uses `has(`: write it as `has([BODY].name)`, a placeholder and its path only."
+            )
+        return Condition(expr=whole, placeholder=ref[0], path=ref[1], use_len=False, op="has", value=True)
+
+    pos = 0
+    use_len = False
+    m = re.match(r"len\s*\(\s*", text)
+    if m:
+        use_len = True
+        pos = m.end()
+
+    ref = _parse_reference(text, pos)
+    if ref is None:
+        raise ConditionError(
+            f"The condition `{shown}` does not start with a placeholder such as `[STATUS]`, "
+            "`len([ANSWERS])` or `has([BODY].name)`."
+        )
+    placeholder, path, pos = ref
 
     if use_len:
         m = re.compile(r"\s*\)").match(text, pos)
         if not m:
-            raise ConditionError(f"The condition `{_short(text)}` opens `len(` but does not close it after the placeholder.")
+            raise ConditionError(f"The condition `{shown}` opens `len(` but does not close it after the placeholder.")
         pos = m.end()
 
     m = _SYMBOL_OP.match(text, pos) or _WORD_OP.match(text, pos)
@@ -146,43 +261,50 @@ def parse_condition(expr: str) -> Condition:
         rest = text[pos:].strip()
         if not rest:
             raise ConditionError(
-                f"The condition `{_short(text)}` has no operator: add one of {', '.join(OPERATORS)} and a value."
+                f"The condition `{shown}` has no operator: add one of {', '.join(OPERATORS)} and a value."
             )
         raise ConditionError(
-            f"The condition `{_short(text)}` has `{_short(rest, 30)}` where an operator should be: "
+            f"The condition `{shown}` has `{_short(rest, 30)}` where an operator should be: "
             f"use one of {', '.join(OPERATORS)}."
         )
-    op = m.group(1)
+    op = " ".join(m.group(1).split())
     raw = text[m.end():].strip()
     if not raw:
-        raise ConditionError(f"The condition `{_short(text)}` has no value after `{op}`.")
-    if op not in ("contains", "matches") and raw[0] in "=<>!" and m.end() < len(text) and text[m.end()] in "=<>!":
+        raise ConditionError(f"The condition `{shown}` has no value after `{op}`.")
+    if op not in _TEXT_OPS and raw[0] in "=<>!" and m.end() < len(text) and text[m.end()] in "=<>!":
         raise ConditionError(
-            f"The condition `{_short(text)}` has `{op}{raw[0]}`, which is not an operator: "
+            f"The condition `{shown}` has `{op}{raw[0]}`, which is not an operator: "
             f"use one of {', '.join(OPERATORS)}."
         )
+    if use_len and op in _TEXT_OPS:
+        raise ConditionError(
+            f"The condition `{shown}` uses `{op}` on a length: compare a length with ==, !=, <, <=, > or >=."
+        )
 
-    value, quoted = _parse_value(raw, text)
-    if op == "matches":
+    right = _parse_reference(raw, 0)
+    if right is not None and right[2] == len(raw):
+        return Condition(
+            expr=whole, placeholder=placeholder, path=path, use_len=use_len, op=op, value=None,
+            value_ref=(right[0], right[1]),
+        )
+
+    value, quoted = _parse_value(raw, whole)
+    if op.endswith("matches"):
         pattern = value if quoted else raw
         if not isinstance(pattern, str):
             pattern = raw
         try:
-            re.compile(pattern)
-        except Exception as exc:  # re.error, RecursionError, OverflowError on pathological patterns
+            _regex(pattern)
+        except Exception as exc:  # re2.error, and whatever a pathological pattern raises
+            reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
             raise ConditionError(
-                f"The condition `{_short(text)}` has a regular expression that does not compile: {exc}."
+                f"The condition `{shown}` has a regular expression that does not compile ({_short(str(reason), 60)}): "
+                "RE2 runs it, so write it without look-arounds or back-references."
             ) from None
         value = pattern
-    if use_len and op in ("contains", "matches"):
-        raise ConditionError(
-            f"The condition `{_short(text)}` uses `{op}` on a length: compare a length with ==, !=, <, <=, > or >=."
-        )
     if use_len and not _is_number(value) and not (isinstance(value, str) and _looks_numeric(value)):
-        raise ConditionError(f"The condition `{_short(text)}` compares a length with `{_short(raw, 30)}`, which is not a number.")
-    return Condition(
-        expr=text, placeholder=placeholder, path=tuple(path), use_len=use_len, op=op, value=value
-    )
+        raise ConditionError(f"The condition `{shown}` compares a length with `{_short(raw, 30)}`, which is not a number.")
+    return Condition(expr=whole, placeholder=placeholder, path=path, use_len=use_len, op=op, value=value)
 
 
 def _parse_value(raw: str, text: str) -> tuple[object, bool]:
@@ -293,13 +415,15 @@ def _equal(a: object, b: object) -> bool:
 
 
 def _compare(observed: object, op: str, expected: object) -> bool:
+    if op.startswith("not "):
+        return not _compare(observed, op[4:], expected)
     if op == "matches":
         if isinstance(observed, bool) or observed is None:
             return False
         if not isinstance(observed, (str, int, float)):
             return False
         text = observed if isinstance(observed, str) else str(observed)
-        return re.search(str(expected), text[:MAX_MATCH_CHARS]) is not None
+        return _regex(str(expected)).search(text[:MAX_MATCH_CHARS]) is not None
     if op == "contains":
         if isinstance(observed, str):
             if expected is None or isinstance(expected, (list, dict)):
@@ -333,8 +457,31 @@ def _compare(observed: object, op: str, expected: object) -> bool:
     return False
 
 
-def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS) -> object:
-    """A JSON-serialisable copy of an observed value, cut to about ``limit`` characters."""
+@functools.lru_cache(maxsize=512)
+def _regex(pattern: str):
+    """``matches`` runs on RE2: linear in the text, so no pattern can take a worker hostage."""
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS, *, redact: Redact | None = None) -> object:
+    """A JSON-serialisable copy of an observed value, cut to about ``limit`` characters.
+
+    ``redact`` (a function over plain values) runs on the whole value first: a secret is never half cut
+    off and half shown.
+    """
+    if redact is not None:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, (list, tuple, Mapping)):
+            try:
+                value = _plain(value, depth=0)
+            except RecursionError:
+                return f"<{type(value).__name__} that cannot be shown>"
+        elif not (value is None or isinstance(value, (bool, int, float, str))):
+            value = str(value)
+        value = redact(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):

@@ -13,18 +13,20 @@ from django.db import IntegrityError, transaction
 
 from checklists.hostkeys import HostKeyError
 from checklists.hostkeys import host_key_parse as _host_key_parse
-from checklists.models import Environment, EnvironmentSecret, Service
+from checklists.hosts import environment_hosts, ssh_host_refusal
+from checklists.models import Environment, EnvironmentSecret, Service, SSHHost
 from core import crypto, roles
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.events import event_append
 from core.models import Event
+from core.text import excerpt
 
 logger = logging.getLogger(__name__)
 
-SSH_SECRETS = ("ssh_private_key", "ssh_password")
 MAX_SECRET_BYTES = 64 * 1024
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+_ROLE = re.compile(r"[A-Za-z0-9_.\-]{0,50}\Z")
 
 
 # --- Validation -------------------------------------------------------------------
@@ -42,7 +44,7 @@ def _host(value: object, field: str) -> str:
     if host and len(host) <= 253 and all(_HOST_LABEL.match(label) for label in host.split(".")):
         return host
     raise InvalidInput(
-        f"`{field}` must be a host name like `api.example.com` or an IP address, not `{str(value)[:80]}`."
+        f"`{field}` must be a host name like `api.example.com` or an IP address, not `{excerpt(value)}`."
     )
 
 
@@ -74,28 +76,57 @@ def _allowed_hosts(values) -> list[str]:
     return hosts
 
 
+def _dns_servers(values, hosts: tuple[str, ...]) -> list[str]:
+    """`ip` or `ip:port` (`[ip6]:port`), each an address of the environment's hosts: probes send nothing elsewhere."""
+    if not isinstance(values, (list, tuple)):
+        raise InvalidInput("`dns_servers` must be a list of addresses like `10.0.0.2` or `10.0.0.2:5353`.")
+    servers = []
+    for value in values:
+        text = value.strip() if isinstance(value, str) else ""
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([0-9.]+)(?::(\d{1,5}))?|([0-9A-Fa-f:]+)", text)
+        address = port = None
+        if match:
+            address = match.group(1) or match.group(3) or match.group(5)
+            port = int(match.group(2) or match.group(4) or 53)
+            try:
+                address = str(ipaddress.ip_address(address))
+            except ValueError:
+                address = None
+        if not address or not 1 <= port <= 65535:
+            raise InvalidInput(f"`dns_servers` holds `{text[:60]}`: give an IP address, or `address:port`.")
+        if address not in hosts:
+            raise InvalidInput(
+                f"The DNS server `{address}` is not this environment's base URL host or one of its allowed hosts; "
+                "add it to the allowed hosts first."
+            )
+        shown = address if port == 53 else (f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
+        if shown not in servers:
+            servers.append(shown)
+    return servers
+
+
 def _variables(values) -> dict:
     if not isinstance(values, dict):
         raise InvalidInput("`variables` must be an object of names to values.")
     for name, value in values.items():
         if not NAME_RE.match(str(name)):
-            raise InvalidInput(f"Variable name `{name}` is not valid: use letters, digits and `_`, e.g. `API_HOST`.")
+            raise InvalidInput(f"Variable name `{excerpt(name)}` is not valid: use letters, digits and `_`, e.g. `API_HOST`.")
         if not isinstance(value, (str, int, float, bool)):
-            raise InvalidInput(f"Variable `{name}` must be a string, a number or true/false.")
+            raise InvalidInput(f"Variable `{excerpt(name)}` must be a string, a number or true/false.")
     return dict(values)
 
 
 def _secret_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidInput(f"Secret name `{name}` is not valid: use letters, digits and `_`, e.g. `API_TOKEN`.")
+        raise InvalidInput(f"Secret name `{excerpt(name)}` is not valid: use letters, digits and `_`, e.g. `API_TOKEN`.")
     return name
 
 
 def _secret_value(name: str, value) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidInput(f"Secret `{name}` needs a non-empty string value.")
+        raise InvalidInput(f"Secret `{excerpt(name)}` needs a non-empty string value.")
     if len(value.encode("utf-8")) > MAX_SECRET_BYTES:
-        raise InvalidInput(f"Secret `{name}` is larger than 64 KB.")
+        raise InvalidInput(f"Secret `{excerpt(name)}` is larger than 64 KB.")
     return value
 
 
@@ -127,30 +158,119 @@ def host_key_fingerprint(host_key: str) -> str:
         return ""
 
 
-def _ssh(ssh: dict | None) -> dict | None:
+def _ssh_hosts(ssh) -> list[dict]:
+    """`ssh` as the API takes it — one host, or a list of hosts each with a role — as a list."""
     if ssh is None:
-        return None
+        return []
+    hosts = ssh if isinstance(ssh, list) else [ssh]
+    parsed = [_ssh(host, f"ssh[{n}]" if isinstance(ssh, list) else "ssh") for n, host in enumerate(hosts)]
+    seen = set()
+    for host in parsed:
+        if (host["host"], host["port"]) in seen:
+            raise InvalidInput(f"The SSH host {host['host']}:{host['port']} is given twice; give each host once.")
+        seen.add((host["host"], host["port"]))
+    return parsed
+
+
+def _ssh(ssh: dict, field: str = "ssh") -> dict:
     if not isinstance(ssh, dict):
-        raise InvalidInput("`ssh` must be an object with `host`, `port`, `username` and a key or password.")
+        raise InvalidInput(f"`{field}` must be an object with `host`, `port`, `username` and a key or password.")
     port = ssh.get("port", 22) or 22
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        raise InvalidInput("`ssh.port` must be a number from 1 to 65535.")
-    credentials = {}
-    private_key = ssh.get("private_key")
-    password = ssh.get("password")
+        raise InvalidInput(f"`{field}.port` must be a number from 1 to 65535.")
+    role = ssh.get("role") or ""
+    if not isinstance(role, str) or not _ROLE.match(role):
+        raise InvalidInput(f"`{field}.role` is a word like `web` or `worker` (letters, digits, `-`, `_`, `.`).")
+    private_key = ssh.get("private_key") or ""
+    password = ssh.get("password") or ""
     if private_key:
-        if "PRIVATE KEY-----" not in private_key:
-            raise InvalidInput("`ssh.private_key` must be a private key in PEM or OpenSSH format (-----BEGIN … PRIVATE KEY-----).")
-        credentials["ssh_private_key"] = _secret_value("ssh_private_key", private_key)
+        if not isinstance(private_key, str) or "PRIVATE KEY-----" not in private_key:
+            raise InvalidInput(f"`{field}.private_key` must be a private key in PEM or OpenSSH format (-----BEGIN … PRIVATE KEY-----).")
+        _secret_value(f"{field}.private_key", private_key)
     if password:
-        credentials["ssh_password"] = _secret_value("ssh_password", password)
+        _secret_value(f"{field}.password", password)
+    host_key = ssh.get("host_key") or ""
+    if host_key:
+        host_key_parse(host_key, field=f"{field}.host_key")
     return {
-        "host": _host(ssh.get("host"), "ssh.host"),
+        "role": role,
+        "host": _host(ssh.get("host"), f"{field}.host"),
         "port": port,
-        "username": _text(ssh.get("username"), "ssh.username", 100),
-        "host_key": ssh.get("host_key") or "",
-        "credentials": credentials,
+        "username": _text(ssh.get("username"), f"{field}.username", 100),
+        "host_key": host_key,
+        "private_key": private_key,
+        "password": password,
     }
+
+
+def _ssh_host_check(host: str, base_url: str, allowed_hosts: list[str]) -> None:
+    refusal = ssh_host_refusal(host, environment_hosts(base_url, allowed_hosts))
+    if refusal:
+        raise InvalidInput(refusal)
+
+
+def ssh_host_check(ssh_host: SSHHost) -> None:
+    """Before anything connects to an SSH host (fetching its key): it must be one of its environment's hosts."""
+    environment = ssh_host.environment
+    _ssh_host_check(ssh_host.host, environment.base_url, environment.allowed_hosts or [])
+
+
+def ssh_host_credentials(ssh_host: SSHHost) -> tuple[str | None, str | None]:
+    """The host's private key and password, decrypted: for the probe runner only, never for display."""
+    values = []
+    for ciphertext in (ssh_host.private_key, ssh_host.password):
+        try:
+            values.append(crypto.decrypt(ciphertext) if ciphertext else None)
+        except crypto.SecretUnreadable:
+            logger.warning("The SSH credentials of host %s cannot be decrypted with CTRLREADY_SECRET_KEYS.", ssh_host.pk)
+            values.append(None)
+    return values[0], values[1]
+
+
+def ssh_host_add(*, environment: Environment, ssh: dict, actor, source: str) -> SSHHost:
+    """Add an SSH host (its credentials encrypted); an admin's recorded action."""
+    roles.require(actor, "manage")
+    parsed = _ssh(ssh)
+    with transaction.atomic():
+        environment = Environment.objects.select_for_update().get(pk=environment.pk)
+        _ssh_host_check(parsed["host"], environment.base_url, environment.allowed_hosts or [])
+        if environment.ssh_hosts.filter(host=parsed["host"], port=parsed["port"]).exists():
+            raise Conflict(f"{parsed['host']}:{parsed['port']} is already one of this environment's SSH hosts.")
+        ssh_host = _ssh_host_store(environment, parsed, position=environment.ssh_hosts.count())
+        event_append(
+            kind=Event.Kind.ENVIRONMENT, source=source, actor=actor, environment=environment, after="ssh host added",
+            note=f"Added SSH host {ssh_host}.", data={"ssh_host": ssh_host.label, "role": ssh_host.role},
+        )
+        if parsed["host_key"]:
+            host_key_trust(environment=environment, ssh_host=ssh_host, host_key=parsed["host_key"], actor=actor, source=source)
+    return ssh_host
+
+
+def ssh_host_remove(*, environment: Environment, ssh_host_id: int, actor, source: str) -> None:
+    roles.require(actor, "manage")
+    with transaction.atomic():
+        ssh_host = SSHHost.objects.select_for_update().filter(environment=environment, pk=ssh_host_id).first()
+        if ssh_host is None:
+            raise NotFound("This environment has no such SSH host.")
+        label = str(ssh_host)
+        ssh_host.delete()
+        event_append(
+            kind=Event.Kind.ENVIRONMENT, source=source, actor=actor, environment=environment, after="ssh host removed",
+            note=f"Removed SSH host {label}.", data={"ssh_host": label},
+        )
+
+
+def _ssh_host_store(environment: Environment, parsed: dict, *, position: int) -> SSHHost:
+    return SSHHost.objects.create(
+        environment=environment,
+        role=parsed["role"],
+        host=parsed["host"],
+        port=parsed["port"],
+        username=parsed["username"],
+        private_key=crypto.encrypt(parsed["private_key"]) if parsed["private_key"] else "",
+        password=crypto.encrypt(parsed["password"]) if parsed["password"] else "",
+        position=position,
+    )
 
 
 # --- Services ---------------------------------------------------------------------
@@ -165,6 +285,7 @@ def environment_create(
     variables: dict | None = None,
     secrets: dict[str, str] | None = None,
     ssh: dict | None = None,
+    dns_servers: list[str] | None = None,
     actor,
     source: str,
 ) -> Environment:
@@ -176,14 +297,10 @@ def environment_create(
     allowed_hosts = _allowed_hosts(allowed_hosts or [])
     variables = _variables(variables or {})
     secrets = {_secret_name(key): _secret_value(key, value) for key, value in (secrets or {}).items()}
-    ssh = _ssh(ssh)
-    if ssh is not None:
-        clash = sorted(set(secrets) & set(ssh["credentials"]))
-        if clash:
-            raise InvalidInput(f"Give `{clash[0]}` once: in `ssh` or in `secrets`, not both.")
-        secrets.update(ssh["credentials"])
-        if ssh["host_key"]:
-            host_key_parse(ssh["host_key"])
+    ssh_hosts = _ssh_hosts(ssh)
+    for host in ssh_hosts:
+        _ssh_host_check(host["host"], base_url, allowed_hosts)
+    dns_servers = _dns_servers(dns_servers or [], environment_hosts(base_url, allowed_hosts))
 
     with transaction.atomic():
         service, _ = Service.objects.get_or_create(name=service_name)
@@ -197,14 +314,13 @@ def environment_create(
                     base_url=base_url,
                     allowed_hosts=allowed_hosts,
                     variables=variables,
-                    ssh_host=ssh["host"] if ssh else "",
-                    ssh_port=ssh["port"] if ssh else 22,
-                    ssh_username=ssh["username"] if ssh else "",
+                    dns_servers=dns_servers,
                 )
         except IntegrityError:
             raise Conflict(f"{service_name} already has an environment named `{name}`; choose another name.") from None
         for secret_name, value in secrets.items():
             _secret_store(environment, secret_name, value)
+        stored = [_ssh_host_store(environment, host, position=n) for n, host in enumerate(ssh_hosts)]
         event_append(
             kind=Event.Kind.ENVIRONMENT,
             source=source,
@@ -217,11 +333,13 @@ def environment_create(
                 "allowed_hosts": allowed_hosts,
                 "variables": sorted(variables),
                 "secrets": sorted(secrets),
-                "ssh_host": environment.ssh_host,
+                "ssh_hosts": [{"host": h.label, "role": h.role} for h in stored],
+                "dns_servers": dns_servers,
             },
         )
-        if ssh and ssh["host_key"]:
-            host_key_trust(environment=environment, host_key=ssh["host_key"], actor=actor, source=source)
+        for ssh_host, host in zip(stored, ssh_hosts):
+            if host["host_key"]:
+                host_key_trust(environment=environment, ssh_host=ssh_host, host_key=host["host_key"], actor=actor, source=source)
     return environment
 
 
@@ -232,11 +350,13 @@ def environment_update(
     allowed_hosts: list[str] | None = None,
     variables: dict | None = None,
     secrets: dict[str, str] | None = None,
-    ssh: dict | None = None,
+    dns_servers: list[str] | None = None,
     actor,
     source: str,
 ) -> Environment:
-    """Change what is given (None leaves a field as it is); records one event naming what changed."""
+    """Change what is given (None leaves a field as it is); records one event naming what changed.
+
+    SSH hosts are added and removed on their own (`ssh_host_add`, `ssh_host_remove`)."""
     roles.require(actor, "manage")
     changes: dict = {}
     if base_url is not None:
@@ -245,22 +365,20 @@ def environment_update(
         changes["allowed_hosts"] = _allowed_hosts(allowed_hosts)
     if variables is not None:
         changes["variables"] = _variables(variables)
-    parsed_ssh = _ssh(ssh)
-    if parsed_ssh is not None:
-        changes.update(
-            ssh_host=parsed_ssh["host"], ssh_port=parsed_ssh["port"], ssh_username=parsed_ssh["username"]
-        )
-        if parsed_ssh["host_key"]:
-            host_key_parse(parsed_ssh["host_key"])
     new_secrets = {_secret_name(key): _secret_value(key, value) for key, value in (secrets or {}).items()}
-    if parsed_ssh is not None:
-        new_secrets.update(parsed_ssh["credentials"])
 
     with transaction.atomic():
         environment = Environment.objects.select_for_update(of=("self",)).select_related("service").get(pk=environment.pk)
         changed = [field for field, value in changes.items() if getattr(environment, field) != value]
         for field in changed:
             setattr(environment, field, changes[field])
+        for ssh_host in environment.ssh_hosts.all():
+            _ssh_host_check(ssh_host.host, environment.base_url, environment.allowed_hosts or [])
+        hosts = environment_hosts(environment.base_url, environment.allowed_hosts or [])
+        servers = _dns_servers(environment.dns_servers if dns_servers is None else dns_servers, hosts)
+        if servers != environment.dns_servers:
+            environment.dns_servers = servers
+            changed.append("dns_servers")
         if changed:
             environment.save(update_fields=changed)
         for secret_name, value in new_secrets.items():
@@ -275,10 +393,6 @@ def environment_update(
                 note=f"Changed {', '.join(changed + [f'secret {name}' for name in sorted(new_secrets)])}.",
                 data={"fields": changed, "secrets": sorted(new_secrets)},
             )
-        if parsed_ssh is not None and parsed_ssh["host_key"]:
-            key, _ = host_key_parse(parsed_ssh["host_key"])
-            if key != environment.ssh_host_key:
-                host_key_trust(environment=environment, host_key=key, actor=actor, source=source)
     return environment
 
 
@@ -334,18 +448,36 @@ def secrets_rotate() -> int:
             continue
         EnvironmentSecret.objects.filter(pk=secret.pk).update(ciphertext=ciphertext)
         rotated += 1
+    for ssh_host in SSHHost.objects.exclude(private_key="", password="").iterator():
+        try:
+            fields = {name: crypto.rotate(getattr(ssh_host, name)) for name in ("private_key", "password") if getattr(ssh_host, name)}
+        except crypto.SecretUnreadable:
+            logger.warning("The SSH credentials of host %s cannot be decrypted; left as they are.", ssh_host.pk)
+            continue
+        SSHHost.objects.filter(pk=ssh_host.pk).update(**fields)
+        rotated += len(fields)
     return rotated
 
 
-def host_key_trust(*, environment: Environment, host_key: str, actor, source: str) -> Environment:
-    """Pin the SSH host key probes must see; an admin's recorded action (the event carries the fingerprint)."""
+def host_key_trust(
+    *, environment: Environment, host_key: str, actor, source: str, ssh_host: SSHHost | None = None
+) -> SSHHost:
+    """Pin the host key probes must see on one SSH host (the only one when not named); an admin's recorded action."""
     roles.require(actor, "manage")
     key, fingerprint = host_key_parse(host_key)
     with transaction.atomic():
-        environment = Environment.objects.select_for_update().get(pk=environment.pk)
-        previous = host_key_fingerprint(environment.ssh_host_key)
-        environment.ssh_host_key = key
-        environment.save(update_fields=["ssh_host_key"])
+        hosts = SSHHost.objects.select_for_update().filter(environment=environment)
+        if ssh_host is not None:
+            hosts = hosts.filter(pk=ssh_host.pk)
+        hosts = list(hosts[:2])
+        if not hosts:
+            raise InvalidInput("Add the SSH host first, then trust its key.")
+        if len(hosts) > 1:
+            raise InvalidInput("This environment has several SSH hosts: say which one's key to trust.")
+        ssh_host = hosts[0]
+        previous = host_key_fingerprint(ssh_host.host_key)
+        ssh_host.host_key = key
+        ssh_host.save(update_fields=["host_key"])
         event_append(
             kind=Event.Kind.HOST_KEY_TRUSTED,
             source=source,
@@ -353,7 +485,7 @@ def host_key_trust(*, environment: Environment, host_key: str, actor, source: st
             environment=environment,
             before=previous,
             after=fingerprint,
-            note=f"Trusted SSH host key {fingerprint} for {environment.ssh_host or 'the SSH target'}.",
-            data={"fingerprint": fingerprint, "previous": previous, "key_type": key.split()[0]},
+            note=f"Trusted SSH host key {fingerprint} for {ssh_host.label}.",
+            data={"fingerprint": fingerprint, "previous": previous, "key_type": key.split()[0], "ssh_host": ssh_host.label},
         )
-    return environment
+    return ssh_host

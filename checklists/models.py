@@ -25,10 +25,9 @@ class Environment(models.Model):
     base_url = models.URLField(max_length=500)
     allowed_hosts = models.JSONField(default=list, blank=True)
     variables = models.JSONField(default=dict, blank=True)
-    ssh_host = models.CharField(max_length=255, blank=True)
-    ssh_port = models.PositiveIntegerField(default=22)
-    ssh_username = models.CharField(max_length=100, blank=True)
-    ssh_host_key = models.TextField(blank=True, help_text="The pinned host key, OpenSSH format.")
+    dns_servers = models.JSONField(
+        default=list, blank=True, help_text="DNS servers probes resolve with (`ip` or `ip:port`); empty: the worker's."
+    )
     ca_bundle = models.TextField(blank=True, help_text="Extra trusted CA certificates (PEM) for TLS probes.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -40,11 +39,37 @@ class Environment(models.Model):
         return f"{self.service.name} / {self.name}"
 
 
-class EnvironmentSecret(models.Model):
-    """A write-only value, encrypted at rest with CTRLREADY_SECRET_KEYS.
+class SSHHost(models.Model):
+    """One of an environment's SSH hosts: `ssh` and `host` probes run on the hosts whose role they name.
 
-    The names `ssh_private_key` and `ssh_password` hold the SSH credentials.
+    Its credentials are write-only, encrypted at rest like every secret; its host key is pinned by an
+    admin's recorded action and verified on every connection.
     """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="ssh_hosts")
+    role = models.CharField(max_length=50, blank=True, help_text="`web`, `worker`…: what `hosts:` in a probe names.")
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(default=22)
+    username = models.CharField(max_length=100)
+    private_key = models.TextField(blank=True, help_text="Encrypted.")
+    password = models.TextField(blank=True, help_text="Encrypted.")
+    host_key = models.TextField(blank=True, help_text="The pinned host key, OpenSSH format.")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["environment", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["environment", "host", "port"], name="unique_ssh_host_per_environment")]
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}" + (f" ({self.role})" if self.role else "")
+
+    @property
+    def label(self) -> str:
+        return self.host if self.port == 22 else f"{self.host}:{self.port}"
+
+
+class EnvironmentSecret(models.Model):
+    """A write-only value, encrypted at rest with CTRLREADY_SECRET_KEYS."""
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="secrets")
     name = models.CharField(max_length=100)
@@ -81,6 +106,7 @@ class ChecklistVersion(models.Model):
     sha256 = models.CharField(max_length=64)
     required_roles = models.JSONField(default=list)
     counts = models.JSONField(default=dict)
+    description = models.TextField(blank=True, help_text="The prose under the title (Markdown).")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -106,6 +132,7 @@ class Section(models.Model):
     optional = models.BooleanField(default=False)
     position = models.PositiveIntegerField()
     line = models.PositiveIntegerField(default=0)
+    description = models.TextField(blank=True, help_text="The prose under the heading (Markdown).")
 
     class Meta:
         ordering = ["version", "position"]
@@ -118,6 +145,10 @@ class Section(models.Model):
 
 
 class Item(models.Model):
+    class Scope(models.TextChoices):
+        ENVIRONMENT = "environment"
+        RELEASE = "release"
+
     version = models.ForeignKey(ChecklistVersion, on_delete=models.CASCADE, related_name="items")
     section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="items")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
@@ -129,6 +160,11 @@ class Item(models.Model):
     line = models.PositiveIntegerField(default=0)
     section_path = models.JSONField(default=list)
     has_children = models.BooleanField(default=False)
+    # Where its evidence belongs, how long an attestation holds, who it waits on by default: the
+    # checklist's `<!-- item -->` comment.
+    scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.ENVIRONMENT)
+    valid_for = models.DurationField(null=True, blank=True)
+    owner = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["version", "position"]
@@ -195,6 +231,13 @@ class ItemState(models.Model):
     )
     updated_by_name = models.CharField(max_length=150, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
+    # The waiver, kept apart from the note: only a lead's waive writes it, and leaving `waived` clears it.
+    waiver_reason = models.TextField(blank=True)
+    waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    waived_by_name = models.CharField(max_length=150, blank=True)
+    waived_at = models.DateTimeField(null=True, blank=True)
     # What the latest finished probe run of an automated item found, kept here so the item carries
     # its own evidence: `result` is what the pages and the API show of it, `latest_run_id` names the run
     # (a plain id: runs are the probes app's, and old ones are pruned).
@@ -204,6 +247,11 @@ class ItemState(models.Model):
     run_state = models.CharField(
         max_length=10, choices=RunState.choices, blank=True, default="",
         help_text="Whether a probe run of this item is queued or running now.",
+    )
+    # A state taken over from an earlier deployment (`scope: release` or `valid:`): where it was
+    # attested. `updated_by_name` and `updated_at` stay those of the attestation itself.
+    carried_from = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:

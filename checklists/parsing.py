@@ -12,7 +12,11 @@ exactly what a Git host renders as a task-list checkbox. The choices where the f
 - A heading whose text contains "(Optional" (any case) makes everything below it optional.
   The title itself never does.
 - Items directly under the title, before any section, go into an implicit level-2 section
-  named like the checklist. Sections that end up without items (prose, notes) are left out.
+  named like the checklist. A heading with no items under it (a "References" list of links) is
+  still a section.
+- The prose under a heading — every line down to the next heading except items (with everything
+  nested in them) and HTML comments — is its description, as Markdown; the prose under the title
+  is the checklist's.
 - An item is a list item whose first paragraph starts with ``[ ]``, ``[x]`` or ``[X]`` and
   whitespace. Its parent is the nearest enclosing item, even through a plain bullet between
   them. Lists inside block quotes are quotations, not items. An item with no text, or with
@@ -26,6 +30,9 @@ exactly what a Git host renders as a task-list checkbox. The choices where the f
 - A ``<!-- probe ... -->`` comment belongs to the item it follows when nothing but other
   comments and closing list markup stands between them (a blank line is fine). Anywhere else
   it is refused. ``<!-- ctrlready ... -->`` may appear once, anywhere.
+- An ``<!-- item ... -->`` comment follows its item like a probe comment and holds the item's
+  evidence settings: ``scope`` (``environment``, the default, or ``release``), ``valid`` (a
+  duration such as ``90d`` or ``12h``, for manual items only) and ``owner`` (a username).
 """
 
 from __future__ import annotations
@@ -37,27 +44,36 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import ftfy
-import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from checklists.annotations import AnnotationError, load_annotation
 from checklists.spec import ProbeSpecError, validate_probe
+from core.text import excerpt
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_TEXT = 5_000
 MAX_NESTING = 50
 MAX_KEY_LENGTH = 200
+MAX_ITEMS = 5_000
 SLUG_LENGTH = 60
 SIGNOFF_ROLES = ("engineer", "lead", "admin")
 DEFAULT_ROLES = ("lead",)
+SCOPE_ENVIRONMENT, SCOPE_RELEASE = "environment", "release"
+SCOPES = (SCOPE_ENVIRONMENT, SCOPE_RELEASE)
+ITEM_SETTINGS = ("scope", "valid", "owner")
+DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_VALID_SECONDS = 3660 * 86400  # ten years and a bit: anything longer is a typo
 
 KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
 _TRAILING_KEY = re.compile(r"[ \t]*(?<!\\)\{#([^{}\n]*)\}[ \t]*\Z")
 _BOX = re.compile(r"\[[ xX]\](?:\s+|\Z)")
 _LINE_JOIN = re.compile(r"[ \t]*\n[ \t]*")
-_COMMENT_WORD = re.compile(r"\s*(probe|ctrlready)(?=\s|\Z)")
-_OPEN_COMMENT = re.compile(r"(?<!\\)<!--\s*(probe|ctrlready)(?=\s|\Z)")
+_COMMENT_WORD = re.compile(r"\s*(probe|ctrlready|item)(?=\s|\Z)")
+_OPEN_COMMENT = re.compile(r"(?<!\\)<!--\s*(probe|ctrlready|item)(?=\s|\Z)")
 _LEADING_WS = re.compile(r"[ \t]*")
+_DURATION = re.compile(r"([0-9]{1,6})\s*([mhdw])\Z")
+_OWNER = re.compile(r"[\w.@+-]{1,150}\Z")
 _TEXT_TOKENS = ("text", "text_special")
 
 # Repair text that was encoded to UTF-8 twice, and change nothing else: quotes, HTML entities,
@@ -101,6 +117,13 @@ class ParsedItem:
     probe: dict | None
     line: int
     children: tuple[ParsedItem, ...] = ()
+    #: Where its evidence belongs: "environment" (the default) or "release" (it carries over to
+    #: another environment's deployment of the same release).
+    scope: str = SCOPE_ENVIRONMENT
+    #: How long a manual attestation holds and carries over to later deployments, in seconds.
+    valid_seconds: int | None = None
+    #: The default assignee's username, or "".
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,7 @@ class ParsedSection:
     line: int
     items: tuple[ParsedItem, ...] = ()
     sections: tuple[ParsedSection, ...] = ()
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,7 @@ class ParsedChecklist:
     title: str
     sections: tuple[ParsedSection, ...]
     required_roles: tuple[str, ...] = DEFAULT_ROLES
+    description: str = ""
 
     def iter_items(self) -> Iterator[tuple[tuple[str, ...], ParsedItem, str | None]]:
         """Yield ``(section_path, item, parent_key)`` depth-first in document order."""
@@ -156,13 +181,14 @@ def slugify(value: str) -> str:
     return re.sub(r"[-\s]+", "-", value).strip("-_")
 
 
-def parse_checklist(source: str | bytes) -> ParsedChecklist:
+def parse_checklist(source: str | bytes, *, max_items: int = MAX_ITEMS) -> ParsedChecklist:
+    """Parse a checklist; one with more than `max_items` items (children included) is refused."""
     text = _read_text(source)
     if not text.strip():
         raise ChecklistError(
             "The file is empty: write a `# Title` heading and items like `- [ ] text`."
         )
-    return _Parser(text).parse()
+    return _Parser(text, max_items=max_items).parse()
 
 
 # Reading the file
@@ -230,9 +256,7 @@ class _Section:
     line: int
     items: list[_Item] = field(default_factory=list)
     sections: list[_Section] = field(default_factory=list)
-
-    def has_items(self) -> bool:
-        return bool(self.items) or any(s.has_items() for s in self.sections)
+    description: str = ""
 
 
 @dataclass
@@ -244,6 +268,8 @@ class _Item:
     explicit_key: str | None = None
     probe: dict | None = None
     probe_line: int | None = None
+    settings: ItemSettings | None = None
+    settings_line: int | None = None
     children: list[_Item] = field(default_factory=list)
 
 
@@ -257,7 +283,8 @@ class _Comment:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, *, max_items: int = MAX_ITEMS):
+        self.max_items = max_items
         self.lines = text.split("\n")
         self.env: dict = {}
         self.tokens = _MARKDOWN.parse(text, self.env)
@@ -272,6 +299,9 @@ class _Parser:
         self.roles: tuple[str, ...] = DEFAULT_ROLES
         self.roles_line: int | None = None
         self.item_count = 0
+        # For descriptions: where each heading's prose starts, and the lines that are not prose.
+        self.prose_starts: list[tuple[int, int, _Section | None]] = []  # (heading's first line, first prose line, section)
+        self.not_prose: list[tuple[int, int]] = []
 
     def parse(self) -> ParsedChecklist:
         self._refuse_deep_nesting()
@@ -290,11 +320,28 @@ class _Parser:
             )
         if self.implicit is not None:
             self.implicit.title, self.implicit.plain = self.title, self.title_plain
+        description = self._describe()
         return ParsedChecklist(
             title=self.title,
             sections=_KeyAssigner(self.roots).freeze(),
             required_roles=self.roles,
+            description=description,
         )
+
+    def _describe(self) -> str:
+        """Give every section the prose under its heading; return the prose under the title."""
+        prose = [True] * len(self.lines)
+        for start, end in self.not_prose:
+            prose[start:end] = [False] * (end - start)
+        title_description = ""
+        ends = [start for start, _, _ in self.prose_starts[1:]] + [len(self.lines)]
+        for (_, start, section), end in zip(self.prose_starts, ends):
+            text = _prose([line if prose[number] else "" for number, line in enumerate(self.lines[start:end], start)])
+            if section is None:
+                title_description = text
+            else:
+                section.description = text
+        return title_description
 
     def _token(self, i: int, token: Token) -> int:
         """Handle the token at ``i``; return the index of the next token to look at."""
@@ -334,6 +381,7 @@ class _Parser:
                 )
             self.title, self.title_plain = title, _plain(inline)
             self.stack.clear()
+            self.prose_starts.append((token.map[0], token.map[1], None))
             return
         while self.stack and self.stack[-1].level >= level:
             self.stack.pop()
@@ -342,6 +390,8 @@ class _Parser:
         section = _Section(title, _plain(inline), level, optional, line)
         (parent.sections if parent else self.roots).append(section)
         self.stack.append(section)
+        if self.title is not None:
+            self.prose_starts.append((token.map[0], token.map[1], section))
 
     def _list_item(self, i: int, token: Token) -> int:
         tokens = self.tokens
@@ -357,6 +407,7 @@ class _Parser:
             return i + 1
 
         line = token.map[0] + 1
+        self.not_prose.append((token.map[0], token.map[1]))
         inline = tokens[i + 2]
         self._parse_inline(inline, "item")
         parent = next((item for item in reversed(self.open_items) if item is not None), None)
@@ -373,7 +424,7 @@ class _Parser:
             key = match.group(1).strip()
             if not KEY_RE.match(key):
                 raise ChecklistError(
-                    f"The key `{{#{key}}}` is not valid: a key starts with a letter or digit and uses "
+                    f"The key `{{#{excerpt(key)}}}` is not valid: a key starts with a letter or digit and uses "
                     "only letters, digits, `.`, `_` and `-` (at most 200 characters).",
                     line,
                 )
@@ -389,6 +440,12 @@ class _Parser:
 
         (parent.children if parent else section.items).append(item)
         self.item_count += 1
+        if self.item_count > self.max_items:
+            raise ChecklistError(
+                f"This checklist has more than {self.max_items:,} items (this line is item {self.item_count:,}): "
+                "split it into several checklists, or ask an admin to raise CTRLREADY_MAX_ITEMS.",
+                line,
+            )
         self.open_items.append(item)
         self.last_item = item
         return i + 4  # list_item_open, paragraph_open, inline, paragraph_close
@@ -429,6 +486,7 @@ class _Parser:
         if not content.startswith("<!--"):
             self.last_item = None
             return
+        self.not_prose.append((token.map[0], token.map[1]))
         comment = _read_comment(content, token.map[0] + 1)
         if comment is not None:
             self._use_comment(comment, self.last_item)
@@ -481,6 +539,8 @@ class _Parser:
     def _use_comment(self, comment: _Comment, item: _Item | None) -> None:
         if comment.kind == "probe":
             self._attach_probe(comment, item)
+        elif comment.kind == "item":
+            self._attach_item_settings(comment, item)
         else:
             self._read_roles(comment)
 
@@ -501,6 +561,25 @@ class _Parser:
         item.probe = _validate_probe(data, comment.line)
         item.probe_line = comment.line
 
+    def _attach_item_settings(self, comment: _Comment, item: _Item | None) -> None:
+        if item is None:
+            raise ChecklistError(
+                "This `item` comment does not follow an item: put it on the lines right after "
+                "the `- [ ]` item it describes, indented like the item's text.",
+                comment.line,
+            )
+        if item.settings_line is not None:
+            raise ChecklistError(
+                f"The item on line {item.line} already has an `item` comment (line {item.settings_line}): "
+                "put all its settings in one.",
+                comment.line,
+            )
+        try:
+            item.settings = item_settings(_load_yaml(comment, "item"))
+        except ValueError as exc:
+            raise ChecklistError(str(exc), comment.line) from None
+        item.settings_line = comment.line
+
     def _read_roles(self, comment: _Comment) -> None:
         if self.roles_line is not None:
             raise ChecklistError(
@@ -519,7 +598,7 @@ class _Parser:
         unknown = [str(name) for name in data if name != "signoff"]
         if unknown:
             raise ChecklistError(
-                f"Unknown setting `{unknown[0]}` in the `ctrlready` comment: the only setting is "
+                f"Unknown setting `{excerpt(unknown[0])}` in the `ctrlready` comment: the only setting is "
                 "`signoff`, a list of roles like `[lead, admin]`.",
                 comment.line,
             )
@@ -534,7 +613,7 @@ class _Parser:
         for role in roles:
             if role not in SIGNOFF_ROLES:
                 raise ChecklistError(
-                    f"`{role}` is not a sign-off role: use {allowed}.",
+                    f"`{excerpt(role)}` is not a sign-off role: use {allowed}.",
                     comment.line,
                 )
         self.roles = tuple(dict.fromkeys(roles))
@@ -568,23 +647,9 @@ def _unclosed(kind: str, line: int) -> ChecklistError:
 
 def _load_yaml(comment: _Comment, kind: str) -> object:
     try:
-        return yaml.safe_load(comment.body)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = comment.line + (mark.line if mark else 0)
-        problem = exc.problem or exc.context or "it cannot be read"
-        raise ChecklistError(
-            f"The `{kind}` comment starting on line {comment.line} is not valid YAML ({problem}): "
-            "fix the YAML between `<!-- " + kind + "` and `-->`.",
-            line,
-        ) from None
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
-        problem = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ChecklistError(
-            f"The `{kind}` comment starting on line {comment.line} is not valid YAML ({problem}): "
-            f"fix the YAML between `<!-- {kind}` and `-->`.",
-            comment.line,
-        ) from None
+        return load_annotation(comment.body, kind=kind, line=comment.line)
+    except AnnotationError as exc:
+        raise ChecklistError(exc.message, exc.line) from None
 
 
 def _validate_probe(data: object, line: int) -> dict:
@@ -594,7 +659,66 @@ def _validate_probe(data: object, line: int) -> dict:
         raise ChecklistError(str(exc), line) from None
 
 
+@dataclass(frozen=True)
+class ItemSettings:
+    """What an ``<!-- item -->`` comment says about its item's evidence."""
+
+    scope: str = SCOPE_ENVIRONMENT
+    valid_seconds: int | None = None
+    owner: str = ""
+
+
+def item_settings(data: object) -> ItemSettings:
+    """Check an ``item`` comment's YAML; raise ValueError with a sentence saying what to fix."""
+    if data is None:
+        return ItemSettings()
+    if not isinstance(data, dict):
+        raise ValueError(
+            "The `item` comment must hold YAML settings like `scope: release` or `valid: 90d`."
+        )
+    unknown = [str(name) for name in data if name not in ITEM_SETTINGS]
+    if unknown:
+        raise ValueError(
+            f"Unknown setting `{unknown[0][:40]}` in the `item` comment: use `scope`, `valid` or `owner`."
+        )
+    scope = data.get("scope", SCOPE_ENVIRONMENT)
+    if scope not in SCOPES:
+        raise ValueError("`scope` must be `environment` (the default) or `release`.")
+    owner = data.get("owner", "")
+    if owner is None:
+        owner = ""
+    if not isinstance(owner, str) or (owner and not _OWNER.match(owner)):
+        raise ValueError("`owner` must be one username (letters, digits and `.@+-_`, at most 150 characters).")
+    valid = data.get("valid")
+    return ItemSettings(scope=scope, valid_seconds=None if valid is None else duration_seconds(valid), owner=owner)
+
+
+def duration_seconds(value: object) -> int:
+    """``"90d"`` → 7776000: a whole number of minutes (m), hours (h), days (d) or weeks (w)."""
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("`valid` must be a duration like `90d`, `12h`, `30m` or `2w`.")
+    seconds = int(match.group(1)) * DURATION_UNITS[match.group(2)]
+    if not 0 < seconds <= MAX_VALID_SECONDS:
+        raise ValueError("`valid` must be more than zero and at most ten years.")
+    return seconds
+
+
+def duration_text(seconds: int) -> str:
+    """The shortest way to write ``seconds`` back as ``valid`` takes it: 7776000 → ``"90d"``."""
+    for unit in ("w", "d", "h"):
+        if seconds % DURATION_UNITS[unit] == 0:
+            return f"{seconds // DURATION_UNITS[unit]}{unit}"
+    return f"{seconds // 60}m"
+
+
 # Text helpers
+
+
+def _prose(lines: list[str]) -> str:
+    """Lines of prose as one Markdown text (what is not prose is blank): no blank lines at either end, no runs of them."""
+    text = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", "\n".join(lines))
+    return textwrap.dedent(text).strip("\n").rstrip()
 
 
 def _join_lines(text: str) -> str:
@@ -619,7 +743,7 @@ class _KeyAssigner:
     """Give every item its key: explicit keys as written, generated ones de-duplicated in order."""
 
     def __init__(self, roots: list[_Section]):
-        self.roots = [section for section in roots if section.has_items()]
+        self.roots = roots
         self.used: set[str] = set()
         self.next_suffix: dict[str, int] = {}
         explicit: dict[str, int] = {}
@@ -658,13 +782,19 @@ class _KeyAssigner:
             optional=section.optional,
             line=section.line,
             items=tuple(self._item(item, prefix) for item in section.items),
-            sections=tuple(
-                self._section(child, path) for child in section.sections if child.has_items()
-            ),
+            sections=tuple(self._section(child, path) for child in section.sections),
+            description=section.description,
         )
 
     def _item(self, item: _Item, prefix: str) -> ParsedItem:
         key = item.explicit_key or self._generated_key(f"{prefix}.{_slug(item.plain, 'item')}")
+        settings = item.settings or ItemSettings()
+        if settings.valid_seconds is not None and item.probe is not None:
+            raise ChecklistError(
+                "`valid` is for attestations a person makes; this item is checked by its probe, whose "
+                "results stay fresh for the result window (CTRLREADY_RESULT_TTL_MINUTES). Remove `valid`.",
+                item.settings_line,
+            )
         return ParsedItem(
             key=key,
             text=item.text,
@@ -672,6 +802,9 @@ class _KeyAssigner:
             probe=item.probe,
             line=item.line,
             children=tuple(self._item(child, key) for child in item.children),
+            scope=settings.scope,
+            valid_seconds=settings.valid_seconds,
+            owner=settings.owner,
         )
 
     def _generated_key(self, base: str) -> str:

@@ -2,12 +2,13 @@
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -19,6 +20,7 @@ from core.actors import SYSTEM, actor_name, actor_user
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from core.events import event_append, event_fields
 from core.models import Event, Source
+from core.text import excerpt
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
@@ -53,6 +55,28 @@ def _ordered_counts(counts: dict) -> dict:
     }
 
 
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def checklist_name_check(*, name: str, existing: Checklist | None = None) -> Checklist | None:
+    """The checklist an import under `name` adds a version to (None: a new one).
+
+    Two names that differ only in punctuation or symbols share a slug: the second is refused rather
+    than silently becoming a version of the first. Case and spacing do not make a different name.
+    """
+    slug = slugify(name)
+    if existing is None:
+        existing = Checklist.objects.filter(slug=slug).first()
+    if existing is not None and not _same_name(existing.name, name):
+        raise Conflict(
+            f"The name “{excerpt(name)}” gives the address `{excerpt(slug)}`, which already belongs to the "
+            f"checklist “{excerpt(existing.name)}”: import under that exact name to add a version to it, "
+            "or choose a name that differs in its letters or digits."
+        )
+    return existing
+
+
 def _check_size(markdown: str | bytes) -> None:
     size = len(markdown) if isinstance(markdown, bytes) else len(markdown.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
@@ -84,7 +108,7 @@ def _import_source(markdown: str | bytes, name: str) -> _ImportSource:
     """
     _check_size(markdown)
     try:
-        parsed = parse_checklist(markdown)
+        parsed = parse_checklist(markdown, max_items=settings.CTRLREADY_MAX_ITEMS)
     except ChecklistError as error:
         raise InvalidInput(str(error), line=error.line) from None
     text = _source_text(markdown)
@@ -143,7 +167,7 @@ def checklist_import_preview(*, markdown: str | bytes, name: str = "", actor) ->
     """What `checklist_import` would do with this file: refused for the same reasons, and nothing stored."""
     roles.require(actor, "manage")
     source = _import_source(markdown, name)
-    existing = Checklist.objects.filter(slug=source.slug).first()
+    existing = checklist_name_check(name=source.name)
     latest = identical = None
     if existing is not None:
         latest = existing.versions.aggregate(n=Max("number"))["n"]
@@ -160,6 +184,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: st
     with transaction.atomic():
         checklist, _ = Checklist.objects.get_or_create(slug=slug, defaults={"name": name})
         checklist = Checklist.objects.select_for_update().get(pk=checklist.pk)
+        checklist_name_check(name=name, existing=checklist)
         existing = checklist.versions.filter(sha256=sha256).first()
         if existing is not None:
             return ImportResult(version=existing, created=False)
@@ -172,6 +197,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: st
             sha256=sha256,
             required_roles=list(parsed.required_roles),
             counts=parsed.counts(),
+            description=parsed.description,
             created_by=actor_user(actor),
         )
         _store_tree(version, parsed)
@@ -202,6 +228,7 @@ def _store_tree(version: ChecklistVersion, parsed) -> None:
                 optional=parsed_section.optional,
                 position=position,
                 line=parsed_section.line,
+                description=parsed_section.description,
             )
             position += 1
             sections_by_level[depth].append((section, parent, parsed_section))
@@ -234,6 +261,9 @@ def _store_tree(version: ChecklistVersion, parsed) -> None:
                 line=parsed_item.line,
                 section_path=list(path),
                 has_children=bool(parsed_item.children),
+                scope=parsed_item.scope,
+                valid_for=timedelta(seconds=parsed_item.valid_seconds) if parsed_item.valid_seconds else None,
+                owner=parsed_item.owner,
             )
             item_position += 1
             items_by_depth[depth].append((item, parent))
@@ -256,9 +286,30 @@ def _store_tree(version: ChecklistVersion, parsed) -> None:
 
 
 def deployment_create(
-    *, environment, checklist_slug: str, release: str, version_number: int | None = None, actor, source: str
+    *,
+    environment,
+    checklist_slug: str = "",
+    release: str = "",
+    version_number: int | None = None,
+    from_id: int | None = None,
+    actor,
+    source: str,
 ) -> Deployment:
+    """Start a deployment; with `from_id`, carry evidence over from that signed-off deployment of the release.
+
+    With `from_id`, the checklist (and then its version) and the release default to the origin's.
+    Whatever the origin, items with `valid:` take over the latest signed-off attestation of this
+    environment that is still younger than that (see `evidence_carry`).
+    """
     roles.require(actor, "run")
+    origin = _carry_origin(from_id) if from_id is not None else None
+    if origin is not None:
+        if not checklist_slug:
+            checklist_slug = origin.version.checklist.slug
+            version_number = version_number or origin.version.number
+        release = release or origin.release
+    if not checklist_slug:
+        raise InvalidInput("Give the checklist to deploy against (its slug), or `from`: a deployment to follow.")
     release = (release or "").strip()
     if not release:
         raise InvalidInput("Give the release being deployed, e.g. `v1.4.2` or a git sha.")
@@ -270,7 +321,9 @@ def deployment_create(
     else:
         version = versions.filter(number=version_number).first()
     if version is None:
-        raise NotFound(f"There is no checklist `{checklist_slug}`" + (f" version {version_number}." if version_number else "."))
+        raise NotFound(f"There is no checklist `{excerpt(checklist_slug)}`" + (f" version {version_number}." if version_number else "."))
+    if origin is not None:
+        _check_origin(origin, environment=environment, version=version, release=release)
     with transaction.atomic():
         deployment = Deployment.objects.create(
             environment=environment, version=version, release=release, created_by=actor_user(actor)
@@ -278,14 +331,153 @@ def deployment_create(
         ItemState.objects.bulk_create(
             [ItemState(deployment=deployment, item_id=item_id) for item_id in version.items.values_list("id", flat=True)]
         )
+        note = f"{release} to {environment}, checklist {version.checklist.slug} v{version.number}"
+        if origin is not None:
+            note += f", following {origin.release} in {origin.environment.name} (deployment {origin.pk})"
         event_append(
             kind=Event.Kind.DEPLOYMENT_CREATED,
             source=source,
             actor=actor,
             deployment=deployment,
-            note=f"{release} to {environment}, checklist {version.checklist.slug} v{version.number}",
+            note=note,
+            data={"from": origin.pk} if origin is not None else None,
         )
+        evidence_carry(deployment=deployment, origin=origin, actor=actor, source=source)
     return deployment
+
+
+def _carry_origin(from_id: int) -> Deployment:
+    origin = (
+        Deployment.objects.select_related("environment__service", "version__checklist").filter(pk=from_id).first()
+    )
+    if origin is None:
+        raise NotFound(f"There is no deployment {from_id} to carry evidence from.")
+    if origin.status != Deployment.Status.SIGNED_OFF:
+        raise Conflict(
+            f"Deployment {from_id} is not signed off: evidence carries over only from a signed-off deployment. "
+            "Sign it off first, or start this one without `from`."
+        )
+    return origin
+
+
+def _check_origin(origin: Deployment, *, environment, version: ChecklistVersion, release: str) -> None:
+    if origin.release != release:
+        raise InvalidInput(
+            f"Deployment {origin.pk} is of release `{origin.release}`, not `{release}`: "
+            "evidence carries over only within one release."
+        )
+    if origin.environment.service_id != environment.service_id:
+        raise InvalidInput(
+            f"Deployment {origin.pk} is of {origin.environment.service.name}, not {environment.service.name}: "
+            "evidence carries over only within one service."
+        )
+    if origin.version.checklist_id != version.checklist_id:
+        raise InvalidInput(
+            f"Deployment {origin.pk} was checked against `{origin.version.checklist.slug}`, not "
+            f"`{version.checklist.slug}`: evidence carries over only within one checklist."
+        )
+
+
+#: What a carried state takes over from the one it is carried from.
+CARRIED_FIELDS = (
+    "state", "note", "evidence_url", "updated_by", "updated_by_name", "updated_at",
+    "latest_run_id", "result", "last_passed_at", "carried_from",
+    "waiver_reason", "waived_by", "waived_by_name", "waived_at",
+)
+
+
+def evidence_carry(*, deployment: Deployment, origin: Deployment | None, actor, source: str) -> int:
+    """Take evidence over from earlier deployments into a new one; returns how many items it set.
+
+    - From `origin` (a signed-off deployment of the same release): the done states (passed, waived,
+      n/a) of items whose checklist says `scope: release`.
+    - For the other items with `valid: <duration>`: the latest `passed` attestation of the same
+      checklist in this environment's signed-off deployments that is younger than the duration.
+
+    A carried state keeps who set it and when, and names the deployment where it was attested
+    (`carried_from`); each appends one `carried` event. Items that follow their children are not
+    carried: they follow their carried children. Runs in the caller's transaction.
+    """
+    items = {
+        item.key: item
+        for item in Item.objects.filter(version_id=deployment.version_id, has_children=False)
+        .filter(Q(scope=Item.Scope.RELEASE) | Q(valid_for__isnull=False))
+    }
+    if not items:
+        return 0
+    sources: dict[str, tuple[ItemState, str]] = {}
+    if origin is not None:
+        release_keys = [key for key, item in items.items() if item.scope == Item.Scope.RELEASE]
+        for state in ItemState.objects.filter(
+            deployment=origin, item__key__in=release_keys, state__in=DONE
+        ).select_related("item", "deployment__environment"):
+            sources[state.item.key] = (state, "release")
+    now = timezone.now()
+    valid = {key: item for key, item in items.items() if item.valid_for is not None and key not in sources}
+    if valid:
+        oldest = now - max(item.valid_for for item in valid.values())
+        candidates = (
+            ItemState.objects.filter(
+                deployment__environment_id=deployment.environment_id,
+                deployment__status=Deployment.Status.SIGNED_OFF,
+                deployment__version__checklist_id=deployment.version.checklist_id,
+                item__key__in=list(valid),
+                state=State.PASSED,
+                updated_at__gte=oldest,
+            )
+            .exclude(deployment=deployment)
+            .select_related("item", "deployment__environment")
+            .order_by("-updated_at", "-id")
+        )
+        for state in candidates:
+            key = state.item.key
+            if key not in sources and state.updated_at >= now - valid[key].valid_for:
+                sources[key] = (state, "valid")
+    if not sources:
+        return 0
+
+    targets = {
+        state.item.key: state
+        for state in ItemState.objects.select_for_update(of=("self",))
+        .filter(deployment=deployment, item__key__in=list(sources))
+        .select_related("item")
+    }
+    origins = {
+        d.pk: d
+        for d in Deployment.objects.select_related("environment").filter(
+            pk__in={state.carried_from_id or state.deployment_id for state, _ in sources.values()}
+        )
+    }
+    carried, events = [], []
+    for key, (source_state, reason) in sources.items():
+        target = targets[key]
+        for name in CARRIED_FIELDS:
+            attname = ItemState._meta.get_field(name).attname  # `updated_by_id`: no query per row
+            setattr(target, attname, getattr(source_state, attname))
+        attested_in = origins[source_state.carried_from_id or source_state.deployment_id]
+        target.carried_from = attested_in
+        carried.append(target)
+        at = source_state.updated_at
+        events.append(Event(**event_fields(
+            kind=Event.Kind.CARRIED, source=source, actor=actor, deployment=deployment, item=target.item,
+            before=State.PENDING, after=target.state,
+            note=(
+                f"Carried over from {attested_in.release} in {attested_in.environment.name} "
+                f"(deployment {attested_in.pk}): {target.state} by {target.updated_by_name or 'unknown'}"
+                + (f" at {at:%Y-%m-%d %H:%M} UTC" if at else "")
+                + (" — its evidence holds for the release." if reason == "release" else " — still within its validity.")
+            ),
+            data={
+                "from": attested_in.pk, "reason": reason, "by": target.updated_by_name,
+                "at": at.isoformat() if at else None,
+            },
+        )))
+    rows_save(carried, list(CARRIED_FIELDS))
+    Event.objects.bulk_create(events)
+    parents = {state.item.parent_id: state.item for state in carried if state.item.parent_id}
+    for item in parents.values():
+        refresh_parent(deployment, item, actor=actor, source=source)
+    return len(carried)
 
 
 def _lock_open_deployment(deployment_id: int) -> Deployment:
@@ -312,7 +504,7 @@ def item_state_set(
     if state is None and note is None and evidence_url is None:
         raise InvalidInput("Give a `state`, a `note` or an `evidence_url`.")
     if state is not None and state not in State.values:
-        raise InvalidInput(f"`{state}` is not a state; use one of {', '.join(State.values)}.")
+        raise InvalidInput(f"`{excerpt(state)}` is not a state; use one of {', '.join(State.values)}.")
     note = note.strip() if note is not None else None
     if evidence_url is not None:
         evidence_url = _valid_evidence_url(evidence_url)
@@ -325,9 +517,13 @@ def item_state_set(
             .first()
         )
         if item_state is None:
-            raise NotFound(f"This deployment's checklist has no item `{key}`.")
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
         item = item_state.item
         before = item_state.state
+        if state == State.WAIVED and before == State.WAIVED:
+            _waiver_replace(item_state, note, actor, deployment=deployment, source=source)
+            state = None
+            note = None
         if state is not None and state != before:
             _check_state_change(item_state, state, note, actor)
             if state != State.WAIVED and item.has_children:
@@ -338,8 +534,12 @@ def item_state_set(
                 state = state_for_result(item_state.result) or State.PENDING
         if state is not None and state != before:
             item_state.state = state
-            if note is not None:
-                item_state.note = note
+            if state == State.WAIVED:
+                _waiver_stamp(item_state, note, actor)
+            else:
+                _waiver_stamp(item_state, "", None)
+                if note is not None:
+                    item_state.note = note
             if evidence_url is not None:
                 item_state.evidence_url = evidence_url
             _stamp(item_state, actor)
@@ -352,20 +552,43 @@ def item_state_set(
             )
             refresh_parent(deployment, item, actor=actor, source=source)
         else:
+            # A note or evidence link: who set the state, and the waiver, stay as they were.
             changed = False
             if note is not None and note != item_state.note:
                 item_state.note, changed = note, True
             if evidence_url is not None and evidence_url != item_state.evidence_url:
                 item_state.evidence_url, changed = evidence_url, True
             if changed:
-                _stamp(item_state, actor)
-                item_state.save()
+                item_state.save(update_fields=["note", "evidence_url"])
                 event_append(
                     kind=Event.Kind.NOTE, source=source, actor=actor, deployment=deployment, item=item,
                     before=item_state.state, after=item_state.state, note=item_state.note,
                     data={"evidence_url": item_state.evidence_url} if item_state.evidence_url else None,
                 )
     return item_state
+
+
+def _waiver_stamp(item_state: ItemState, reason: str, actor) -> None:
+    """Write the waiver's reason and author (a lead waiving), or clear them (`actor` None: no longer waived)."""
+    item_state.waiver_reason = reason
+    item_state.waived_by = actor_user(actor) if actor is not None else None
+    item_state.waived_by_name = actor_name(actor) if actor is not None else ""
+    item_state.waived_at = timezone.now() if actor is not None else None
+
+
+def _waiver_replace(item_state: ItemState, reason: str | None, actor, *, deployment, source: str) -> None:
+    """A lead gives a waived item a new reason: the waiver is theirs from now on."""
+    roles.require(actor, "waive")
+    if not reason:
+        raise InvalidInput("Say why this item is waived: a reason is required.")
+    if reason == item_state.waiver_reason:
+        return
+    _waiver_stamp(item_state, reason, actor)
+    item_state.save(update_fields=["waiver_reason", "waived_by", "waived_by_name", "waived_at"])
+    event_append(
+        kind=Event.Kind.WAIVE, source=source, actor=actor, deployment=deployment, item=item_state.item,
+        before=State.WAIVED, after=State.WAIVED, note=reason,
+    )
 
 
 def _valid_evidence_url(url: str) -> str:
@@ -382,9 +605,11 @@ def _valid_evidence_url(url: str) -> str:
 
 
 def _stamp(item_state: ItemState, actor) -> None:
+    """Record who changed the item and when; a carried state becomes this deployment's own."""
     item_state.updated_by = actor_user(actor)
     item_state.updated_by_name = actor_name(actor)
     item_state.updated_at = timezone.now()
+    item_state.carried_from = None
 
 
 def _check_state_change(item_state: ItemState, state: str, note: str | None, actor) -> None:
@@ -454,7 +679,7 @@ def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str =
         deployment = _lock_open_deployment(deployment_id)
         required = deployment.version.required_roles or ["lead"]
         if role not in required or role not in roles.RANK:
-            raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{role}` is not one of them.")
+            raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{excerpt(role)}` is not one of them.")
         if not roles.has_role(actor, role):
             raise Forbidden(f"You are not in the {role} role, so you cannot sign for it.")
         snapshot = deployment_snapshot(deployment)
@@ -578,6 +803,8 @@ def item_results_apply(results: list[RunResult]) -> None:
         item_state.latest_run_id = outcome.run_id
         item_state.result = outcome.result
         item_state.run_state = ItemState.RunState.IDLE
+        if item_state.state not in (State.WAIVED, State.NA):
+            item_state.carried_from = None  # a run here replaces evidence carried from elsewhere
         if outcome.passed:
             item_state.last_passed_at = outcome.finished_at
         changed_states[item_state.pk] = item_state  # one row per item, however many of its runs end here
@@ -597,7 +824,8 @@ def item_results_apply(results: list[RunResult]) -> None:
             parents.append(item_state)
     rows_save(
         list(changed_states.values()),
-        ["latest_run_id", "result", "run_state", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at"],
+        ["latest_run_id", "result", "run_state", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at",
+         "carried_from"],
     )
     Event.objects.bulk_create(events)
     for item_state in parents:

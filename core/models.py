@@ -39,6 +39,7 @@ class Event(models.Model):
         SIGNOFF = "signoff"
         SIGNED_OFF = "signed_off"
         REOPEN = "reopen"
+        CARRIED = "carried"
         HOST_KEY_TRUSTED = "host_key_trusted"
         ENVIRONMENT = "environment"
 

@@ -5,6 +5,7 @@ send its CSRF token on unsafe methods).  Every error answers `{"error": "<senten
 """
 
 import logging
+import re
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -17,6 +18,7 @@ from ninja.utils import check_csrf
 from checklists.api import router as checklists_router
 from checklists.api_environments import router as environments_router
 from core.errors import DomainError
+from core.text import excerpt
 from core.tokens import api_token_user
 from ctrlready.logging import bind_user
 from probes.api import router as probes_router
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 NOT_SIGNED_IN = "Sign in, or send an API token as `Authorization: Bearer <token>` (see `manage.py create_api_token`)."
 BAD_TOKEN = "This API token is not valid or its user is inactive; ask an admin for a new one."
+NOT_FOUND = "There is nothing at this address; check the id or key in the URL."
 CSRF_FAILED = "The CSRF check failed: send the `csrftoken` cookie's value in the `X-CSRFToken` header, or use an API token."
 
 
@@ -139,17 +142,18 @@ def _http_error(request, exc: HttpError):
 
 def _field_name(loc) -> str:
     # ("body", "payload", "ssh", "port") → "ssh.port"; ("query", "status") → "status"
-    parts = [str(part) for part in loc[1:]]
+    # A member of a union (`ssh` as one host or a list) shows in pydantic's path as its type: left out.
+    parts = [str(part) for part in loc[1:] if not re.match(r"(function-\w+|list|dict|\w+-\w+)\[", str(part))]
     if loc and loc[0] == "body" and len(parts) > 1:
         parts = parts[1:]
-    return ".".join(parts) or str(loc[0] if loc else "body")
+    return excerpt(".".join(parts) or str(loc[0] if loc else "body"))
 
 
 def _sentence(error: dict) -> str:
     field = _field_name(error.get("loc", ()))
     if error.get("type") == "missing":
         return f"`{field}` is required."
-    message = str(error.get("msg", "is not valid")).rstrip(".")
+    message = excerpt(str(error.get("msg", "is not valid")), 200).rstrip(".")
     return f"`{field}` is not valid: {message[:1].lower() + message[1:]}."
 
 
@@ -163,7 +167,7 @@ def _validation_error(request, exc: ValidationError):
 
 @api.exception_handler(Http404)
 def _not_found(request, exc: Http404):
-    return error_response(request, "There is nothing at this address; check the id or key in the URL.", 404)
+    return error_response(request, NOT_FOUND, 404)
 
 
 @api.exception_handler(PermissionDenied)

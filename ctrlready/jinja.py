@@ -3,7 +3,7 @@ thousand: see checklists/views/rows.py)."""
 
 import jinja2
 
-from checklists.templatetags.ctrlready import percent
+from checklists.templatetags.ctrlready import block_md, percent
 
 
 def environment(**options) -> jinja2.Environment:
@@ -11,4 +11,5 @@ def environment(**options) -> jinja2.Environment:
     options["undefined"] = jinja2.StrictUndefined
     env = jinja2.Environment(**options)
     env.filters["percent"] = percent
+    env.filters["block_md"] = block_md
     return env

@@ -1,9 +1,11 @@
-"""Request-scoped log context: every log line carries the request id and the user."""
+"""Log lines: every one carries the request id and the user, and none carries a secret."""
 
 import contextvars
 import logging
 import re
 import uuid
+
+from probes.runners.redaction import held_redactor
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="-")
@@ -16,6 +18,42 @@ class RequestContextFilter(logging.Filter):
         record.user = getattr(record, "user", None) or _user.get()
         if not isinstance(record.user, str):
             record.user = str(record.user)
+        return True
+
+
+#: Attributes of a record that are never a secret (they name the code that logged).
+_FIXED_FIELDS = frozenset(
+    {"name", "levelname", "pathname", "filename", "module", "funcName", "processName", "threadName", "taskName"}
+)
+
+
+class SecretRedactionFilter(logging.Filter):
+    """Masks the secrets of the probe batches in flight in every record, whichever path it came by.
+
+    The message is formatted and redacted here (its arguments dropped), and so is a traceback, which
+    is formatted now so no formatter can print the raw exception later.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactor = held_redactor()
+        if not redactor:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it for the handler to report
+            return True
+        record.msg, record.args = redactor.text(message), None
+        if record.exc_info:
+            record.exc_text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = redactor.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redactor.text(record.stack_info)
+        for key, value in list(vars(record).items()):
+            if key not in _FIXED_FIELDS and key not in ("msg", "exc_text", "stack_info"):
+                if isinstance(value, (str, dict, list, tuple)):
+                    setattr(record, key, redactor(value))
         return True
 
 

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -58,7 +59,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body over CTRLREADY_MAX_REQUEST_BYTES is refused before anything reads it.
+    "ctrlready.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -71,7 +75,7 @@ MIDDLEWARE = [
 
 # WhiteNoise serves static files under gunicorn: from STATIC_ROOT (collectstatic) in production,
 # straight from the apps' folders while DEBUG is on.
-MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware")
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 if DEBUG:
@@ -90,6 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -132,7 +137,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -143,8 +148,12 @@ STORAGES = {
     },
 }
 
-# Uploads: the checklist importer refuses files over 2 MB with its own message.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024
+# Uploads: the checklist importer refuses files over 2 MB with its own message; a request body over
+# CTRLREADY_MAX_REQUEST_BYTES (4 MB: a 2 MB file, base64 or JSON-escaped, and the form around it) is
+# refused before it is read (ctrlready/limits.py). Set the same limit in the proxy in front.
+CTRLREADY_MAX_REQUEST_BYTES = envint("CTRLREADY_MAX_REQUEST_BYTES", 4 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = CTRLREADY_MAX_REQUEST_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = CTRLREADY_MAX_REQUEST_BYTES
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
@@ -157,6 +166,22 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (Django's own middleware). Scripts and <style> elements come from this site
+# or carry the request's nonce; nothing is loaded from elsewhere; images only from here (Markdown
+# images from other origins are rendered as links). Style *attributes* stay allowed: progress bars
+# and nested rows set their width and depth with them, and they cannot run code.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+}
 
 # --- Celery ---------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -188,7 +213,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-runs": {"task": "probes.sweep_stuck_runs", "schedule": 60.0},
+    "sweep-stuck-runs": {"task": "probes.sweep_stuck_runs", "schedule": float(envint("CTRLREADY_SWEEP_SECONDS", 60))},
     "recheck-open-deployments": {
         "task": "probes.recheck_open_deployments",
         "schedule": 60.0 * CTRLREADY_RECHECK_MINUTES,
@@ -200,6 +225,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CTRLREADY_SECRET_KEYS = envlist("CTRLREADY_SECRET_KEYS")
 CTRLREADY_RESULT_TTL_MINUTES = envint("CTRLREADY_RESULT_TTL_MINUTES", 60)
 CTRLREADY_PREVENT_SELF_SIGNOFF = envbool("CTRLREADY_PREVENT_SELF_SIGNOFF", False)
+# A checklist version holds at most this many items (children included); a larger import is refused.
+CTRLREADY_MAX_ITEMS = envint("CTRLREADY_MAX_ITEMS", 5000)
 # A run that is still `queued`/`running` this long after its probe's limit is ended by the sweep.
 CTRLREADY_RUN_GRACE_SECONDS = envint("CTRLREADY_RUN_GRACE_SECONDS", 60)
 # Probes of one deployment run together, this many per task (one event loop, one HTTP client, one SSH connection).
@@ -213,7 +240,10 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "ctrlready.logging.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "ctrlready.logging.RequestContextFilter"},
+        "secrets": {"()": "ctrlready.logging.SecretRedactionFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -226,7 +256,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT if LOG_FORMAT in {"json", "text"} else "json",
-            "filters": ["request"],
+            "filters": ["request", "secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -234,5 +264,14 @@ LOGGING = {
         # Django's own console handler would print every line a second time, unformatted.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # WeasyPrint logs every page it lays out of a PDF report at INFO; what matters is a warning.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        # Clients that log every URL they call (a probe's URL can carry a secret in its query) or every
+        # SSH negotiation step: only their warnings and errors are worth a line.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "paramiko": {"level": "WARNING"},
     },
 }

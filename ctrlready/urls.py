@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 
 from ctrlready import health
-from ctrlready.api import api
+from ctrlready.api import NOT_FOUND, api
 
 urlpatterns = [
     path("health", health.health, name="health"),
@@ -15,3 +17,13 @@ urlpatterns = [
     path("", include("checklists.urls")),
     path("", include("probes.urls")),
 ]
+
+
+def not_found(request, exception):
+    """A path no route matches (a key with a line break, say): under /api/ it answers in the API's shape."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": NOT_FOUND}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = not_found

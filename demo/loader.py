@@ -11,9 +11,12 @@ from checklists.models import Deployment, Environment
 from checklists.services import checklist_import, deployment_create
 from core.actors import SYSTEM
 from core.models import Source
+from demo.target import DEMO_ADDRESS, DEMO_DOMAIN, DEMO_RELEASE
 
 BUNDLED_CHECKLIST = Path(__file__).resolve().parent.parent / "checklists" / "data" / "production-readiness-checklist.md"
 DEMO_TARGET_PORT = 8001
+#: The demo target also answers DNS for its domain here (UDP), for the checklist's DNS items.
+DEMO_DNS_PORT = 8053
 DEMO_TOKEN = "demo-token"
 DEMO_USERS = {role: (role, f"ctrlready-{role}") for role in ("viewer", "engineer", "lead", "admin")}
 
@@ -38,7 +41,7 @@ def demo_users() -> dict[str, User]:
 
 
 @transaction.atomic
-def demo_load(*, target_port: int = DEMO_TARGET_PORT) -> Demo:
+def demo_load(*, target_port: int = DEMO_TARGET_PORT, dns_port: int = DEMO_DNS_PORT) -> Demo:
     users = demo_users()
     imported = checklist_import(markdown=BUNDLED_CHECKLIST.read_text(encoding="utf-8"), actor=SYSTEM, source=Source.CLI)
     environment = Environment.objects.filter(service__name="ctrlchecks-api", name="local-demo").first()
@@ -47,10 +50,10 @@ def demo_load(*, target_port: int = DEMO_TARGET_PORT) -> Demo:
             service_name="ctrlchecks-api",
             name="local-demo",
             base_url=f"http://127.0.0.1:{target_port}",
-            allowed_hosts=["localhost"],
-            variables={"DOMAIN": "127.0.0.1", "PUBLIC_IP": "127.0.0.1", "APP_DIR": "/opt/ctrlchecks"},
+            allowed_hosts=["localhost", DEMO_DOMAIN],
+            variables={"DOMAIN": DEMO_DOMAIN, "PUBLIC_IP": DEMO_ADDRESS, "APP_DIR": "/opt/ctrlchecks"},
             secrets={"API_TOKEN": DEMO_TOKEN},
-            ssh=None,
+            dns_servers=[f"127.0.0.1:{dns_port}"],
             actor=users["admin"],
             source=Source.CLI,
         )
@@ -61,7 +64,7 @@ def demo_load(*, target_port: int = DEMO_TARGET_PORT) -> Demo:
         deployment = deployment_create(
             environment=environment,
             checklist_slug=imported.version.checklist.slug,
-            release="v1.0.0-demo",
+            release=DEMO_RELEASE,
             actor=users["engineer"],
             source=Source.CLI,
         )

@@ -30,6 +30,10 @@ class ProbeRun(models.Model):
     message = models.TextField(blank=True)
     conditions = models.JSONField(default=list, blank=True)
     observed = models.JSONField(default=dict, blank=True)
+    #: Passed only on a retry (`retries`): shown on the row and counted per service.
+    flaky = models.BooleanField(default=False)
+    #: For ssh and host probes, each host's result: [{"host", "role", "status", "message", "conditions"}].
+    hosts = models.JSONField(default=list, blank=True)
     batch = models.CharField(max_length=40, blank=True, db_index=True)
 
     class Meta:

@@ -1,5 +1,6 @@
 """Probe runs: requesting them, claiming them, recording what they saw, ending the stuck ones."""
 
+import json
 import logging
 import math
 import uuid
@@ -10,17 +11,20 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from checklists.environments import environment_secrets
+from checklists.environments import environment_secrets, ssh_host_credentials
 from checklists.models import Deployment, Environment, Item, ItemState
 from checklists.services import RunResult, item_results_apply, item_runs_mark, rows_save
+from checklists.spec import PUSHED_TYPES, REMOTE_TYPES
 from core import roles
 from core.actors import SYSTEM, actor_user
-from core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from core.db import db_retry
+from core.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from core.events import event_append
 from core.models import Event, Source
 from core.queue import broker_reachable, task_send
+from core.text import excerpt
 from probes.models import ProbeRun
-from probes.runners import run_batch
+from probes.runners import judge_pushed, run_batch
 from probes.runners.base import Observation, SSHTarget, Target
 
 log = logging.getLogger(__name__)
@@ -39,11 +43,19 @@ class BatchLimits:
 
 def batch_limits(specs: list[dict]) -> BatchLimits:
     """How long one task may take for these probes: the slowest wave of the batch, plus margin."""
-    longest = max((float(spec.get("timeout", DEFAULT_TIMEOUT)) for spec in specs), default=DEFAULT_TIMEOUT)
+    longest = max((_span(spec) for spec in specs), default=DEFAULT_TIMEOUT)
     waves = math.ceil(len(specs) / BATCH_CONCURRENCY) or 1
-    load = sum(float(spec.get("timeout", DEFAULT_TIMEOUT)) for spec in specs if spec.get("type") in ("load", "ssh"))
+    # Load probes run one after another, and so do the ssh and host probes of each host.
+    load = sum(_span(spec) for spec in specs if spec.get("type") in ("load", "ssh", "host"))
     hard = min(int(longest * waves + load + 45), settings.CTRLREADY_MAX_TASK_SECONDS)
     return BatchLimits(soft=hard - 15, hard=hard)
+
+
+def _span(spec: dict) -> float:
+    """The longest one probe can take: every attempt to its timeout, and the waits between them."""
+    retries = int(spec.get("retries", 0))
+    requests = len(spec.get("steps", ())) + (1 if spec.get("auth") else 0) or 1
+    return float(spec.get("timeout", DEFAULT_TIMEOUT)) * requests * (retries + 1) + float(spec.get("retry_delay", 0)) * retries
 
 
 def broker_check() -> None:
@@ -63,15 +75,20 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
     if keys is not None:
         wanted = list(dict.fromkeys(keys))
         items = list(items.filter(key__in=wanted))
+        pushed = [item.key for item in items if item.probe.get("type") in PUSHED_TYPES]
+        if pushed:
+            raise InvalidInput(
+                f"`{pushed[0]}` is checked by a result CI pushes (POST deployments/{deployment_id}/results), not by a probe run."
+            )
         found = {item.key for item in items}
         missing = [key for key in wanted if key not in found]
         if missing:
             manual = set(Item.objects.filter(version_id=deployment.version_id, key__in=missing).values_list("key", flat=True))
             if manual:
-                raise InvalidInput(f"`{sorted(manual)[0]}` is a manual item: it has no probe to run.")
-            raise NotFound(f"This deployment's checklist has no item `{missing[0]}`.")
+                raise InvalidInput(f"`{excerpt(sorted(manual)[0])}` is a manual item: it has no probe to run.")
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(missing[0])}`.")
     else:
-        items = list(items)
+        items = [item for item in items if item.probe.get("type") not in PUSHED_TYPES]
     in_flight = set(
         ProbeRun.objects.filter(
             deployment=deployment, status__in=[ProbeRun.Status.QUEUED, ProbeRun.Status.RUNNING]
@@ -86,7 +103,12 @@ def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: s
     grace = timedelta(seconds=settings.CTRLREADY_RUN_GRACE_SECONDS)
     with transaction.atomic():
         size = settings.CTRLREADY_PROBE_BATCH_SIZE
-        batches = [items[i : i + size] for i in range(0, len(items), size)]
+        # Network probes and SSH probes go in batches of their own: an HTTP result is not held back
+        # while the batch's slower commands run on the hosts, and each kind keeps one loop or one
+        # connection per host per batch.
+        network = [item for item in items if item.probe.get("type") not in REMOTE_TYPES]
+        remote = [item for item in items if item.probe.get("type") in REMOTE_TYPES]
+        batches = [group[i : i + size] for group in (network, remote) for i in range(0, len(group), size)]
         for batch_items in batches:
             limits = batch_limits([item.probe for item in batch_items])
             batch = uuid.uuid4().hex
@@ -153,29 +175,32 @@ def runs_claim(run_ids: list[int]) -> list[ProbeRun]:
                 run_state=ItemState.RunState.RUNNING,
             )
     return list(
-        ProbeRun.objects.filter(pk__in=claimable).select_related("item", "deployment__environment").order_by("pk")
+        ProbeRun.objects.filter(pk__in=claimable).select_related("item", "deployment__environment__service").order_by("pk")
     )
 
 
-def environment_target(environment: Environment) -> Target:
+def environment_target(environment: Environment, deployment: Deployment | None = None) -> Target:
     secrets = environment_secrets(environment)
-    ssh = None
-    if environment.ssh_host:
-        ssh = SSHTarget(
-            host=environment.ssh_host,
-            port=environment.ssh_port,
-            username=environment.ssh_username,
-            private_key=secrets.get("ssh_private_key"),
-            password=secrets.get("ssh_password"),
-            host_key=environment.ssh_host_key or None,
-        )
+    ssh = []
+    for host in environment.ssh_hosts.all():
+        private_key, password = ssh_host_credentials(host)
+        ssh.append(SSHTarget(
+            host=host.host, port=host.port, username=host.username, private_key=private_key, password=password,
+            host_key=host.host_key or None, role=host.role,
+        ))
     return Target(
         base_url=environment.base_url,
         allowed_hosts=tuple(environment.allowed_hosts or ()),
         variables=dict(environment.variables or {}),
         secrets=secrets,
-        ssh=ssh,
+        ssh=tuple(ssh),
         ca_bundle=environment.ca_bundle or None,
+        dns_servers=tuple(environment.dns_servers or ()),
+        context={
+            "environment.name": environment.name,
+            "service.name": environment.service.name,
+            **({"deployment.release": deployment.release} if deployment is not None else {}),
+        },
     )
 
 
@@ -216,7 +241,12 @@ def results_record(results: dict[int, Observation], *, finished_at=None, observe
                 {"expr": c.expr, "ok": c.ok, "observed": c.observed} for c in observation.conditions
             ]
             run.observed = observation.observed
-        rows_save(runs, ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed"])
+            run.flaky = observation.flaky
+            run.hosts = observation.hosts
+        rows_save(
+            runs,
+            ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed", "flaky", "hosts"],
+        )
         item_results_apply([
             RunResult(
                 run_id=run.pk, deployment_id=run.deployment_id, item_id=run.item_id,
@@ -240,25 +270,109 @@ def run_result(run: ProbeRun, *, reached: bool = True) -> dict:
         "duration_ms": run.duration_ms,
         "message": run.message,
         "conditions": run.conditions,
+        "flaky": run.flaky,
+        "hosts": [
+            {"host": h.get("host"), "role": h.get("role"), "status": h.get("status"), "message": h.get("message"),
+             "conditions": h.get("conditions", [])}
+            for h in run.hosts
+        ],
+        **({"details_url": run.observed["DETAILS_URL"]} if isinstance(run.observed, dict) and run.observed.get("DETAILS_URL") else {}),
     }
 
 
-def runs_execute(run_ids: list[int]) -> int:
-    """Claim the runs, probe the environment once for all of them, record the results."""
-    runs = runs_claim(run_ids)
+def runs_execute(run_ids: list[int], *, interrupts: tuple[type[BaseException], ...] = ()) -> int:
+    """Claim the runs, probe the environment once for all of them, record the results.
+
+    `interrupts` stop the batch (the task's time limit): what finished is recorded, the rest end as errors.
+    Claiming and recording ride out a database restart (both are safe to repeat), so a run in
+    flight while PostgreSQL restarts still ends with its result instead of waiting for the sweep.
+    """
+    runs = db_retry(lambda: runs_claim(run_ids))
     if not runs:
         return 0
-    environment = runs[0].deployment.environment
+    deployment = runs[0].deployment
     try:
-        target = environment_target(environment)
+        target = environment_target(deployment.environment, deployment)
     except Exception as error:  # a secret that no longer decrypts, say
         observation = Observation(
             status="error", message=f"The environment's settings cannot be read: {error}", duration_ms=0,
             conditions=[], observed={},
         )
-        return results_record({run.pk: observation for run in runs})
-    observations = run_batch({run.pk: run.item.probe for run in runs}, target, max_concurrency=BATCH_CONCURRENCY)
-    return results_record(observations)
+        return db_retry(lambda: results_record({run.pk: observation for run in runs}))
+    observations = run_batch(
+        {run.pk: run.item.probe for run in runs}, target, max_concurrency=BATCH_CONCURRENCY, interrupts=interrupts
+    )
+    return db_retry(lambda: results_record(observations))
+
+
+#: A pushed `data` document larger than this (as JSON) is refused.
+MAX_PUSHED_BYTES = 256 * 1024
+
+
+def external_result_record(
+    *,
+    deployment_id: int,
+    key: str,
+    status: str,
+    summary: str = "",
+    details_url: str = "",
+    data: object = None,
+    at=None,
+    actor,
+    source: str,
+) -> ProbeRun:
+    """A result CI pushes for an `external` item: a probe run, judged by the item's conditions on `data`,
+    recorded on the item through the same path as a worker's results."""
+    roles.require(actor, "run")
+    if status not in ("passed", "failed"):
+        raise InvalidInput("`status` is `passed` or `failed`: what the CI job concluded.")
+    data = {} if data is None else data
+    try:
+        size = len(json.dumps(data))
+    except (TypeError, ValueError):
+        raise InvalidInput("`data` must be a JSON document.") from None
+    if size > MAX_PUSHED_BYTES:
+        raise TooLarge(f"`data` is larger than {MAX_PUSHED_BYTES // 1024} KB; push a summary and link the rest with `details_url`.")
+    summary = (summary or "").strip()[:500]
+    details_url = (details_url or "").strip()
+    if details_url and not details_url.lower().startswith(("http://", "https://")) or len(details_url) > 1000:
+        raise InvalidInput("`details_url` must be an http(s) link to the CI run, up to 1000 characters.")
+    now = timezone.now()
+    at = at or now
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at, timezone.UTC)
+    if at > now + timedelta(minutes=5):
+        raise InvalidInput("`at` is in the future: give when the CI job produced the result.")
+    deployment = Deployment.objects.select_related("environment").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise NotFound("This deployment does not exist.")
+    if deployment.locked:
+        raise Conflict("This deployment is locked; a lead can reopen it before results are pushed again.")
+    item = Item.objects.filter(version_id=deployment.version_id, key=key).first()
+    if item is None:
+        raise NotFound(f"This deployment's checklist has no item `{key}`.")
+    if not item.probe or item.probe.get("type") != "external":
+        raise InvalidInput(f"`{key}` is not an `external` item: only those take pushed results.")
+    observation = judge_pushed(
+        item.probe, status=status, data=data, age_minutes=(now - at).total_seconds() / 60,
+        secrets=list(environment_secrets(deployment.environment).values()),
+    )
+    if summary:
+        observation.message = f"{summary} — {observation.message}"
+    if details_url:
+        observation.observed["DETAILS_URL"] = details_url
+    with transaction.atomic():
+        run = ProbeRun.objects.create(
+            deployment=deployment, item=item, requested_by=actor_user(actor), deadline=now,
+            status=ProbeRun.Status.RUNNING, started_at=at, batch="pushed",
+        )
+        results_record({run.pk: observation}, finished_at=now)
+        event_append(
+            kind=Event.Kind.RUN_REQUESTED, source=source, actor=actor, deployment=deployment,
+            note=f"Result pushed for {key}: {status}", data={"items": [key], "pushed": True},
+        )
+    run.refresh_from_db()
+    return run
 
 
 def runs_sweep(*, now=None) -> int:

@@ -13,10 +13,12 @@ log = logging.getLogger(__name__)
 @shared_task(name=services.EXECUTE_RUNS, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def execute_runs(run_ids: list[int]) -> int:
     try:
-        return services.runs_execute(run_ids)
-    except SoftTimeLimitExceeded:
+        return services.runs_execute(run_ids, interrupts=(SoftTimeLimitExceeded,))
+    except* SoftTimeLimitExceeded:
+        # The limit fired outside the probes (claiming, recording): end what is left of the batch now.
         log.warning("probe batch hit its time limit", extra={"runs": len(run_ids)})
-        return services.runs_sweep_batch(run_ids, "The probe did not finish within its time limit.")
+        services.runs_sweep_batch(run_ids, "The probe did not finish within its time limit.")
+    return 0
 
 
 @shared_task(name="probes.sweep_stuck_runs", ignore_result=True)

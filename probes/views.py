@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from checklists.environments import host_key_trust
+from checklists.environments import host_key_trust, ssh_host_check
 from checklists.models import Deployment, Environment
 from checklists.views.common import next_url, viewer_required
 from checklists.views.deployments import run_answer
@@ -44,20 +44,36 @@ def deployment_runs(request, pk: int):
 @require_POST
 @viewer_required
 def environment_host_key(request, pk: int):
-    """`action=fetch` shows the key the SSH host presents; `action=trust` pins the key shown."""
+    """`action=fetch` shows the key an SSH host (`ssh_host`) presents; `action=trust` pins the key shown."""
     roles.require(request.user, "manage")
     environment = get_object_or_404(Environment.objects.select_related("service"), pk=pk)
+    ssh_host = environment.ssh_hosts.filter(pk=_int(request.POST.get("ssh_host"))).first()
+    if ssh_host is None:
+        hosts = list(environment.ssh_hosts.all()[:2])
+        if len(hosts) != 1:
+            raise InvalidInput("Add the SSH host first, then fetch its key; with several hosts, say which one.")
+        ssh_host = hosts[0]
     if request.POST.get("action") == "trust":
         host_key = request.POST.get("host_key", "")
-        host_key_trust(environment=environment, host_key=host_key, actor=request.user, source=Source.WEB)
-        messages.success(request, f"Trusted the SSH host key {fingerprint(host_key)}.")
+        host_key_trust(environment=environment, ssh_host=ssh_host, host_key=host_key, actor=request.user, source=Source.WEB)
+        messages.success(request, f"Trusted the SSH host key {fingerprint(host_key)} for {ssh_host.label}.")
         return redirect("environment-edit", pk=pk)
-    if not environment.ssh_host:
-        raise InvalidInput("Set the SSH host first, then fetch its key.")
+    ssh_host_check(ssh_host)
     try:
-        presented = fetch_host_key(environment.ssh_host, environment.ssh_port, timeout=HOST_KEY_TIMEOUT)
-    except ProbeFailure as error:
-        raise HostUnreachable(f"Could not read the host key of {environment.ssh_host}: {error}") from None
-    offered = {"key": presented, "fingerprint": fingerprint(presented), "type": presented.split()[0]}
-    offered["same"] = bool(environment.ssh_host_key) and environment.ssh_host_key.split()[:2] == presented.split()[:2]
+        presented = fetch_host_key(ssh_host.host, ssh_host.port, timeout=HOST_KEY_TIMEOUT)
+    except ProbeFailure:
+        # One sentence whatever went wrong (refused, timed out, not SSH): the page is no port scanner.
+        raise HostUnreachable(
+            f"No SSH host key could be read from {ssh_host.host}:{ssh_host.port}; check the host "
+            "and port, and that an SSH server listens there."
+        ) from None
+    offered = {"key": presented, "fingerprint": fingerprint(presented), "type": presented.split()[0], "ssh_host": ssh_host}
+    offered["same"] = bool(ssh_host.host_key) and ssh_host.host_key.split()[:2] == presented.split()[:2]
     return render(request, "checklists/environment_form.html", edit_context(environment, offered=offered))
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

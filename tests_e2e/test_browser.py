@@ -145,7 +145,8 @@ def test_tick_updates_row_progress_and_panel_in_place_then_sign_off_and_reopen(o
 
     page.locator('[data-item-key="rollback"] .badge-passed').wait_for()
     assert "Passed by lead" in row.inner_text()
-    page.wait_for_function("document.querySelector('#progress .bar').getAttribute('aria-valuenow') === '5'")
+    # Waits by locator, not wait_for_function: the page's CSP forbids evaluating strings as code.
+    page.locator('#progress-summary > .bar[aria-valuenow="5"]').wait_for()
     page.get_by_text("Nothing blocks: ready to sign off.").wait_for()
     assert page.evaluate("window.__noReload") is True  # the same document all along
 
@@ -202,7 +203,7 @@ def test_run_polls_until_the_result_arrives(open_page, deployment, broker_up, mo
         results_record({run.pk: Observation(status="passed", message="", duration_ms=23)})
 
     page.locator('[data-item-key="health"] .badge-passed').wait_for(timeout=6_000)
-    page.wait_for_function("!document.querySelector('#live').hasAttribute('hx-trigger')")
+    page.locator("#live:not([hx-trigger])").wait_for(state="attached")
     assert "in 23 ms" in page.locator('[data-item-key="health"]').inner_text()
     assert page.evaluate("window.__noReload") is True
 

@@ -2,18 +2,49 @@
 
 import json
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from django import template
 from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml as escape_html
 
 from core import roles
 
 register = template.Library()
 
-# CommonMark with raw HTML off: item text keeps its code, emphasis and links, nothing else.
-_INLINE = MarkdownIt("commonmark", {"html": False})
+
+def _same_origin_image(url: str) -> bool:
+    """An image the browser may load: a path on this site, or inline data (no request at all)."""
+    parts = urlsplit(url)
+    if parts.scheme:
+        return parts.scheme.lower() == "data"
+    return not parts.netloc and not url.startswith(("//", "\\", "/\\"))
+
+
+def _image(self, tokens, idx, options, env) -> str:
+    """An image from another origin becomes a link to it, so text never loads a tracking pixel."""
+    token = tokens[idx]
+    src = token.attrGet("src") or ""
+    if _same_origin_image(src):
+        return self.image(tokens, idx, options, env)
+    alt = self.renderInlineAsText(token.children or [], options, env) or "image"
+    return f'<a href="{escape_html(src)}" rel="nofollow noopener noreferrer">{escape_html(alt)}</a>'
+
+
+def _markdown(preset_rules: tuple[str, ...] = ()) -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False})
+    if preset_rules:
+        md.enable(list(preset_rules))
+    md.add_render_rule("image", _image)
+    return md
+
+
+# CommonMark with raw HTML off: item text keeps its code, emphasis and links, nothing else;
+# descriptions also keep tables and strikethrough. Images only from this site.
+_INLINE = _markdown()
+_BLOCK = _markdown(("table", "strikethrough"))
 
 STATE_LABELS = {
     "pending": "Pending",
@@ -33,6 +64,23 @@ def _render_inline(text: str) -> str:
 def inline_md(text: str) -> str:
     """An item's text as HTML: inline Markdown only, raw HTML escaped, unsafe links dropped."""
     return _render_inline(text or "")
+
+
+@lru_cache(maxsize=1024)
+def _render_block(text: str) -> str:
+    return mark_safe(_BLOCK.render(text))
+
+
+@register.filter
+def block_md(text: str) -> str:
+    """A description as HTML: Markdown blocks, raw HTML escaped, unsafe links dropped, no images from elsewhere."""
+    return _render_block(text or "")
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """`na` → N/A: a state as people read it."""
+    return STATE_LABELS.get(state, state)
 
 
 @register.filter
@@ -104,11 +152,6 @@ def plain_md(text: str) -> str:
 @lru_cache(maxsize=8192)
 def _plain(text: str) -> str:
     return mark_safe(strip_tags(_render_inline(text)))
-
-
-@register.filter
-def state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state)
 
 
 @register.filter

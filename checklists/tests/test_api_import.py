@@ -129,8 +129,10 @@ def test_messy_checklist_is_imported_as_its_author_meant(api):
     assert announce["text"] == "Announce in **#releases**"
     assert announce["optional"] is True
     assert [child["text"] for child in announce["children"]] == ["Post on the status page"]
-    texts = json.dumps(version)
+    texts = json.dumps([section["items"] for section in version["sections"]])
     assert "table cell" not in texts and "plain bullet" not in texts and "code block" not in texts
+    descriptions = json.dumps([version["description"], *(section["description"] for section in version["sections"])])
+    assert "table cell" in descriptions and "plain bullet" in descriptions  # prose is the sections' description
 
 
 def test_version_tree_shows_probes_and_nesting(api, small_checklist):
@@ -139,6 +141,7 @@ def test_version_tree_shows_probes_and_nesting(api, small_checklist):
     ops, extras = version["sections"]
     assert ops == {
         "title": "Ops",
+        "description": "",
         "optional": False,
         "sections": [],
         "items": [

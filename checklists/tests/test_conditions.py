@@ -245,3 +245,55 @@ def test_evaluating_never_raises(expr, observed):
     result = cond.evaluate(observed)
     assert isinstance(result.ok, bool)
     json.dumps(result.observed, allow_nan=False)
+
+
+# --- not contains, not matches, has(), a placeholder on the right, || -------------------
+
+OBSERVED = {
+    "STATUS": 204,
+    "BODY": {"version": "1.4.2", "message": "all good || fine", "items": []},
+    "HEADER": {"x-version": "1.4.2", "x-other": "2.0"},
+    "STDOUT": "ready",
+}
+
+
+@pytest.mark.parametrize(
+    "expr, ok",
+    [
+        ("[BODY].message not contains error", True),
+        ("[BODY].message not contains good", False),
+        ('[STDOUT] not matches "^fail"', True),
+        ('[STDOUT] not matches "^rea"', False),
+        ("has([BODY].version)", True),
+        ("has([BODY].items)", True),
+        ("has([BODY].missing)", False),
+        ("[BODY].version == [HEADER].x-version", True),
+        ("[BODY].version == [HEADER].x-other", False),
+        ("[BODY].version == [HEADER].absent", False),
+        ("[STATUS] == 200 || [STATUS] == 204", True),
+        ("[STATUS] == 200 || [STATUS] == 201", False),
+        ('[BODY].message contains "good || fine"', True),
+        ("has([BODY].nope) || [STDOUT] == ready", True),
+    ],
+)
+def test_new_operators(expr, ok):
+    assert parse_condition(expr).evaluate(OBSERVED).ok is ok
+
+
+def test_a_missing_value_never_satisfies_a_negation():
+    assert parse_condition("[BODY].absent not contains x").evaluate(OBSERVED).ok is False
+
+
+def test_either_side_shows_what_it_saw():
+    result = parse_condition("[STATUS] == 200 || [STDOUT] == ready").evaluate(OBSERVED)
+    assert result.ok and result.observed == [204, "ready"]
+
+
+@pytest.mark.parametrize(
+    "expr, words",
+    [("[STATUS] == 200 ||", "empty side"), ("has([BODY]", "has("), ("has([BODY].a) == 1", "has(")],
+)
+def test_new_forms_refused_with_sentences(expr, words):
+    with pytest.raises(ConditionError) as info:
+        parse_condition(expr)
+    assert words in str(info.value)

@@ -218,12 +218,14 @@ def test_items_before_first_section_go_to_a_section_named_like_the_title():
     assert checklist.sections[0].items[0].key == "launch.early"
 
 
-def test_headings_nest_by_level_and_empty_sections_are_left_out():
+def test_headings_nest_by_level_and_sections_without_items_are_kept_with_their_prose():
     checklist = parse_checklist(
         "# T\n## A\n### A1\n#### A1x\n- [ ] deep\n### Notes\nprose only\n## B\n- [ ] b\n## Links\n"
     )
-    assert checklist.counts()["sections"] == 2
-    assert checklist.counts()["groups"] == 2
+    assert checklist.counts()["sections"] == 3
+    assert checklist.counts()["groups"] == 3
+    assert [s.title for s in checklist.sections] == ["A", "B", "Links"]
+    assert checklist.sections[0].sections[1].description == "prose only"
     assert [path for path, _, _ in checklist.iter_items()] == [("A", "A1", "A1x"), ("B",)]
     assert checklist.sections[0].sections[0].sections[0].items[0].key == "a.a1.a1x.deep"
 

@@ -107,14 +107,14 @@ def test_expect_may_be_a_single_string():
         (None, "YAML mapping"),
         (["type", "http"], "not a list"),
         ({"request": "GET /"}, "no `type`"),
-        ({"type": "foo"}, "Unknown probe type `foo`: use one of http, tls, dns, tcp, ssh, load."),
+        ({"type": "foo"}, "Unknown probe type `foo`: use one of http, tls, dns, tcp, ssh, load, host, postgres, external."),
         ({"type": "http", "expect": ["[STATUS] == 200"]}, "needs `request`"),
         ({"type": "http", "request": "FETCH /", "expect": ["[STATUS] == 200"]}, "method and a path"),
         ({"type": "http", "request": "GET health", "expect": ["[STATUS] == 200"]}, "neither a path"),
         ({"type": "http", "request": "GET /", "json": {}, "body": "x", "expect": ["[STATUS] == 200"]}, "both"),
         ({"type": "http", "request": "GET /", "headers": ["a"], "expect": ["[STATUS] == 200"]}, "mapping"),
         ({"type": "http", "request": "GET /", "follow_redirects": "yes", "expect": ["[STATUS] == 200"]}, "true or false"),
-        ({"type": "http", "request": "GET /", "retries": 3, "expect": ["[STATUS] == 200"]}, "unknown field `retries`"),
+        ({"type": "http", "request": "GET /", "repeat": 3, "expect": ["[STATUS] == 200"]}, "unknown field `repeat`"),
         ({"type": "http", "request": "GET /", "timeout": 0, "expect": ["[STATUS] == 200"]}, "timeout"),
         ({"type": "http", "request": "GET /", "timeout": 301, "expect": ["[STATUS] == 200"]}, "at most 300"),
         ({"type": "http", "request": "GET /", "timeout": True, "expect": ["[STATUS] == 200"]}, "timeout"),
@@ -178,3 +178,51 @@ def test_any_mapping_validates_or_raises_probe_spec_error(data):
         return
     json.dumps(spec, allow_nan=False)
     assert validate_probe(spec) == spec
+
+
+# --- host, postgres, external, steps, auth, retries ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"type": "host", "expect": ["[EXISTS] == true"]}, "exactly one resource"),
+        ({"type": "host", "file": "/a", "user": "b", "expect": ["[EXISTS] == true"]}, "names file, user"),
+        ({"type": "host", "file": "etc/passwd", "expect": ["[EXISTS] == true"]}, "absolute path"),
+        ({"type": "host", "port": "eighty", "expect": ["[LISTENING] == true"]}, "port number"),
+        ({"type": "host", "service": "nginx", "expect": ["[MODE] == 600"]}, "cannot see"),
+        ({"type": "ssh", "run": "true", "hosts": [""], "expect": ["[EXIT_STATUS] == 0"]}, "roles of the SSH hosts"),
+        ({"type": "postgres", "query": "SELECT 1", "expect": ["[VALUE] == 1"]}, "needs `dsn`"),
+        ({"type": "http", "request": "GET /", "retries": 9, "expect": ["[STATUS] == 200"]}, "from 0 to 5"),
+        ({"type": "http", "request": "GET /", "retries": 1, "retry_delay": -1, "expect": ["[STATUS] == 200"]}, "retry_delay"),
+        ({"type": "http", "steps": [], "expect": ["[STATUS] == 200"]}, "list of 1 to 10"),
+        ({"type": "http", "request": "GET /", "steps": [{"request": "GET /", "expect": ["[STATUS] == 200"]}]}, "put `request` under the step"),
+        ({"type": "http", "steps": [{"request": "GET /{{ saved.T }}", "expect": ["[STATUS] == 200"]}]}, "no earlier step saves"),
+        ({"type": "http", "steps": [{"request": "GET /", "save": {"T": "[NOPE]"}, "expect": ["[STATUS] == 200"]}]}, "cannot see"),
+        ({"type": "http", "request": "GET /", "auth": {"basic": {}}, "expect": ["[STATUS] == 200"]}, "oauth2_client_credentials"),
+    ],
+)
+def test_new_probe_fields_refused_with_sentences(data, words):
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe(data)
+    assert words in str(info.value)
+
+
+def test_new_probe_types_normalise_and_round_trip():
+    specs = [
+        {"type": "host", "port": 443, "hosts": "web", "expect": ["[LISTENING] == true"]},
+        {"type": "host", "user": "app", "expect": ["[GROUPS] contains www-data", "[SHELL] == /usr/sbin/nologin"]},
+        {"type": "postgres", "dsn": "{{ secrets.DATABASE_URL }}", "query": "SELECT 1", "expect": ["[VALUE] == 1"]},
+        {"type": "external"},
+        {"type": "http", "request": "GET /", "retries": 2, "retry_delay": 0.5, "expect": ["[STATUS] == 200"]},
+        {"type": "http", "steps": [
+            {"request": "POST /login", "expect": ["[STATUS] == 200"], "save": {"T": "[BODY].token"}},
+            {"request": "GET /me", "headers": {"Authorization": "Bearer {{ saved.T }}"}, "expect": ["has([BODY].id)"]},
+        ]},
+    ]
+    for data in specs:
+        spec = validate_probe(data)
+        assert validate_probe(spec) == spec
+    assert validate_probe(specs[0])["port"] == "tcp://443"
+    assert validate_probe(specs[3])["expect"] == ['[STATUS] == "passed"']
+    assert validate_probe(specs[5])["expect"] == ["[STATUS] == 200", "has([BODY].id)"]

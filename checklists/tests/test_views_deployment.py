@@ -479,7 +479,7 @@ def _count_queries(client, deployment) -> int:
 
 def test_query_count_does_not_grow_with_items(client, people, seed_deployment, big_deployment, probe_result):
     for deployment in (seed_deployment, big_deployment):
-        for key in list(deployment.version.items.filter(probe__isnull=False).values_list("key", flat=True)[:3]):
+        for key in list(deployment.version.items.filter(probe__isnull=False).exclude(probe__type="external").values_list("key", flat=True)[:3]):
             probe_result(deployment, key, "passed")
         probe_result(deployment, key, None)  # one run still in flight
     client.force_login(people["lead"])
@@ -521,7 +521,8 @@ def test_run_answer_costs_the_same_queries_for_229_and_2290_items(
     client.get(reverse("dashboard"))
     counts = []
     for deployment in (seed_deployment, big_deployment):
-        key = deployment.version.items.filter(probe__isnull=False).order_by("position").values_list("key", flat=True)[0]
+        runnable = deployment.version.items.filter(probe__isnull=False).exclude(probe__type="external")  # CI pushes those
+        key = runnable.order_by("position").values_list("key", flat=True)[0]
         count, html = _answer_queries(client, reverse("deployment-runs", args=[deployment.pk]), {"key": key})
         assert keys_in(html) == {key} and 'hx-trigger="every 1s"' in html
         counts.append(count)

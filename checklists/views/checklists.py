@@ -14,7 +14,7 @@ from checklists.selectors import version_diff, version_outline
 from checklists.services import checklist_import, checklist_import_preview
 from checklists.views.common import viewer_required
 from core import roles
-from core.errors import InvalidInput, NotFound, TooLarge
+from core.errors import Conflict, InvalidInput, NotFound, TooLarge
 from core.models import Source
 
 
@@ -40,7 +40,7 @@ def checklist_list(request):
     context["source"], context["name"] = base64.b64encode(data).decode("ascii"), name
     try:
         context["preview"] = checklist_import_preview(markdown=data, name=name, actor=request.user)
-    except (InvalidInput, TooLarge) as error:
+    except (InvalidInput, TooLarge, Conflict) as error:
         line = error.extra.get("line")
         message = error.message.removeprefix(f"line {line}: ") if line else error.message
         context["errors"] = [{"line": line, "message": message}]

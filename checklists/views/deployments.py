@@ -22,6 +22,7 @@ from checklists.selectors import (
     Overview,
     deployment_digest,
     deployment_overview,
+    deployment_relations,
     deployment_summaries,
     digest_of,
     item_rows,
@@ -33,6 +34,7 @@ from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_
 from core import roles
 from core.errors import NotFound
 from core.models import Source
+from core.text import excerpt
 
 State = ItemState.State
 TEMPLATE = "checklists/deployment.html"
@@ -120,10 +122,9 @@ def _panels(
     digest = ""
     if not overview.progress["blocking"]:
         digest = digest_of(deployment, rows) if rows is not None else deployment_digest(deployment)
-    shown = [section for section in (sections or overview.sections) if section.total]
     return {
         "progress": overview.progress,
-        "sections_html": sections_html(page, shown, oob=oob),
+        "sections_html": sections_html(page, sections or overview.sections, oob=oob),
         "blocking_shown": overview.blocking,
         "digest": digest,
         "role_status": [(role, signed.get(role)) for role in overview.required_roles],
@@ -138,8 +139,9 @@ def _shown(rows: list[ItemRow], page: dict) -> list[ItemRow]:
     return rows if test is None else [row for row in rows if test(row)]
 
 
-def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions) -> list[RowBlock]:
-    """Sections with items, in document order, each with its visible rows and the count shown under it.
+def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, filtered: bool) -> list[RowBlock]:
+    """Sections in document order, each with its visible rows: all of them (a heading without items is a
+    section too), or — `filtered` — those with a row the filter lets through, under them or in a subsection.
 
     Each row's view is made as the template renders it (see RowBlock).
     """
@@ -155,7 +157,7 @@ def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions) -> 
         parent = blocks.get(section.parent_id)
         if parent is not None:
             parent.visible += blocks[section.pk].visible
-    return [block for block in blocks.values() if block.section.total]
+    return [block for block in blocks.values() if block.visible or not filtered]
 
 
 @require_GET
@@ -176,9 +178,10 @@ def deployment_detail(request, pk: int):
         **_panels(request, page, overview, rows=rows),
         "rows": rows,
         "visible": visible,
-        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page))),
+        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
         "automated_count": sum(1 for row in rows if row.item.probe is not None),
         "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
+        "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
     }
     return render(request, TEMPLATE, context)
 
@@ -220,7 +223,7 @@ def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = F
     """The row of `key` swapped in place; its parents (they follow it) and, with `panels`, the panels out of band."""
     rows = item_rows_with_parents(deployment, [key])
     if not any(row.item.key == key for row in rows):
-        raise NotFound(f"This deployment's checklist has no item `{key}`.")
+        raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
     page = _page(request, deployment)
     views = _row_views(rows, page)
     first = next(view for view in views if view.key == key)
@@ -268,7 +271,7 @@ def _item_page(request, pk: int, key: str):
     item_url = reverse("item", args=[pk, key])
     rows = [row for row in item_rows_with_parents(deployment, [key]) if row.item.key == key]
     if not rows:
-        raise NotFound(f"This deployment's checklist has no item `{key}`.")
+        raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
     page = _page(request, deployment, here=item_url)
     (view,) = _row_views(rows, page)
     view.editing = True

@@ -7,7 +7,14 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists.environments import environment_create, environment_update, host_key_fingerprint, secret_set
+from checklists.environments import (
+    environment_create,
+    environment_update,
+    host_key_fingerprint,
+    secret_set,
+    ssh_host_add,
+    ssh_host_remove,
+)
 from checklists.forms import DeploymentCreateForm
 from checklists.models import Environment, Service
 from checklists.selectors import deployment_list, environment_secret_names
@@ -27,7 +34,8 @@ def _environment(pk: int) -> Environment:
 @viewer_required
 def environment_detail(request, pk: int):
     environment = _environment(pk)
-    deployments = deployment_list(environment_id=environment.pk, limit=RECENT_DEPLOYMENTS)
+    listed = deployment_list(environment_id=environment.pk, limit=RECENT_DEPLOYMENTS)
+    deployments = [(entry, older.deployment if older else None) for entry, older in zip(listed, [*listed[1:], None])]
     return render(
         request,
         "checklists/environment.html",
@@ -35,19 +43,23 @@ def environment_detail(request, pk: int):
             "environment": environment,
             "deployments": deployments,
             "secret_names": environment_secret_names(environment),
-            "host_key": host_key_info(environment),
+            "ssh_hosts": ssh_hosts_info(environment),
             "form": DeploymentCreateForm(),
         },
     )
 
 
-def host_key_info(environment: Environment) -> dict | None:
-    if not environment.ssh_host_key:
-        return None
-    fingerprint = host_key_fingerprint(environment.ssh_host_key)
-    if not fingerprint:
-        return {"error": "The pinned SSH host key cannot be read; trust the host's key again."}
-    return {"fingerprint": fingerprint}
+def ssh_hosts_info(environment: Environment) -> list[dict]:
+    """Each SSH host with its pinned key's fingerprint (or why there is none)."""
+    rows = []
+    for host in environment.ssh_hosts.all():
+        row = {"host": host, "fingerprint": "", "error": ""}
+        if host.host_key:
+            row["fingerprint"] = host_key_fingerprint(host.host_key)
+            if not row["fingerprint"]:
+                row["error"] = "The pinned SSH host key cannot be read; trust the host's key again."
+        rows.append(row)
+    return rows
 
 
 @require_POST
@@ -77,6 +89,8 @@ class EnvironmentForm(forms.Form):
     base_url = forms.CharField(label="Base URL", max_length=500)
     allowed_hosts = forms.CharField(label="Other hosts probes may reach", required=False, widget=forms.Textarea)
     variables = forms.CharField(label="Variables", required=False, widget=forms.Textarea)
+    dns_servers = forms.CharField(label="DNS servers", required=False)
+    ssh_role = forms.CharField(label="SSH host role", required=False, max_length=50)
     ssh_host = forms.CharField(label="SSH host", required=False, max_length=255)
     ssh_port = forms.IntegerField(label="SSH port", required=False, min_value=1, max_value=65535)
     ssh_username = forms.CharField(label="SSH user", required=False, max_length=100)
@@ -85,12 +99,15 @@ class EnvironmentForm(forms.Form):
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if editing:
-            del self.fields["service"]
-            del self.fields["name"]
+        if editing:  # SSH hosts are added and removed on their own once the environment exists
+            for name in ("service", "name", "ssh_role", "ssh_host", "ssh_port", "ssh_username", "ssh_private_key", "ssh_password"):
+                del self.fields[name]
 
     def clean_allowed_hosts(self) -> list[str]:
         return [host for host in re.split(r"[\s,]+", self.cleaned_data["allowed_hosts"]) if host]
+
+    def clean_dns_servers(self) -> list[str]:
+        return [server for server in re.split(r"[\s,]+", self.cleaned_data["dns_servers"]) if server]
 
     def clean_variables(self) -> dict:
         variables = {}
@@ -107,7 +124,10 @@ class EnvironmentForm(forms.Form):
         data = self.cleaned_data
         if not data.get("ssh_host"):
             return None
-        ssh = {"host": data["ssh_host"], "port": data.get("ssh_port") or 22, "username": data.get("ssh_username", "")}
+        ssh = {
+            "role": data.get("ssh_role", ""), "host": data["ssh_host"], "port": data.get("ssh_port") or 22,
+            "username": data.get("ssh_username", ""),
+        }
         if data.get("ssh_private_key", "").strip():
             ssh["private_key"] = data["ssh_private_key"].strip() + "\n"
         if data.get("ssh_password"):
@@ -125,9 +145,7 @@ def _initial(environment: Environment) -> dict:
         "base_url": environment.base_url,
         "allowed_hosts": "\n".join(environment.allowed_hosts or []),
         "variables": "\n".join(f"{name}={value}" for name, value in (environment.variables or {}).items()),
-        "ssh_host": environment.ssh_host,
-        "ssh_port": environment.ssh_port,
-        "ssh_username": environment.ssh_username,
+        "dns_servers": " ".join(environment.dns_servers or []),
     }
 
 
@@ -150,6 +168,7 @@ def environment_new(request):
             variables=data["variables"],
             secrets={secret_name: secret_value} if secret_name or secret_value else None,
             ssh=form.ssh(),
+            dns_servers=data["dns_servers"],
             actor=request.user,
             source=Source.WEB,
         )
@@ -174,7 +193,7 @@ def environment_edit(request, pk: int):
             base_url=data["base_url"],
             allowed_hosts=data["allowed_hosts"],
             variables=data["variables"],
-            ssh=form.ssh(),
+            dns_servers=data["dns_servers"],
             actor=request.user,
             source=Source.WEB,
         )
@@ -188,9 +207,54 @@ def edit_context(environment: Environment, **extra) -> dict:
         "environment": environment,
         "form": EnvironmentForm(initial=_initial(environment), editing=True),
         "secret_names": environment_secret_names(environment),
-        "host_key": host_key_info(environment),
+        "ssh_hosts": ssh_hosts_info(environment),
         **extra,
     }
+
+
+@require_POST
+@viewer_required
+def environment_ssh_hosts(request, pk: int):
+    """`action=add` adds an SSH host (role, host, port, user, key or password); `action=remove` removes one."""
+    roles.require(request.user, "manage")
+    environment = _environment(pk)
+    if request.POST.get("action") == "remove":
+        ssh_host_remove(
+            environment=environment, ssh_host_id=_int(request.POST.get("ssh_host")), actor=request.user, source=Source.WEB
+        )
+        messages.success(request, "SSH host removed.")
+        return redirect("environment-edit", pk=pk)
+    form = SSHHostForm(request.POST)
+    if not form.is_valid():
+        raise form_error(form)
+    ssh_host = ssh_host_add(environment=environment, ssh=form.ssh(), actor=request.user, source=Source.WEB)
+    messages.success(request, f"SSH host {ssh_host} added. Fetch its key and trust it before ssh probes can run there.")
+    return redirect("environment-edit", pk=pk)
+
+
+class SSHHostForm(forms.Form):
+    role = forms.CharField(label="Role", required=False, max_length=50)
+    host = forms.CharField(label="Host", max_length=255)
+    port = forms.IntegerField(label="Port", required=False, min_value=1, max_value=65535)
+    username = forms.CharField(label="User", max_length=100)
+    private_key = forms.CharField(label="Private key", required=False, strip=False, widget=forms.Textarea)
+    password = forms.CharField(label="Password", required=False, strip=False)
+
+    def ssh(self) -> dict:
+        data = self.cleaned_data
+        ssh = {"role": data["role"], "host": data["host"], "port": data.get("port") or 22, "username": data["username"]}
+        if data.get("private_key", "").strip():
+            ssh["private_key"] = data["private_key"].strip() + "\n"
+        if data.get("password"):
+            ssh["password"] = data["password"]
+        return ssh
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 @require_POST

@@ -4,9 +4,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from checklists import selectors
 from checklists.forms import HistoryFilterForm
 from checklists.models import Deployment
-from checklists import selectors
 from checklists.views.common import viewer_required
 from core.models import Event
 
@@ -21,6 +21,7 @@ def deployment_history(request, pk: int):
     form.is_valid()
     chosen = {name: (form.cleaned_data.get(name) or "").strip() for name in ("item", "person", "kind")}
     found = selectors.deployment_history(pk, **chosen)
+    relations = selectors.deployment_relations(deployment)
     return render(
         request,
         "checklists/history.html",
@@ -32,5 +33,6 @@ def deployment_history(request, pk: int):
             "items": found.items,
             "people": found.people,
             "kinds": Event.Kind.choices,
+            "relations": relations,
         },
     )

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from django.template import engines
+from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 from checklists.models import ItemState
-from checklists.selectors import ItemRow, RunRead, SectionProgress
+from checklists.selectors import CarriedRead, ItemRow, RunRead, SectionProgress
 from checklists.templatetags.ctrlready import STATE_LABELS, duration, inline_md, observed, probe_summary, safe_url
 
 State = ItemState.State
@@ -55,8 +56,27 @@ def stamp(moment: datetime, tz: tzinfo, *, seconds: bool = False) -> tuple[str, 
 @dataclass(frozen=True, slots=True)
 class ConditionView:
     expr: str
-    observed: str
+    observed: str  # for a run on several hosts, a `{host: value}` map
     ok: bool
+
+
+def _conditions(conditions) -> tuple[ConditionView, ...]:
+    return tuple(
+        ConditionView(str(condition.get("expr", "")), observed(condition.get("observed")), bool(condition.get("ok")))
+        for condition in conditions or ()
+        if isinstance(condition, dict)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    """One host's result of a probe that ran on several SSH hosts."""
+
+    host: str
+    role: str
+    status: str
+    message: str
+    conditions: tuple[ConditionView, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +89,16 @@ class RunView:
     finished_iso: str
     finished_text: str
     last_passed: str  # "3 hours" when a stale result last passed, else ""
+    flaky: bool  # passed only on a retry
+    details_url: str  # the CI run of a pushed result, when it is safe to follow, else ""
     message: str
     conditions: tuple[ConditionView, ...]
+    hosts: tuple[HostView, ...]  # each host's result, when it ran on more than one
 
     @classmethod
     def of(cls, run: RunRead, *, stale: bool, last_passed_at: datetime | None, tz: tzinfo) -> "RunView":
         finished_iso, finished_text = stamp(run.finished_at, tz, seconds=True) if run.finished_at else ("", "")
+        hosts = [host for host in run.hosts if isinstance(host, dict)] if len(run.hosts) > 1 else []
         return cls(
             status=run.status,
             not_configured=run.not_configured,
@@ -82,13 +106,34 @@ class RunView:
             finished_iso=finished_iso,
             finished_text=finished_text,
             last_passed=timesince(last_passed_at) if stale and last_passed_at else "",
+            flaky=run.flaky,
+            details_url=safe_url(run.details_url) if run.details_url else "",
             message=run.message,
-            conditions=tuple(
-                ConditionView(str(condition.get("expr", "")), observed(condition.get("observed")), bool(condition.get("ok")))
-                for condition in run.conditions
-                if isinstance(condition, dict)
+            conditions=_conditions(run.conditions),
+            hosts=tuple(
+                HostView(
+                    host=str(host.get("host") or ""),
+                    role=str(host.get("role") or ""),
+                    status=str(host.get("status") or ""),
+                    message=str(host.get("message") or ""),
+                    conditions=_conditions(host.get("conditions")),
+                )
+                for host in hosts
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedView:
+    """Where a carried-over state was attested: a link to that deployment."""
+
+    url: str
+    release: str
+    environment: str
+
+    @classmethod
+    def of(cls, carried: CarriedRead) -> "CarriedView":
+        return cls(reverse("deployment", args=[carried.deployment_id]), carried.release, carried.environment)
 
 
 @dataclass(slots=True, eq=False)
@@ -111,6 +156,9 @@ class RowView:
     by: str
     at_iso: str  # when its state was last set ("" if never), as a `<time>` shows it
     at_text: str
+    carried: CarriedView | None  # where the state was attested, when it was carried over
+    waived_by: str
+    waiver_reason: str  # the lead's reason, kept apart from the note ("" unless waived)
     note: str
     evidence_url: str
     evidence: str  # the evidence link when it is safe to follow, else ""
@@ -158,6 +206,9 @@ def row_view(row: ItemRow, options: RowOptions) -> RowView:
         by=state.updated_by_name,
         at_iso=at_iso,
         at_text=at_text,
+        carried=CarriedView.of(state.carried) if state.carried else None,
+        waived_by=state.waived_by_name,
+        waiver_reason=state.waiver_reason,
         note=state.note,
         evidence_url=state.evidence_url,
         evidence=safe_url(state.evidence_url) if state.evidence_url else "",

@@ -25,9 +25,13 @@ ALLOWED = {
 }
 PURE = (
     "checklists.parsing",
+    "checklists.annotations",
+    "core.text",
     "checklists.spec",
     "checklists.conditions",
     "checklists.hostkeys",
+    "checklists.charts",
+    "checklists.hosts",
     "probes.runners",
     "probes.runners.base",
     "probes.runners.context",
@@ -37,6 +41,9 @@ PURE = (
     "probes.runners.tcp",
     "probes.runners.ssh",
     "probes.runners.load",
+    "probes.runners.host",
+    "probes.runners.postgres",
+    "probes.runners.redaction",
 )
 
 

@@ -6,6 +6,7 @@ Pure Python: no Django, no ORM.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import ipaddress
 import json
@@ -18,8 +19,12 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from checklists.conditions import Condition, ConditionResult, jsonable
+from checklists.hosts import environment_hosts
+from checklists.hosts import host_normal as _normal_host
+from probes.runners.redaction import REDACTED, Redactor
 
 __all__ = [
+    "REDACTED",
     "HostNotAllowed",
     "NotConfigured",
     "Observation",
@@ -33,14 +38,13 @@ __all__ = [
     "render",
 ]
 
-REDACTED = "[redacted]"
-#: Secrets shorter than this are not searched for (they would redact half of every text).
-MIN_SECRET_LENGTH = 4
 #: Each observed placeholder value is cut to about this many characters.
 MAX_OBSERVED_CHARS = 2000
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-_TEMPLATE = re.compile(r"\{\{\s*(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_TEMPLATE = re.compile(r"\{\{\s*(vars|secrets|deployment|environment|service)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: What ``{{ deployment.X }}``, ``{{ environment.X }}`` and ``{{ service.X }}`` may name.
+CONTEXT_FIELDS = ("deployment.release", "environment.name", "service.name")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,12 @@ class SSHTarget:
     password: str | None = None
     #: The pinned host key in OpenSSH form, ``"ssh-ed25519 AAAA..."``; ``None`` until an admin trusts one.
     host_key: str | None = None
+    #: What the host is to the service (`web`, `worker`); `hosts:` in a probe picks hosts by it.
+    role: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.host if self.port == 22 else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -62,11 +72,20 @@ class Target:
     allowed_hosts: tuple[str, ...] = ()
     variables: Mapping[str, str] = _EMPTY
     secrets: Mapping[str, str] = _EMPTY
-    ssh: SSHTarget | None = None
+    #: The environment's SSH hosts: one SSHTarget, or a tuple of them (each with a role).
+    ssh: SSHTarget | tuple[SSHTarget, ...] | None = None
     #: Extra trusted CA certificates (PEM text) on top of the system ones, for TLS checks and https probes.
     ca_bundle: str | None = None
     #: DNS servers for ``dns`` probes as ``"ip"`` or ``"ip:port"``; empty means the system's resolvers.
     dns_servers: tuple[str, ...] = ()
+    #: ``{"deployment.release": "v1.4.2", "environment.name": …, "service.name": …}`` for templates.
+    context: Mapping[str, str] = _EMPTY
+
+    @property
+    def ssh_hosts(self) -> tuple[SSHTarget, ...]:
+        if self.ssh is None:
+            return ()
+        return (self.ssh,) if isinstance(self.ssh, SSHTarget) else tuple(self.ssh)
 
     @property
     def base_host(self) -> str:
@@ -75,17 +94,12 @@ class Target:
     @property
     def hosts(self) -> tuple[str, ...]:
         """The hosts a probe may reach: the base URL host first, then the allowed hosts."""
-        seen: list[str] = []
-        for host in (self.base_host, *self.allowed_hosts):
-            host = _normal_host(host)
-            if host and host not in seen:
-                seen.append(host)
-        return tuple(seen)
+        return environment_hosts(self.base_url, self.allowed_hosts)
 
     def secret_values(self) -> list[str]:
         values = [value for value in self.secrets.values() if isinstance(value, str)]
-        if self.ssh is not None:
-            values += [v for v in (self.ssh.private_key, self.ssh.password) if v]
+        for ssh in self.ssh_hosts:
+            values += [v for v in (ssh.private_key, ssh.password) if v]
         return values
 
 
@@ -96,6 +110,11 @@ class Observation:
     duration_ms: int = 0
     conditions: list[ConditionResult] = field(default_factory=list)
     observed: dict = field(default_factory=dict)
+    #: How many times the probe ran; passed only on a retry = flaky.
+    attempts: int = 1
+    flaky: bool = False
+    #: For ssh and host probes, each host's own result: {"host", "role", "status", "message", "conditions"}.
+    hosts: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -104,6 +123,9 @@ class Observation:
             "duration_ms": self.duration_ms,
             "conditions": [c.as_dict() for c in self.conditions],
             "observed": self.observed,
+            "attempts": self.attempts,
+            "flaky": self.flaky,
+            "hosts": self.hosts,
         }
 
 
@@ -123,13 +145,22 @@ class NotConfigured(Exception):
 
 
 def render(spec: dict, target: Target) -> dict:
-    """Fill ``{{ vars.X }}`` and ``{{ secrets.X }}`` in every string of the spec.
+    """Fill ``{{ vars.X }}``, ``{{ secrets.X }}``, ``{{ deployment.release }}``, ``{{ environment.name }}`` and
+    ``{{ service.name }}`` in every string of the spec. ``{{ saved.X }}`` is left for the step that saved it.
 
     Raises NotConfigured when a variable or secret is missing.
     """
 
     def fill(match: re.Match) -> str:
         kind, name = match.group(1), match.group(2)
+        if kind in ("deployment", "environment", "service"):
+            field = f"{kind}.{name}"
+            if field not in CONTEXT_FIELDS:
+                raise NotConfigured(f"`{{{{ {field} }}}}` is not something a probe can use: use {', '.join(CONTEXT_FIELDS)}.")
+            value = target.context.get(field)
+            if value is None:
+                raise NotConfigured(f"`{{{{ {field} }}}}` is not known where this probe runs.")
+            return str(value)
         source = target.variables if kind == "vars" else target.secrets
         value = source.get(name)
         if value is None:
@@ -149,48 +180,28 @@ def render(spec: dict, target: Target) -> dict:
     return walk(spec)
 
 
-def redact(value: object, secrets: Mapping[str, str] | list[str] | tuple[str, ...]) -> object:
-    """Replace every secret value (of 4 characters or more) with ``[redacted]``, anywhere in ``value``."""
-    values = secrets.values() if isinstance(secrets, Mapping) else secrets
-    needles = sorted({s for s in values if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-    if not needles:
-        return value
-    # Multi-line secrets (private keys) are also searched line by line, in case only a part leaks.
-    for secret in list(needles):
-        needles.extend(line.strip() for line in secret.splitlines() if len(line.strip()) >= 16)
-    pattern = re.compile("|".join(re.escape(s) for s in sorted(set(needles), key=len, reverse=True)))
-    return _redact(value, pattern)
+def redact(value: object, secrets: Mapping[str, str] | list[str] | tuple[str, ...] | Redactor) -> object:
+    """Replace every secret (of 4 characters or more, and its encoded forms) with ``[redacted]``, anywhere in ``value``."""
+    if not isinstance(secrets, Redactor):
+        secrets = Redactor(secrets.values() if isinstance(secrets, Mapping) else secrets)
+    return _redact(value, secrets) if secrets else value
 
 
-def _redact(value: object, pattern: re.Pattern) -> object:
-    if isinstance(value, str):
-        return pattern.sub(REDACTED, value)
+def _redact(value: object, redactor: Redactor) -> object:
     if isinstance(value, ConditionResult):
-        return ConditionResult(value.expr, value.ok, _redact(value.observed, pattern))
+        return ConditionResult(value.expr, value.ok, redactor(value.observed))
     if isinstance(value, Observation):
-        return Observation(
-            status=value.status,
-            message=_redact(value.message, pattern),
-            duration_ms=value.duration_ms,
-            conditions=[_redact(c, pattern) for c in value.conditions],
-            observed=_redact(value.observed, pattern),
+        return dataclasses.replace(
+            value,
+            message=redactor.text(value.message),
+            conditions=[_redact(c, redactor) for c in value.conditions],
+            observed=redactor(value.observed),
+            hosts=redactor(value.hosts),
         )
-    if isinstance(value, dict):
-        return {_redact(k, pattern): _redact(v, pattern) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_redact(v, pattern) for v in value)
-    return value
+    return redactor(value)
 
 
 # --- hosts -------------------------------------------------------------------
-
-
-def _normal_host(host: str) -> str:
-    host = (host or "").strip().strip("[]").rstrip(".").lower()
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return host
 
 
 def check_host(host: str, target: Target) -> str:
@@ -205,8 +216,13 @@ def check_host(host: str, target: Target) -> str:
     return normal
 
 
-async def resolve_host(host: str, port: int, timeout: float, cache: dict | None = None) -> list[str]:
-    """The addresses a host name resolves to; ProbeFailure when it resolves to nothing."""
+async def resolve_host(
+    host: str, port: int, timeout: float, cache: dict | None = None, *, resolver=None
+) -> list[str]:
+    """The addresses a host name resolves to; ProbeFailure when it resolves to nothing.
+
+    ``resolver`` (a dnspython async resolver) asks the environment's DNS servers instead of the system's.
+    """
     key = (host, port)
     if cache is not None and key in cache:
         result = cache[key]
@@ -215,17 +231,44 @@ async def resolve_host(host: str, port: int, timeout: float, cache: dict | None 
         return result
     try:
         async with asyncio.timeout(timeout):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+            if resolver is not None and not _is_address(host):
+                addresses = await _ask(resolver, host, timeout)
+            else:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = list(dict.fromkeys(info[4][0] for info in infos))
         if not addresses:
             raise socket.gaierror("no addresses")
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, LookupError):
         failure = ProbeFailure(f"The host `{host}` does not resolve to any address.")
         if cache is not None:
             cache[key] = failure
         raise failure from None
     if cache is not None:
         cache[key] = addresses
+    return addresses
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+async def _ask(resolver, host: str, timeout: float) -> list[str]:
+    import dns.exception
+    import dns.resolver
+
+    addresses: list[str] = []
+    for record in ("A", "AAAA"):
+        try:
+            answer = await resolver.resolve(host, record, lifetime=timeout, search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            continue
+        except dns.exception.DNSException as exc:
+            raise LookupError(str(exc)) from None
+        addresses += [rdata.address for rdata in answer]
     return addresses
 
 
@@ -281,14 +324,17 @@ def conclude(
     observed: dict,
     *,
     notes: list[str] | None = None,
+    redactor: Redactor | None = None,
 ) -> tuple[str, str, list[ConditionResult]]:
     """Evaluate the conditions; return status (passed/failed), the message and the results.
 
-    ``exprs`` are the conditions as written (before templating), shown in results.
+    ``exprs`` are the conditions as written (before templating), shown in results. Observed values are
+    redacted by ``redactor`` before they are cut for the results and the message.
     """
+    redact_value = redactor if redactor else None
     results = []
     for cond, expr in zip(conditions, exprs):
-        result = cond.evaluate(observed)
+        result = cond.evaluate(observed, redact=redact_value)
         results.append(ConditionResult(expr, result.ok, result.observed))
     failed = [r for r in results if not r.ok]
     parts = list(notes or [])
@@ -310,8 +356,10 @@ def conclude(
     return status, " ".join(parts), results
 
 
-def observed_view(observed: dict) -> dict:
-    return {key: jsonable(value, MAX_OBSERVED_CHARS) for key, value in observed.items()}
+def observed_view(observed: dict, redactor: Redactor | None = None) -> dict:
+    """What a run keeps of every placeholder's value: redacted first, then cut."""
+    redact_value = redactor if redactor else None
+    return {key: jsonable(value, MAX_OBSERVED_CHARS, redact=redact_value) for key, value in observed.items()}
 
 
 def _short_json(value: object) -> str:

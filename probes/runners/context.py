@@ -1,4 +1,9 @@
-"""What the network probes of one batch share: one event loop, one semaphore, the httpx client.
+"""What the network probes of one batch share: one event loop, one semaphore, the httpx client, and the
+addresses its host names were checked at.
+
+A name is resolved once per batch, when it is checked; every connection to it goes to that address
+(`PinnedBackend` under httpx, the address itself for tls, tcp and postgres). A name whose answer changes
+a moment later (DNS rebinding) is never connected to at its new address.
 
 Pure Python: no Django.
 """
@@ -9,9 +14,10 @@ import asyncio
 import functools
 import ssl
 
+import httpcore
 import httpx
 
-from probes.runners.base import ProbeFailure, Target, check_host, resolve_host
+from probes.runners.base import HostNotAllowed, ProbeFailure, Target, check_host, resolve_host
 
 
 class NetworkContext:
@@ -26,6 +32,9 @@ class NetworkContext:
         pool = max_concurrency + load_concurrency + 4
         self.limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         self.dns_cache: dict = {}
+        #: (host, port) → the address it was checked at; the only address connected to for it.
+        self.pins: dict[tuple[str, int], str] = {}
+        self._lookups: dict[tuple[str, int], asyncio.Future] = {}
         self._clients: dict[bool, httpx.AsyncClient] = {}
         self._ssl_context: ssl.SSLContext | ProbeFailure | None = None
         self._resolver = None
@@ -46,8 +55,10 @@ class NetworkContext:
         """The batch's client; a second one exists only if some probe turns TLS verification off."""
         client = self._clients.get(verify)
         if client is None:
+            verify_with = self.ssl_context() if verify else False
             client = httpx.AsyncClient(
-                verify=self.ssl_context() if verify else False,
+                transport=PinnedTransport(self.pins, verify=verify_with, limits=self.limits),
+                verify=verify_with,
                 limits=self.limits,
                 timeout=httpx.Timeout(10.0),
                 follow_redirects=False,
@@ -60,9 +71,23 @@ class NetworkContext:
         """Refuse a URL whose host is outside the environment or resolves to nothing; before any connection."""
         if url.scheme not in ("http", "https"):
             raise ProbeFailure(f"The URL `{url}` is not http or https; probes only speak those.")
-        check_host(url.host, self.target)
         port = url.port or (443 if url.scheme == "https" else 80)
-        await resolve_host(url.host, port, timeout, self.dns_cache)
+        await self.resolve(url.host, port, timeout)
+
+    async def resolve(self, host: str, port: int, timeout: float) -> str:
+        """Check the host, resolve it (once per batch) and pin the address connections to it will use."""
+        check_host(host, self.target)
+        key = (host.lower().strip("[]"), port)
+        if key not in self.pins:
+            # Probes of the batch asking at once share one lookup: two would be two chances to rebind.
+            lookup = self._lookups.get(key)
+            if lookup is None:
+                servers = self.resolver() if self.target.dns_servers else None
+                lookup = asyncio.ensure_future(resolve_host(host, port, timeout, self.dns_cache, resolver=servers))
+                self._lookups[key] = lookup
+            addresses = await asyncio.shield(lookup)
+            self.pins.setdefault(key, addresses[0])
+        return self.pins[key]
 
     # --- DNS -------------------------------------------------------------
 
@@ -91,6 +116,46 @@ class NetworkContext:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects a host name only to the address it was checked at; a name never checked is refused."""
+
+    def __init__(self, pins: dict[tuple[str, int], str]) -> None:
+        self.pins = pins
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        address = self.pins.get((host.lower().strip("[]"), port))
+        if address is None:
+            raise HostNotAllowed(f"The host `{host}` was not checked before connecting; the probe is refused.")
+        return await self._backend.connect_tcp(
+            address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise HostNotAllowed("Probes do not connect to Unix sockets.")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, its connection pool given the pinning network backend (TLS still checks the name)."""
+
+    def __init__(self, pins: dict[tuple[str, int], str], *, verify, limits: httpx.Limits) -> None:
+        super().__init__(verify=verify, limits=limits, trust_env=False)
+        # httpx builds its pool without a way to pass a network backend: rebuild it with ours.
+        pool = self._pool
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=pool._ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=PinnedBackend(pins),
+        )
 
 
 @functools.lru_cache(maxsize=16)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from checklists.hostkeys import HostKeyError, host_key_of, host_key_parse
+from checklists.hosts import ssh_host_refusal
 from probes.runners.base import NotConfigured, ProbeFailure, SSHTarget, describe_error, seconds
 
 #: Bytes kept of each of stdout and stderr.
@@ -102,8 +103,10 @@ class _RejectAndRemember(paramiko.RejectPolicy):
 class SSHSession:
     """One SSH connection used for every ssh probe of a batch, from a single thread."""
 
-    def __init__(self, ssh: SSHTarget | None) -> None:
+    def __init__(self, ssh: SSHTarget | None, *, hosts: tuple[str, ...]) -> None:
         self.ssh = ssh
+        #: The environment's hosts: the only ones this session connects to.
+        self.hosts = hosts
         self.client: paramiko.SSHClient | None = None
         #: Set when connecting failed; every later probe of the batch ends with it, without reconnecting.
         self.failure: ProbeFailure | None = None
@@ -118,6 +121,15 @@ class SSHSession:
 
     def run(self, command: str, timeout: float) -> dict:
         """Run a command; return the observed EXIT_STATUS, STDOUT and STDERR. Raises ProbeFailure."""
+        exit_status, stdout, stderr = self.exec(command, timeout)
+        return {
+            "EXIT_STATUS": exit_status,
+            "STDOUT": stdout.decode("utf-8", errors="replace").strip(),
+            "STDERR": stderr.decode("utf-8", errors="replace").strip(),
+        }
+
+    def exec(self, command: str, timeout: float) -> tuple[int, bytes, bytes]:
+        """Run a command; return its exit status and raw output. Raises ProbeFailure (NotConfigured first)."""
         self.check_configured()
         deadline = time.monotonic() + timeout
         client = self._connected(deadline, timeout)
@@ -150,11 +162,7 @@ class SSHSession:
             raise ProbeFailure(self._describe(exc, timeout)) from None
         finally:
             channel.close()
-        return {
-            "EXIT_STATUS": exit_status,
-            "STDOUT": stdout.decode("utf-8", errors="replace").strip(),
-            "STDERR": stderr.decode("utf-8", errors="replace").strip(),
-        }
+        return exit_status, bytes(stdout), bytes(stderr)
 
     def close(self) -> None:
         self._drop()
@@ -169,6 +177,9 @@ class SSHSession:
             return self.client
         self._drop()
         ssh = self.ssh
+        refusal = ssh_host_refusal(ssh.host, self.hosts)
+        if refusal:
+            raise self._fail(refusal)
         try:
             pinned = parse_host_key(ssh.host_key)
         except ValueError as exc:

@@ -6,21 +6,20 @@ import asyncio
 import time
 
 from checklists.conditions import Condition
-from probes.runners.base import check_host, describe_error, resolve_host
+from probes.runners.base import describe_error
 from probes.runners.context import NetworkContext
 
 
 async def run(spec: dict, conditions: list[Condition], ctx: NetworkContext, timeout: float) -> tuple[dict, list[str]]:
     host = spec.get("host") or ctx.target.base_host
     port = spec["port"]
-    check_host(host, ctx.target)
-    addresses = await resolve_host(host, port, timeout, ctx.dns_cache)
+    addresses = [await ctx.resolve(host, port, timeout)]
 
     started = time.perf_counter()
     failure: BaseException | None = None
     try:
         async with asyncio.timeout(timeout):
-            # Connect to the addresses just resolved and checked, not to a fresh lookup of the name.
+            # Connect to the address the name was checked at, not to a fresh lookup of the name.
             for address in addresses:
                 try:
                     _reader, writer = await asyncio.open_connection(address, port)

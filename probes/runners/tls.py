@@ -10,27 +10,26 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from checklists.conditions import Condition
-from probes.runners.base import ProbeFailure, check_host, describe_error, resolve_host
+from probes.runners.base import ProbeFailure, describe_error
 from probes.runners.context import NetworkContext
 
 
 async def run(spec: dict, conditions: list[Condition], ctx: NetworkContext, timeout: float) -> tuple[dict, list[str]]:
     host = spec.get("host") or ctx.target.base_host
     port = spec.get("port") or 443
-    check_host(host, ctx.target)
-    await resolve_host(host, port, timeout, ctx.dns_cache)
+    address = await ctx.resolve(host, port, timeout)
 
     notes: list[str] = []
     valid = True
     try:
-        der, version = await _handshake(host, port, ctx.ssl_context(), timeout)
+        der, version = await _handshake(host, address, port, ctx.ssl_context(), timeout)
     except ssl.SSLCertVerificationError as exc:
         valid = False
         notes.append(f"The certificate is not valid: {exc.verify_message or exc.reason}.")
         unverified = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         unverified.check_hostname = False
         unverified.verify_mode = ssl.CERT_NONE
-        der, version = await _handshake(host, port, unverified, timeout)
+        der, version = await _handshake(host, address, port, unverified, timeout)
 
     cert = x509.load_der_x509_certificate(der)
     days_left = (cert.not_valid_after_utc - datetime.now(UTC)).total_seconds() // 86400
@@ -44,11 +43,12 @@ async def run(spec: dict, conditions: list[Condition], ctx: NetworkContext, time
     return observed, notes
 
 
-async def _handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) -> tuple[bytes, str]:
+async def _handshake(host: str, address: str, port: int, context: ssl.SSLContext, timeout: float) -> tuple[bytes, str]:
+    """The handshake goes to the address the host was checked at; the certificate is checked against the name."""
     try:
         async with asyncio.timeout(timeout):
             _reader, writer = await asyncio.open_connection(
-                host, port, ssl=context, server_hostname=host, ssl_handshake_timeout=timeout
+                address, port, ssl=context, server_hostname=host, ssl_handshake_timeout=timeout
             )
     except ssl.SSLCertVerificationError:
         raise

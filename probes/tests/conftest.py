@@ -74,3 +74,13 @@ def sshd(tmp_path_factory):
 def unused_port():
     """A port on 127.0.0.1 where nothing listens."""
     return servers.free_port()
+
+
+@pytest.fixture(scope="session")
+def sshd_pair(tmp_path_factory):
+    """Two real sshd instances on two ports, each with its own host key: a `web` and a `worker` host."""
+    try:
+        with servers.sshd(tmp_path_factory.mktemp("sshd-web")) as web, servers.sshd(tmp_path_factory.mktemp("sshd-worker")) as worker:
+            yield web, worker
+    except servers.SSHDUnavailable as exc:
+        pytest.skip(str(exc))

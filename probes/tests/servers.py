@@ -5,6 +5,7 @@ Each is a context manager; conftest.py turns them into fixtures.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import os
@@ -27,6 +28,8 @@ import dns.rdatatype
 import dns.rrset
 
 TOKEN = "s3cret-token-123"
+#: The password /login takes, and the client secret /oauth/token takes (client id `ctrlready`).
+PASSWORD = "pa55-word-for-tests"
 
 
 def free_port() -> int:
@@ -70,6 +73,34 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/slow":
             time.sleep(float(query.get("s", "2")))
             self._send(200, {"status": "slow"})
+        elif route == "/say":  # the `text` query parameter, decoded, as plain text
+            self._send(200, query.get("text", ""), content_type="text/plain; charset=utf-8")
+        elif route == "/raw":  # the request target exactly as it arrived (percent-encoding kept)
+            self._send(200, self.path, content_type="text/plain; charset=utf-8")
+        elif route == "/b64":  # `pad` then the base64 of `text`, as a token service might wrap it
+            encoded = base64.b64encode(query.get("text", "").encode()).decode()
+            self._send(200, query.get("pad", "") + encoded, content_type="text/plain; charset=utf-8")
+        elif route == "/login" and self.command == "POST":  # a fresh token for the right password
+            given = json.loads(body or b"{}")
+            if given.get("password") == PASSWORD:
+                self._send(200, {"access_token": self.server.issue(), "token_type": "bearer"})
+            else:
+                self._send(401, {"error": "bad password"})
+        elif route == "/oauth/token" and self.command == "POST":  # client credentials, the client in Basic auth
+            expected = "Basic " + base64.b64encode(f"ctrlready:{PASSWORD}".encode()).decode()
+            if self.headers.get("Authorization") == expected and b"grant_type=client_credentials" in body:
+                self._send(200, {"access_token": self.server.issue(), "token_type": "bearer", "expires_in": 60})
+            else:
+                self._send(401, {"error": "invalid_client"})
+        elif route == "/private":  # only with a token /login or /oauth/token issued; echoes it, as some APIs do
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if token in self.server.issued:
+                self._send(200, {"status": "ok", "you": token})
+            else:
+                self._send(401, {"error": "unauthorized"})
+        elif route == "/flaky":  # 503 on the first call for each `id`, 200 afterwards
+            first = self.server.first_call(query.get("id", ""))
+            self._send(503 if first else 200, {"status": "warming up" if first else "ok"})
         elif route == "/text":
             self._send(200, "hello, this is not json", content_type="text/plain; charset=utf-8")
         elif route == "/redirect":
@@ -115,6 +146,20 @@ class RecordingServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.requests: list[tuple[str, str, dict, bytes]] = []
         self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self.issued: list[str] = []
+
+    def issue(self) -> str:
+        token = "tok_" + os.urandom(16).hex()
+        with self._lock:
+            self.issued.append(token)
+        return token
+
+    def first_call(self, key: str) -> bool:
+        with self._lock:
+            first = key not in self._seen
+            self._seen.add(key)
+            return first
 
     def handle_error(self, request, client_address):  # probes hang up early on purpose
         pass
@@ -338,3 +383,38 @@ def other_host_key(directory: Path) -> str:
     path = directory / "other_host_key"
     _keygen(path, "ed25519")
     return _public_line(path.with_suffix(".pub"))
+
+
+@contextmanager
+def flipping_dns_server(name: str, first: str, then: str):
+    """A DNS server whose A answer for `name` is `first` once, then `then` for every later query: a rebinding."""
+    queries: list[str] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+    wanted = name.rstrip(".").lower() + "."
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            query = dns.message.from_wire(data)
+            response = dns.message.make_response(query)
+            question = query.question[0]
+            if question.name.to_text().lower() == wanted and question.rdtype == dns.rdatatype.A:
+                address = first if not queries else then
+                queries.append(address)
+                response.answer.append(dns.rrset.from_text_list(question.name, 0, "IN", "A", [address]))
+            sock.sendto(response.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield DNSServerInfo(sock.getsockname()[1], {"answered": queries})
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()

@@ -15,6 +15,8 @@ from checklists.environments import (
     host_key_trust,
     secret_set,
     secrets_rotate,
+    ssh_host_add,
+    ssh_host_credentials,
 )
 from checklists.models import Environment, EnvironmentSecret, Service
 from core import crypto
@@ -68,15 +70,17 @@ def test_admin_creates_an_environment_and_sees_secret_names_only(api, people, ca
         "base_url": "https://api.example.com",
         "allowed_hosts": ["status.example.com", "10.0.0.5"],
         "variables": {"DOMAIN": "api.example.com", "APP_DIR": "/opt/ctrlchecks", "WORKERS": 4},
-        "secrets": ["API_TOKEN", "ssh_private_key"],
-        "ssh": {
+        "secrets": ["API_TOKEN"],
+        "ssh": [{
+            "role": "",
             "host": "api.example.com",
             "port": 2222,
             "username": "deploy",
             "host_key": HOST_KEY,
             "host_key_fingerprint": HOST_KEY_FINGERPRINT,
-            "credentials": ["ssh_private_key"],
-        },
+            "credentials": ["private_key"],
+        }],
+        "dns_servers": [],
         "created_at": "",
     }
     assert_no_secret_in(response.content.decode())
@@ -96,7 +100,10 @@ def test_secrets_are_encrypted_at_rest_and_readable_by_the_runner(api, people):
     stored = EnvironmentSecret.objects.get(environment_id=environment_id, name="API_TOKEN")
     assert "tok-very-secret-123" not in stored.ciphertext
     environment = Environment.objects.get(pk=environment_id)
-    assert environment_secrets(environment) == {"API_TOKEN": "tok-very-secret-123", "ssh_private_key": PRIVATE_KEY}
+    assert environment_secrets(environment) == {"API_TOKEN": "tok-very-secret-123"}
+    ssh_host = environment.ssh_hosts.get()
+    assert "BEGIN" not in ssh_host.private_key
+    assert ssh_host_credentials(ssh_host) == (PRIVATE_KEY, None)
 
 
 def test_environment_list_is_for_every_role_but_outsiders(api, people, environment):
@@ -151,6 +158,7 @@ def test_same_name_in_another_service_is_fine(api, people, environment):
         ({"ssh": {"host": "api.example.com", "username": "deploy", "private_key": "not a key"}}, "ssh.private_key"),
         ({"ssh": {"host": "api.example.com", "username": "deploy", "host_key": "ssh-ed25519 bm90IGEga2V5"}}, "host_key"),
         ({"ssh": {"host": "api.example.com"}}, "ssh.username"),
+        ({"ssh": {"host": "10.9.8.7", "username": "deploy"}}, "is not this environment's base URL host or one of its"),
     ],
 )
 def test_bad_environment_is_refused_naming_the_field_and_nothing_is_stored(api, people, overrides, field):
@@ -169,15 +177,35 @@ def test_validation_errors_do_not_echo_secret_values(api, people):
     assert_no_secret_in(response.content.decode())
 
 
-def test_ssh_password_is_stored_as_the_ssh_password_secret(people):
+def test_ssh_password_is_stored_encrypted_with_its_host(people):
     environment = environment_create(
         service_name="svc", name="env", base_url="http://127.0.0.1:8001",
         ssh={"host": "127.0.0.1", "port": 22, "username": "u", "password": "hunter2-pass"},
         actor=people["admin"], source="api",
     )
 
-    assert environment_secrets(environment) == {"ssh_password": "hunter2-pass"}
-    assert environment.ssh_host_key == ""
+    ssh_host = environment.ssh_hosts.get()
+    assert ssh_host_credentials(ssh_host) == (None, "hunter2-pass") and "hunter2" not in ssh_host.password
+    assert ssh_host.host_key == ""
+
+
+def test_several_ssh_hosts_each_with_a_role_and_its_own_key(api, people):
+    response = api.post("admin", "environments", new_environment(ssh=[
+        {"role": "web", "host": "api.example.com", "username": "deploy", "password": "pw-web-123", "host_key": HOST_KEY},
+        {"role": "worker", "host": "10.0.0.5", "port": 2222, "username": "deploy", "private_key": PRIVATE_KEY},
+    ]))
+
+    assert response.status_code == 201, response.json()
+    hosts = response.json()["ssh"]
+    assert [(h["role"], h["host"], h["port"], h["host_key_fingerprint"], h["credentials"]) for h in hosts] == [
+        ("web", "api.example.com", 22, HOST_KEY_FINGERPRINT, ["password"]),
+        ("worker", "10.0.0.5", 2222, "", ["private_key"]),
+    ]
+    assert_no_secret_in(response.content.decode())
+    twice = api.post("admin", "environments", new_environment(name="other", ssh=[
+        {"host": "api.example.com", "username": "a"}, {"host": "api.example.com", "username": "b"},
+    ]))
+    assert twice.status_code == 400 and "given twice" in twice.json()["error"]
 
 
 def test_secret_set_replaces_and_records_the_name_only(people, environment):
@@ -196,12 +224,16 @@ def test_host_key_trust_is_an_admins_recorded_action(people, environment):
     with pytest.raises(Forbidden):
         host_key_trust(environment=environment, host_key=HOST_KEY, actor=people["lead"], source="web")
 
+    ssh_host = ssh_host_add(
+        environment=environment, ssh={"host": "127.0.0.1", "username": "deploy"}, actor=people["admin"], source="web"
+    )
     host_key_trust(environment=environment, host_key=f"[api.example.com]:22 {HOST_KEY} root@host", actor=people["admin"], source="web")
 
-    environment.refresh_from_db()
-    assert environment.ssh_host_key == HOST_KEY
+    ssh_host.refresh_from_db()
+    assert ssh_host.host_key == HOST_KEY
     event = Event.objects.get(kind="host_key_trusted")
     assert (event.actor_name, event.source, event.environment_ref, event.after) == ("admin", "web", environment.pk, HOST_KEY_FINGERPRINT)
+    assert event.data["ssh_host"] == "127.0.0.1"
     assert HOST_KEY_FINGERPRINT in event.note
 
 
@@ -239,13 +271,19 @@ def test_environment_update_with_nothing_new_records_nothing(people, environment
 def test_keys_rotate(settings, people, environment):
     old = settings.CTRLREADY_SECRET_KEYS[0]
     secret_set(environment=environment, name="API_TOKEN", value="tokmaterial", actor=people["admin"], source="api")
+    ssh_host = ssh_host_add(
+        environment=environment, ssh={"host": "127.0.0.1", "username": "u", "password": "hunter2-pass"},
+        actor=people["admin"], source="api",
+    )
     settings.CTRLREADY_SECRET_KEYS = [Fernet.generate_key().decode(), old]
 
     assert environment_secrets(environment) == {"API_TOKEN": "tokmaterial"}
-    assert secrets_rotate() == 1
+    assert secrets_rotate() == 2
 
     settings.CTRLREADY_SECRET_KEYS = settings.CTRLREADY_SECRET_KEYS[:1]
     assert environment_secrets(environment) == {"API_TOKEN": "tokmaterial"}
+    ssh_host.refresh_from_db()
+    assert ssh_host_credentials(ssh_host) == (None, "hunter2-pass")
 
 
 def test_secret_under_a_lost_key_is_left_out_and_logged_by_name(settings, people, environment, caplog):
@@ -276,3 +314,29 @@ def test_a_key_that_is_not_fernet_is_refused_with_a_sentence(settings):
 
     with pytest.raises(ImproperlyConfigured, match="Key 1"):
         crypto.encrypt("tokmaterial")
+
+
+def test_the_runner_sees_every_ssh_host_with_its_role_key_and_credentials(api, people):
+    from probes.services import environment_target
+
+    environment_id = api.post("admin", "environments", new_environment(ssh=[
+        {"role": "web", "host": "api.example.com", "username": "deploy", "password": "pw-web-123", "host_key": HOST_KEY},
+        {"role": "worker", "host": "10.0.0.5", "port": 2222, "username": "jobs", "private_key": PRIVATE_KEY},
+    ])).json()["id"]
+
+    target = environment_target(Environment.objects.select_related("service").get(pk=environment_id))
+    assert [(h.role, h.host, h.port, h.username, h.password, bool(h.private_key), h.host_key) for h in target.ssh_hosts] == [
+        ("web", "api.example.com", 22, "deploy", "pw-web-123", False, HOST_KEY),
+        ("worker", "10.0.0.5", 2222, "jobs", None, True, None),
+    ]
+    assert "pw-web-123" in target.secret_values() and PRIVATE_KEY in target.secret_values()
+    assert target.context == {"environment.name": "production", "service.name": "ctrlchecks-api"}
+
+
+def test_dns_servers_must_be_the_environments_own_hosts(api, people):
+    refused = api.post("admin", "environments", new_environment(dns_servers=["10.9.9.9"]))
+    assert refused.status_code == 400 and "DNS server `10.9.9.9` is not this environment's" in refused.json()["error"]
+    garbage = api.post("admin", "environments", new_environment(dns_servers=["ns1.example.com"]))
+    assert garbage.status_code == 400 and "give an IP address" in garbage.json()["error"]
+    created = api.post("admin", "environments", new_environment(dns_servers=["10.0.0.5:5353", "10.0.0.5"]))
+    assert created.status_code == 201 and created.json()["dns_servers"] == ["10.0.0.5:5353", "10.0.0.5"]

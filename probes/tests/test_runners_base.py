@@ -112,7 +112,7 @@ def test_missing_variable_is_not_configured_for_every_type():
 def test_invalid_probe_is_an_error_not_an_exception():
     obs = run_probe({"type": "nope"}, Target("http://127.0.0.1:9"))
     assert obs.status == "error"
-    assert obs.message == "The probe is not valid: Unknown probe type `nope`: use one of http, tls, dns, tcp, ssh, load."
+    assert obs.message == "The probe is not valid: Unknown probe type `nope`: use one of http, tls, dns, tcp, ssh, load, host, postgres, external."
 
 
 def test_observation_is_json_serialisable(http_server):

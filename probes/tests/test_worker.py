@@ -1,5 +1,6 @@
 """The real path: service → Redis → a Celery worker process → httpx → the database."""
 
+import json
 import os
 import signal
 import time
@@ -9,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from checklists.environments import environment_create
 from checklists.models import Environment, ItemState, Service
 from checklists.services import checklist_import, deployment_create
 from core.actors import SYSTEM
@@ -120,3 +122,79 @@ def test_worker_killed_mid_batch_every_run_ends_none_recorded_twice(people, queu
     interrupted = [run for run in runs if run.status == "error"]
     passed = [run for run in runs if run.status == "passed"]
     assert passed and len(passed) + len(interrupted) == 200
+
+
+def test_a_secret_in_a_probe_url_never_reaches_the_worker_log(people, queue, fernet_key):
+    token = f"tok-{uuid.uuid4().hex}"
+    with http_target() as base_url:
+        version = checklist_import(
+            markdown=(
+                "# Secret in a URL\n\n## Health\n\n- [ ] Health with a token {#health}\n  <!-- probe\n  type: http\n"
+                "  request: GET /health?token={{ secrets.API_TOKEN }}\n  expect:\n    - \"[STATUS] == 200\"\n  -->\n"
+            ),
+            name="Secret in a URL", actor=SYSTEM, source="cli",
+        ).version
+        environment = environment_create(
+            service_name=f"svc-{uuid.uuid4().hex[:6]}", name="staging", base_url=base_url,
+            secrets={"API_TOKEN": token}, actor=people["admin"], source="api",
+        )
+        deployment = deployment_create(
+            environment=environment, checklist_slug=version.checklist.slug, release="v1", actor=people["engineer"], source="api"
+        )
+        worker = Worker(connection, queue)
+        worker.env["CTRLREADY_SECRET_KEYS"] = fernet_key
+        worker.env["LOG_LEVEL"] = "DEBUG"  # the loudest the log gets: still no secret
+        worker.start()
+        try:
+            runs_request(deployment_id=deployment.pk, keys=None, actor=people["engineer"], source="api")
+            assert wait_until(lambda: finished(deployment) == 1, timeout=30)
+        finally:
+            worker.stop()
+    run = ProbeRun.objects.get(deployment=deployment)
+    assert run.status == "passed", run.message
+    log = worker.log.read_text()
+    assert "execute_runs" in log  # the worker did log the task
+    assert token not in log and token[4:20] not in log
+
+
+def test_a_two_step_probe_keeps_its_token_out_of_the_database_and_the_log(people, queue, fernet_key):
+    from probes.tests import servers
+
+    with servers.http_server() as target:
+        version = checklist_import(
+            markdown=(
+                "# Two steps\n\n## Auth\n\n- [ ] Log in, then read the private page {#private}\n  <!-- probe\n"
+                "  type: http\n  steps:\n"
+                "    - request: POST /login\n      json: {user: probe, password: \"{{ secrets.PASSWORD }}\"}\n"
+                "      expect: [\"[STATUS] == 200\"]\n      save: {TOKEN: \"[BODY].access_token\"}\n"
+                "    - request: GET /private?token={{ saved.TOKEN }}\n"
+                "      headers: {Authorization: \"Bearer {{ saved.TOKEN }}\"}\n"
+                "      expect: [\"[STATUS] == 200\", \"[BODY].you contains tok_\"]\n  -->\n"
+            ),
+            name="Two steps", actor=SYSTEM, source="cli",
+        ).version
+        environment = environment_create(
+            service_name=f"svc-{uuid.uuid4().hex[:6]}", name="staging", base_url=target.url,
+            secrets={"PASSWORD": servers.PASSWORD}, actor=people["admin"], source="api",
+        )
+        deployment = deployment_create(
+            environment=environment, checklist_slug=version.checklist.slug, release="v1", actor=people["engineer"], source="api"
+        )
+        worker = Worker(connection, queue)
+        worker.env["CTRLREADY_SECRET_KEYS"] = fernet_key
+        worker.env["LOG_LEVEL"] = "DEBUG"
+        worker.start()
+        try:
+            runs_request(deployment_id=deployment.pk, keys=None, actor=people["engineer"], source="api")
+            assert wait_until(lambda: finished(deployment) == 1, timeout=30)
+        finally:
+            worker.stop()
+        tokens = list(target.server.issued)
+    run = ProbeRun.objects.get(deployment=deployment)
+    assert run.status == "passed", run.message
+    assert len(tokens) == 1
+    stored = json.dumps([run.message, run.conditions, run.observed, ItemState.objects.get(deployment=deployment).result])
+    log = worker.log.read_text()
+    for text in (stored, log):
+        assert tokens[0] not in text and tokens[0][4:20] not in text
+        assert servers.PASSWORD not in text

@@ -9,7 +9,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from demo.loader import DEMO_USERS
+from demo.loader import DEMO_DNS_PORT, DEMO_USERS
 
 
 class Command(BaseCommand):
@@ -18,11 +18,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
         parser.add_argument("--target-port", type=int, default=8001)
+        parser.add_argument("--dns-port", type=int, default=DEMO_DNS_PORT)
 
-    def handle(self, *args, addr, target_port, **options):
+    def handle(self, *args, addr, target_port, dns_port, **options):
         python = sys.executable
         commands = {
-            "demo-target": [python, "-m", "demo.target", "--port", str(target_port)],
+            "demo-target": [python, "-m", "demo.target", "--port", str(target_port), "--dns-port", str(dns_port)],
             "worker": [python, "-m", "celery", "-A", "ctrlready", "worker", "--loglevel", "INFO", "--concurrency", "2"],
             "beat": [python, "-m", "celery", "-A", "ctrlready", "beat", "--loglevel", "INFO"],
             "web": [python, "manage.py", "runserver", addr, "--noreload"],

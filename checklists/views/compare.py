@@ -1,0 +1,58 @@
+"""Two deployments side by side (`/deployments/<a>/compare/<b>/`), and promoting a release onwards."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from checklists.models import Deployment, Environment
+from checklists.selectors import deployment_compare
+from checklists.services import deployment_create
+from checklists.views.common import viewer_required
+from core.errors import InvalidInput
+from core.models import Source
+
+SHOWN = {"": "All", "changed": "Changed only"}
+
+
+def _deployment(pk: int) -> Deployment:
+    return get_object_or_404(Deployment.objects.select_related("environment__service", "version__checklist"), pk=pk)
+
+
+@require_GET
+@viewer_required
+def compare(request, a: int, b: int):
+    comparison = deployment_compare(_deployment(a), _deployment(b))
+    show = request.GET.get("show", "")
+    if show not in SHOWN:
+        show = ""
+    items = [item for item in comparison.items if item.change != "same"] if show else comparison.items
+    return render(request, "checklists/compare.html", {
+        "comparison": comparison,
+        "a": comparison.a,
+        "b": comparison.b,
+        "items": items,
+        "summary": comparison.summary,
+        "show": show,
+        "shown": SHOWN,
+        "same_release": comparison.a.release == comparison.b.release,
+    })
+
+
+@require_POST
+@viewer_required
+def promote(request, pk: int):
+    """Start a deployment of this signed-off release in another environment, carrying its evidence over."""
+    origin = _deployment(pk)
+    environment_id = request.POST.get("environment", "")
+    if not environment_id.isdigit():
+        raise InvalidInput("Choose the environment to promote the release to.")
+    environment = get_object_or_404(Environment.objects.select_related("service"), pk=int(environment_id))
+    deployment = deployment_create(
+        environment=environment, from_id=origin.pk, actor=request.user, source=Source.WEB,
+    )
+    carried = deployment.states.exclude(carried_from=None).count()
+    messages.success(
+        request,
+        f"{deployment.release} promoted to {environment.name}: {carried} item{'s' if carried != 1 else ''} carried over.",
+    )
+    return redirect("deployment", pk=deployment.pk)

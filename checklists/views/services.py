@@ -1,0 +1,49 @@
+"""The service page, `/services/<id>/`: the service across its deployments, as server-drawn SVG charts."""
+
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from checklists.charts import bar_chart, column_chart, short
+from checklists.models import Service
+from checklists.reports import plain
+from checklists.selectors import TRENDS_DEPLOYMENTS, service_trends
+from checklists.views.common import viewer_required
+
+
+def _hours(hours: float) -> str:
+    if hours < 1:
+        return f"{round(hours * 60)} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} d"
+
+
+@require_GET
+@viewer_required
+def service_detail(request, pk: int):
+    service = get_object_or_404(Service, pk=pk)
+    trends = service_trends(service)
+    chronological = list(reversed(trends.deployments))
+    signed = [d for d in chronological if d.hours_to_signoff is not None]
+    for d in signed:
+        d.took = _hours(d.hours_to_signoff)
+    signoff_chart = column_chart([
+        (d.release, d.hours_to_signoff, _hours(d.hours_to_signoff), "ok") for d in signed
+    ])
+    blockers = [(short(plain(t.text), 44), t.count, str(t.count), "bad") for t in trends.blockers]
+    flaky = [(short(plain(t.text), 44), t.count, str(t.count), "warn") for t in trends.flaky]
+    waived = [(d, (d.summary or {}).get("waived", 0)) for d in chronological]
+    waiver_chart = column_chart([
+        (d.release, count, str(count), "warn") for d, count in waived
+    ], height=180)
+    return render(request, "checklists/service.html", {
+        "service": service,
+        "trends": trends,
+        "window": TRENDS_DEPLOYMENTS,
+        "signed": signed,
+        "signoff_chart": signoff_chart,
+        "blocker_chart": bar_chart(blockers),
+        "flaky_chart": bar_chart(flaky),
+        "waived": waived,
+        "waiver_chart": waiver_chart,
+    })

@@ -1,0 +1,64 @@
+"""In headless Chromium: the deployment page on paper, the compare page's filter, the service page's charts.
+
+Set SCREENSHOTS=1 to (re)write docs/screenshots/{compare,service}.png from these runs.
+"""
+
+import pytest
+
+from tests_e2e.test_browser import (  # noqa: F401  (fixtures)
+    _async_unsafe_orm,
+    _serial_live_server,
+    browser,
+    finish_runs,
+    open_page,
+    shot,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def test_deployment_page_prints_as_a_record(open_page, deployment):
+    finish_runs(deployment, {"health": ("failed", 812)})
+    page = open_page("engineer")
+    page.goto(f"/deployments/{deployment.pk}/")
+    row = page.locator('[data-item-key="rollback"]')
+    assert page.locator(".topbar").is_visible() and row.get_by_role("button", name="Mark passed").is_visible()
+
+    page.emulate_media(media="print")
+    assert not page.locator(".topbar").is_visible()
+    assert not row.get_by_role("button", name="Mark passed").is_visible()
+    assert not page.get_by_role("button", name="Run all checks").is_visible()
+    assert row.get_by_text("Rollback plan ready").is_visible()
+    assert page.locator('[data-item-key="health"]').get_by_role("cell", name="did not hold").is_visible()
+    assert page.locator("#signoff").is_visible()
+    assert page.pdf()[:5] == b"%PDF-"
+
+
+def test_compare_filters_to_what_changed_and_service_page_draws_charts(open_page, people, deployment, environment):
+    from checklists.models import Environment
+    from checklists.services import deployment_create, item_state_set
+
+    production = Environment.objects.create(service=environment.service, name="production", base_url="http://127.0.0.1:9")
+    other = deployment_create(environment=production, checklist_slug="small-checklist", release="v1.0.0",
+                              actor=people["engineer"], source="api")
+    item_state_set(deployment_id=deployment.pk, key="rollback", state="passed", actor=people["engineer"], source="api")
+    finish_runs(deployment, {"health": ("passed", 31)})
+    finish_runs(other, {"health": ("failed", 812)})
+
+    page = open_page("viewer")
+    page.goto(f"/deployments/{other.pk}/")
+    page.get_by_role("link", name="v1.0.0 in staging").click()
+    page.wait_for_url(f"**/deployments/{deployment.pk}/compare/{other.pk}/")
+    assert page.locator("tr[data-change]").count() == 6
+    shot(page, "compare")
+    page.get_by_role("link", name="Changed only").click()
+    page.wait_for_url("**?show=changed")
+    assert sorted(page.locator("tr[data-change]").evaluate_all("rows => rows.map(r => r.dataset.itemKey)")) == [
+        "health", "rollback"
+    ]
+
+    page.goto(f"/services/{environment.service.pk}/")
+    assert page.get_by_role("img", name="Items that block most often").is_visible()
+    assert page.get_by_role("img", name="Flaky probes").count() == 0  # nothing flaky yet: said in words
+    assert page.get_by_text("No probe has gone from passing to failing").is_visible()
+    shot(page, "service")
