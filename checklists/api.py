@@ -3,7 +3,6 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db.models import Q
 from ninja import Field, Query, Router, Schema, Status
 
 from checklists import selectors, services
@@ -12,7 +11,7 @@ from checklists.reports import FORMATS
 from checklists.views.reports import report_response
 from core import roles
 from core.errors import NotFound
-from core.models import Event, Source
+from core.models import Source
 from core.text import excerpt
 
 router = Router()
@@ -49,6 +48,24 @@ class ImportOut(Schema):
     version: int
     sha256: str
     counts: CountsOut
+
+
+class PreviewSectionOut(Schema):
+    title: str
+    optional: bool
+    items: int
+
+
+class PreviewOut(Schema):
+    checklist: str = Field(..., description="The slug of the checklist the file would go to.")
+    name: str
+    title: str
+    exists: bool
+    latest_version: int | None
+    identical_version: int | None = Field(..., description="The version whose text is this very file, if any.")
+    required_roles: list[str]
+    counts: CountsOut
+    sections: list[PreviewSectionOut]
 
 
 class TreeItemOut(Schema):
@@ -359,6 +376,13 @@ def checklist_import(request, payload: ImportIn):
     return Status(201 if result.created else 200, result.as_dict())
 
 
+@router.post("checklists/preview", response={200: PreviewOut, **_errors(400, 401, 403, 409, 413)})
+def checklist_import_preview(request, payload: ImportIn):
+    """What importing this file would do — the checklist it goes to, its counts — with nothing stored."""
+    preview = services.checklist_import_preview(markdown=payload.markdown, name=payload.name, actor=request.auth)
+    return preview.as_dict()
+
+
 @router.get("checklists/{slug}/versions/{int:number}", response={200: VersionOut, **_errors(401, 403, 404)})
 def checklist_version(request, slug: str, number: int):
     """One version of a checklist: its sections and items, nested."""
@@ -389,18 +413,7 @@ def checklist_version(request, slug: str, number: int):
 def deployment_list(request, filters: Query[DeploymentFilter]):
     """Deployments, newest first; filter by `environment` (id) and `status`."""
     roles.require(request.auth, "read")
-    query = Q()
-    if filters.environment is not None:
-        query &= Q(environment_id=filters.environment)
-    if filters.status is not None:
-        query &= Q(status=filters.status)
-    deployments = list(
-        Deployment.objects.filter(query)
-        .select_related("version__checklist")
-        .order_by("-created_at", "-id")[: filters.limit]
-    )
-    summaries = selectors.deployment_summaries([deployment.pk for deployment in deployments])
-    empty = {"total": 0, "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0}
+    listed = selectors.deployment_list(environment_id=filters.environment, status=filters.status, limit=filters.limit)
     return {
         "deployments": [
             {
@@ -410,10 +423,10 @@ def deployment_list(request, filters: Query[DeploymentFilter]):
                 "environment": deployment.environment_id,
                 "checklist": deployment.version.checklist.slug,
                 "version": deployment.version.number,
-                "progress": summaries.get(deployment.pk, empty),
+                "progress": progress,
                 "created_at": deployment.created_at,
             }
-            for deployment in deployments
+            for deployment, progress in ((entry.deployment, entry.progress) for entry in listed)
         ]
     }
 
@@ -493,9 +506,7 @@ def deployment_reopen(request, deployment_id: int, payload: ReopenIn):
 def deployment_events(request, deployment_id: int):
     """The deployment's history, oldest first."""
     roles.require(request.auth, "read")
-    events = list(Event.objects.filter(deployment_ref=deployment_id).order_by("at", "id"))
-    if not events and not Deployment.objects.filter(pk=deployment_id).exists():
-        raise NotFound(f"There is no deployment {deployment_id}.")
+    events = selectors.deployment_events(deployment_id)
     return {
         "events": [
             {

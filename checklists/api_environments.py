@@ -4,7 +4,7 @@ from datetime import datetime
 
 from ninja import Field, Router, Schema, Status
 
-from checklists import environments
+from checklists import environments, selectors
 from checklists.models import Environment
 from core import roles
 from core.models import Source
@@ -72,7 +72,7 @@ class EnvironmentListOut(Schema):
 
 
 def _environment_out(environment: Environment) -> dict:
-    secret_names = list(environment.secrets.order_by("name").values_list("name", flat=True))
+    secret_names = selectors.environment_secret_names(environment)
     ssh = [
         {
             "role": host.role,

@@ -1,16 +1,33 @@
-"""Reads: what a deployment looks like right now, in a fixed number of queries."""
+"""Reads: what deployments, their items, their history and checklist versions look like, in a fixed number of queries."""
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
-from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    Expression,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
-from checklists.models import Deployment, Environment, Item, ItemState, Section, SignOff
+from checklists.models import Deployment, Environment, Item, ItemState, Section, Service, SignOff
 from checklists.parsing import duration_text
+from core.errors import NotFound
 from core.models import Event
 
 State = ItemState.State
@@ -74,6 +91,7 @@ class ItemRead:
     parent_id: int | None
     section_id: int
     section_path: list
+    has_children: bool
     scope: str
     valid_for: timedelta | None
 
@@ -118,9 +136,10 @@ _STATE_FIELDS = (
     "waiver_reason", "waived_by_name", "waived_at",
 )
 _ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
-                "item__section_id", "item__section_path", "item__scope", "item__valid_for")
+                "item__section_id", "item__section_path", "item__has_children", "item__scope", "item__valid_for")
 _RUN_FIELDS = ("latest_run_id", "result")
 _CARRIED_FIELDS = ("carried_from_id", "carried_from__release", "carried_from__environment__name")
+_ROW_FIELDS = (*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS, *_CARRIED_FIELDS)
 
 
 @dataclass
@@ -150,20 +169,20 @@ class Snapshot:
 
     @property
     def required_roles(self) -> list[str]:
-        return self.deployment.version.required_roles or ["lead"]
+        return required_roles(self.deployment)
 
     @property
     def missing_roles(self) -> list[str]:
-        signed = {signoff.role for signoff in self.signoffs}
-        return [role for role in self.required_roles if role not in signed]
+        return missing_roles(self.deployment, self.signoffs)
 
-    @property
-    def stale_count(self) -> int:
-        return sum(1 for row in self.rows if row.stale)
 
-    @property
-    def running(self) -> bool:
-        return any(row.state.run_state for row in self.rows)
+def required_roles(deployment: Deployment) -> list[str]:
+    return deployment.version.required_roles or ["lead"]
+
+
+def missing_roles(deployment: Deployment, signoffs: list[SignOff]) -> list[str]:
+    signed = {signoff.role for signoff in signoffs}
+    return [role for role in required_roles(deployment) if role not in signed]
 
 
 def valid_text(valid_for: timedelta | None) -> str | None:
@@ -186,33 +205,17 @@ def snapshot_moment(deployment: Deployment, now: datetime | None = None) -> date
     return now or timezone.now()
 
 
-def item_rows(deployment: Deployment, *, now: datetime | None = None) -> list[ItemRow]:
-    """Every item of the deployment in document order, with its state, latest run and origin, in one query."""
-    values = (
-        ItemState.objects.filter(deployment=deployment)
-        .order_by("item__position")
-        .values_list(*_STATE_FIELDS, *_ITEM_FIELDS, *_RUN_FIELDS, *_CARRIED_FIELDS)
-    )
-    item_at, run_at = len(_STATE_FIELDS), len(_STATE_FIELDS) + len(_ITEM_FIELDS)
-    carried_at = run_at + len(_RUN_FIELDS)
-    now = snapshot_moment(deployment, now)
-    cutoff = freshness_cutoff(now)
-    depth_of: dict[int, int] = {}
-    rows = []
-    for value in values:
-        item = ItemRead(*value[item_at:run_at])
-        run_id, result = value[run_at:carried_at]
-        carried = CarriedRead(*value[carried_at:]) if value[carried_at] is not None else None
-        state = StateRead(
-            *value[:item_at], latest_run_id=run_id, item=item, latest_run=RunRead.of(result), carried=carried
-        )
-        depth = depth_of[item.parent_id] + 1 if item.parent_id in depth_of else 0
-        depth_of[item.pk] = depth
-        rows.append(item_row(state, cutoff=cutoff, now=now, depth=depth))
-    return rows
-
-
-def is_stale(item, item_state, *, cutoff: datetime, now: datetime) -> bool:
+def is_stale(
+    *,
+    automated: bool,
+    state: str,
+    last_passed_at: datetime | None,
+    updated_at: datetime | None,
+    valid_for: timedelta | None,
+    carried: bool,
+    cutoff: datetime,
+    now: datetime,
+) -> bool:
     """The freshness rule, for probe results and attestations alike — the one place it is written.
 
     A passing probe result goes stale once it is older than the result window (`cutoff`), unless it
@@ -220,52 +223,33 @@ def is_stale(item, item_state, *, cutoff: datetime, now: datetime) -> bool:
     evidence, not this environment's, until a run here replaces it). A manual item with `valid:` goes
     stale once its attestation is older than that.
     """
-    if item_state.state != State.PASSED:
+    if state != State.PASSED:
         return False
-    if item.probe is not None:
-        if _carried_from_id(item_state) is not None:
-            return False
-        return item_state.last_passed_at is None or item_state.last_passed_at < cutoff
-    if item.valid_for is not None:
-        return item_state.updated_at is None or item_state.updated_at < now - item.valid_for
+    if automated:
+        return not carried and (last_passed_at is None or last_passed_at < cutoff)
+    if valid_for is not None:
+        return updated_at is None or updated_at < now - valid_for
     return False
 
 
-def _carried_from_id(item_state) -> int | None:
-    if isinstance(item_state, StateRead):
-        return item_state.carried.deployment_id if item_state.carried else None
-    return item_state.carried_from_id
+def is_blocking(*, optional: bool, state: str, stale: bool) -> bool:
+    """An item blocks sign-off while it is required and not done, or done by a stale result."""
+    return not optional and (state not in DONE or stale)
 
 
-def item_row(
-    item_state: ItemState | StateRead, *, cutoff: datetime | None = None, now: datetime | None = None, depth: int = 0
-) -> ItemRow:
-    """One item's row (stale, blocking) from its state with `item` and `latest_run` loaded."""
-    now = now or timezone.now()
-    cutoff = cutoff or freshness_cutoff(now)
-    item = item_state.item
-    stale = is_stale(item, item_state, cutoff=cutoff, now=now)
-    blocking = not item.optional and (item_state.state not in DONE or stale)
-    return ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth)
+# The same two rules for the database, where counts are taken without reading every row (ItemState rows).
 
 
-def stale_condition(now: datetime) -> Q:
-    """`is_stale` as a database filter on ItemState rows, for the aggregate reads.
-
-    Judged, like `item_rows` does, at `now` — or at the moment a signed-off deployment was signed off.
-    """
-    moment = Case(
-        When(
-            deployment__status=Deployment.Status.SIGNED_OFF,
-            deployment__signed_off_at__isnull=False,
-            then=F("deployment__signed_off_at"),
-        ),
-        default=Value(now),
-        output_field=DateTimeField(),
-    )
+def stale_q(moment: datetime | Expression) -> Q:
+    """`is_stale` as a filter on ItemState rows, judged at `moment`: a time, or an expression per row."""
     ttl = timedelta(minutes=settings.CTRLREADY_RESULT_TTL_MINUTES)
-    cutoff = ExpressionWrapper(moment - Value(ttl), output_field=DateTimeField())
-    attested_before = ExpressionWrapper(moment - F("item__valid_for"), output_field=DateTimeField())
+    if isinstance(moment, datetime):
+        cutoff = moment - ttl
+        at = Value(moment, output_field=DateTimeField())
+    else:
+        cutoff = ExpressionWrapper(moment - Value(ttl), output_field=DateTimeField())
+        at = moment
+    attested_before = ExpressionWrapper(at - F("item__valid_for"), output_field=DateTimeField())
     probe_stale = Q(item__probe__isnull=False, carried_from__isnull=True) & (
         Q(last_passed_at__isnull=True) | Q(last_passed_at__lt=cutoff)
     )
@@ -275,31 +259,169 @@ def stale_condition(now: datetime) -> Q:
     return Q(state=State.PASSED) & (probe_stale | attestation_stale)
 
 
+def blocking_q(moment: datetime | Expression) -> Q:
+    return Q(item__optional=False) & (~Q(state__in=DONE) | stale_q(moment))
+
+
+def judged_at(now: datetime) -> Case:
+    """`snapshot_moment` for each ItemState row: its deployment's sign-off if it is signed off, else `now`."""
+    return Case(
+        When(
+            deployment__status=Deployment.Status.SIGNED_OFF,
+            deployment__signed_off_at__isnull=False,
+            then=F("deployment__signed_off_at"),
+        ),
+        default=Value(now),
+        output_field=DateTimeField(),
+    )
+
+
+def outline_depths(nodes: Iterable[tuple[int, int | None]]) -> dict[int, int]:
+    """How deep each node of an outline sits (0 at the top), from `(id, parent id)` pairs in document order.
+
+    The one place the depth of a section or an item is worked out; a parent comes before its children.
+    """
+    depth_of: dict[int, int] = {}
+    for pk, parent_id in nodes:
+        depth_of[pk] = depth_of[parent_id] + 1 if parent_id in depth_of else 0
+    return depth_of
+
+
+def _states(deployment: Deployment):
+    return ItemState.objects.filter(deployment=deployment).order_by("item__position")
+
+
+def _rows_of(values, now: datetime) -> list[ItemRow]:
+    """Rows of `values` (`_ROW_FIELDS`), judged at `now`."""
+    item_at, run_at = len(_STATE_FIELDS), len(_STATE_FIELDS) + len(_ITEM_FIELDS)
+    carried_at = run_at + len(_RUN_FIELDS)
+    states = []
+    for value in values:
+        item = ItemRead(*value[item_at:run_at])
+        run_id, result = value[run_at:carried_at]
+        carried = CarriedRead(*value[carried_at:]) if value[carried_at] is not None else None
+        states.append(
+            StateRead(*value[:item_at], latest_run_id=run_id, item=item, latest_run=RunRead.of(result), carried=carried)
+        )
+    depth_of = outline_depths((state.item.pk, state.item.parent_id) for state in states)
+    cutoff = freshness_cutoff(now)
+    return [item_row(state, cutoff=cutoff, now=now, depth=depth_of[state.item.pk]) for state in states]
+
+
+def item_rows(deployment: Deployment, *, now: datetime | None = None, automated: bool = False) -> list[ItemRow]:
+    """Every item of the deployment in document order (or only its automated ones), with its state, latest
+    run and origin, in one query; judged now, or — signed off — as it was signed."""
+    states = _states(deployment)
+    if automated:
+        states = states.filter(item__probe__isnull=False)
+    return _rows_of(states.values_list(*_ROW_FIELDS), snapshot_moment(deployment, now))
+
+
+def item_rows_with_parents(deployment: Deployment, keys: Iterable[str], *, now: datetime | None = None) -> list[ItemRow]:
+    """The rows of `keys` and of every item above them, in document order, in one query whatever the size.
+
+    A parent follows its children, so it changes with them. Parents are in their children's section and
+    have children: only those rows are read besides the ones asked for, never the whole deployment.
+    """
+    keys = list(keys)
+    items = Item.objects.filter(version_id=deployment.version_id)
+    sections = items.filter(key__in=keys).values("section_id")
+    wanted_items = items.filter(Q(key__in=keys) | Q(has_children=True, section_id__in=sections)).values("id")
+    values = _states(deployment).filter(item_id__in=wanted_items).values_list(*_ROW_FIELDS)
+    rows = _rows_of(values, snapshot_moment(deployment, now))
+    by_pk = {row.item.pk: row for row in rows}
+    wanted: set[int] = set()
+    for row in rows:
+        if row.item.key in keys:
+            while row is not None and row.item.pk not in wanted:
+                wanted.add(row.item.pk)
+                row = by_pk.get(row.item.parent_id)
+    return [row for row in rows if row.item.pk in wanted]
+
+
+def item_row(
+    item_state: ItemState | StateRead, *, cutoff: datetime | None = None, now: datetime | None = None, depth: int = 0
+) -> ItemRow:
+    """One item's row (stale, blocking) from its state with `item` and `latest_run` loaded."""
+    now = now or timezone.now()
+    cutoff = cutoff or freshness_cutoff(now)
+    item = item_state.item
+    if isinstance(item_state, StateRead):
+        carried = item_state.carried is not None
+    else:
+        carried = item_state.carried_from_id is not None
+    stale = is_stale(
+        automated=item.probe is not None,
+        state=item_state.state,
+        last_passed_at=item_state.last_passed_at,
+        updated_at=item_state.updated_at,
+        valid_for=item.valid_for,
+        carried=carried,
+        cutoff=cutoff,
+        now=now,
+    )
+    blocking = is_blocking(optional=item.optional, state=item_state.state, stale=stale)
+    return ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth)
+
+
+class _Digest:
+    """What a signer saw, line by line: each item's key, state, note, waiver, evidence link, latest run and staleness."""
+
+    def __init__(self, deployment: Deployment):
+        self.hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
+
+    def add(
+        self, key: str, state: str, note: str, waiver_reason: str, evidence_url: str, latest_run_id: int | None,
+        stale: bool,
+    ) -> None:
+        self.hasher.update(
+            f"{key}\0{state}\0{note}\0{waiver_reason}\0{evidence_url}\0{latest_run_id or ''}\0{stale}\n".encode()
+        )
+
+    def hexdigest(self) -> str:
+        return self.hasher.hexdigest()
+
+
 def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
     """What a signer saw: every item's state, note, waiver, evidence and latest run, and the deployment's status."""
-    hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
+    digest = _Digest(deployment)
     for row in rows:
         state = row.state
-        hasher.update(
-            f"{row.item.key}\0{state.state}\0{state.note}\0{state.waiver_reason}\0{state.evidence_url}"
-            f"\0{state.latest_run_id or ''}"
-            f"\0{row.stale}\n".encode()
+        digest.add(
+            row.item.key, state.state, state.note, state.waiver_reason, state.evidence_url, state.latest_run_id,
+            row.stale,
         )
-    return hasher.hexdigest()
+    return digest.hexdigest()
+
+
+class _Progress:
+    """Counts per state, of items that block and of stale ones, and `done` (passed, waived or n/a)."""
+
+    def __init__(self):
+        self.counts = {"total": 0, "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0, "stale": 0}
+
+    def add(self, state: str, blocking: bool, stale: bool) -> None:
+        counts = self.counts
+        counts["total"] += 1
+        counts[state] += 1
+        counts["blocking"] += blocking
+        counts["stale"] += stale
+
+    def result(self) -> dict:
+        return {**self.counts, "done": self.counts["passed"] + self.counts["waived"] + self.counts["na"]}
 
 
 def progress_of(rows: list[ItemRow]) -> dict:
-    progress = {"total": len(rows), "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0}
+    progress = _Progress()
     for row in rows:
-        progress[row.state.state] += 1
-        progress["blocking"] += row.blocking
-    return progress
+        progress.add(row.state.state, row.blocking, row.stale)
+    return progress.result()
 
 
 def deployment_snapshot(deployment: Deployment, *, now: datetime | None = None) -> Snapshot:
     """The deployment as it stands (or, signed off, as it was signed): rows, sign-offs, digest, progress."""
     rows = item_rows(deployment, now=now)
-    signoffs = list(deployment.signoffs.filter(voided_at__isnull=True).order_by("at"))
+    signoffs = _signoffs(deployment)
     return Snapshot(
         deployment=deployment,
         rows=rows,
@@ -310,38 +432,326 @@ def deployment_snapshot(deployment: Deployment, *, now: datetime | None = None) 
     )
 
 
+def _signoffs(deployment: Deployment) -> list[SignOff]:
+    return list(deployment.signoffs.filter(voided_at__isnull=True).order_by("at"))
+
+
+# --- A version's outline -----------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class OutlineItem:
+    key: str
+    text: str
+    optional: bool
+    probe: dict | None
+    depth: int
+
+
+@dataclass(slots=True, eq=False)
+class OutlineSection:
+    pk: int
+    parent_id: int | None
+    title: str
+    optional: bool
+    description: str  # the prose under its heading, as Markdown
+    depth: int
+    items: list[OutlineItem] = field(default_factory=list)
+
+
+def version_outline(version_id: int, *, items: bool = False) -> list[OutlineSection]:
+    """A checklist version's sections in document order with their depth; with `items`, each with its items.
+
+    One query for the sections, one more for the items.
+    """
+    values = list(
+        Section.objects.filter(version_id=version_id)
+        .order_by("position")
+        .values_list("id", "parent_id", "title", "optional", "description")
+    )
+    depth_of = outline_depths((pk, parent_id) for pk, parent_id, *_ in values)
+    sections = {
+        pk: OutlineSection(pk, parent_id, title, optional, description, depth_of[pk])
+        for pk, parent_id, title, optional, description in values
+    }
+    if items:
+        rows = list(
+            Item.objects.filter(version_id=version_id)
+            .order_by("position")
+            .values_list("id", "parent_id", "section_id", "key", "text", "optional", "probe")
+        )
+        item_depth = outline_depths((pk, parent_id) for pk, parent_id, *_ in rows)
+        for pk, _, section_id, key, text, optional, probe in rows:
+            sections[section_id].items.append(OutlineItem(key, text, optional, probe, item_depth[pk]))
+    return list(sections.values())
+
+
+# --- A deployment's overview: progress by section, what blocks, who signed ----------------
+
+
+@dataclass(slots=True, eq=False)
+class ItemLine:
+    """An item of a deployment as the overview lists it among those that block: no probe, no result."""
+
+    key: str
+    text: str
+    state: str
+    stale: bool
+
+
+@dataclass(slots=True, eq=False)
+class SectionProgress:
+    """A section and the progress of every item under it, its subsections' included."""
+
+    pk: int
+    parent_id: int | None
+    title: str
+    optional: bool
+    description: str
+    depth: int
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    blocking: int = 0
+
+
+@dataclass
+class Overview:
+    """What a deployment's panels show: progress overall and by section, what blocks, the sign-offs."""
+
+    deployment: Deployment
+    progress: dict  # as `deployment_summaries` counts it
+    sections: list[SectionProgress]
+    blocking: list[ItemLine]  # the first items that block, in document order
+    signoffs: list[SignOff]
+
+    @property
+    def required_roles(self) -> list[str]:
+        return required_roles(self.deployment)
+
+    @property
+    def missing_roles(self) -> list[str]:
+        return missing_roles(self.deployment, self.signoffs)
+
+    def sections_of(self, section_ids) -> list[SectionProgress]:
+        """The sections `section_ids` and every section above them, in document order."""
+        by_pk = {section.pk: section for section in self.sections}
+        wanted: set[int] = set()
+        for pk in section_ids:
+            while pk is not None and pk not in wanted:
+                wanted.add(pk)
+                pk = by_pk[pk].parent_id
+        return [section for section in self.sections if section.pk in wanted]
+
+
+def deployment_overview(deployment: Deployment, *, now: datetime | None = None, blocking_kept: int = 25) -> Overview:
+    """The deployment's overview in five queries whose answers do not grow with its items.
+
+    The database counts (overall and by section) and picks the first `blocking_kept` items that block;
+    no item is read into Python, so an answer that shows the panels never pays for the whole page.
+    Judged now, or — signed off — as it was signed.
+    """
+    moment = snapshot_moment(deployment, now)
+    sections = [
+        SectionProgress(
+            section.pk, section.parent_id, section.title, section.optional, section.description, section.depth
+        )
+        for section in version_outline(deployment.version_id)
+    ]
+    by_pk = {section.pk: section for section in sections}
+    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", *State.values), 0)
+    for row in _counts(ItemState.objects.filter(deployment=deployment), "item__section_id", moment):
+        section = by_pk[row["item__section_id"]]
+        section.total, section.failed, section.blocking = row["total"], row["failed"], row["blocking"]
+        section.done = row["passed"] + row["waived"] + row["na"]
+        for key in progress:
+            progress[key] += row[key]
+    progress["done"] = progress["passed"] + progress["waived"] + progress["na"]
+    # A section comes after its parent in document order: add each one's counts to its parent, last first.
+    for section in reversed(sections):
+        parent = by_pk.get(section.parent_id)
+        if parent is not None:
+            parent.total += section.total
+            parent.done += section.done
+            parent.failed += section.failed
+            parent.blocking += section.blocking
+    blocking = [
+        ItemLine(key, text, state, stale)
+        for key, text, state, stale in _states(deployment)
+        .filter(blocking_q(moment), item__version_id=deployment.version_id)  # lets the item order's index stop early
+        .annotate(stale=ExpressionWrapper(stale_q(moment), output_field=BooleanField()))
+        .values_list("item__key", "item__text", "state", "stale")[:blocking_kept]
+    ]
+    return Overview(
+        deployment=deployment, progress=progress, sections=sections, blocking=blocking, signoffs=_signoffs(deployment)
+    )
+
+
+def _counts(states, by: str, moment: datetime | Expression):
+    """Item states counted per `by`: per state, and how many block, are stale (judged at `moment`), or have a
+    run in flight."""
+    return (
+        states.values(by)
+        .annotate(
+            total=Count("id"),
+            blocking=Count("id", filter=blocking_q(moment)),
+            stale=Count("id", filter=stale_q(moment)),
+            in_flight=Count("id", filter=~Q(run_state="")),
+            **{state: Count("id", filter=Q(state=state)) for state in State.values},
+        )
+        .order_by()
+    )
+
+
+def deployment_digest(deployment: Deployment, *, now: datetime | None = None) -> str:
+    """The digest a signer signs (`digest_of` the deployment's rows), from one narrow read of every item."""
+    moment = snapshot_moment(deployment, now)
+    cutoff = freshness_cutoff(moment)
+    digest = _Digest(deployment)
+    values = (
+        _states(deployment)
+        .annotate(automated=ExpressionWrapper(Q(item__probe__isnull=False), output_field=BooleanField()))
+        .values_list(
+            "item__key", "state", "note", "waiver_reason", "evidence_url", "latest_run_id", "automated",
+            "last_passed_at", "updated_at", "item__valid_for", "carried_from_id",
+        )
+    )
+    for key, state, note, waiver_reason, evidence_url, run_id, automated, last_passed_at, updated_at, valid_for, origin in values:
+        stale = is_stale(
+            automated=automated, state=state, last_passed_at=last_passed_at, updated_at=updated_at,
+            valid_for=valid_for, carried=origin is not None, cutoff=cutoff, now=moment,
+        )
+        digest.add(key, state, note, waiver_reason, evidence_url, run_id, stale)
+    return digest.hexdigest()
+
+
 # --- Summaries and comparisons (read-only) -----------------------------------
 
 
 def deployment_summaries(deployment_ids, *, now: datetime | None = None) -> dict[int, dict]:
     """Progress of many deployments in one aggregate query: {deployment id: counts}.
 
-    The same numbers as `progress_of(item_rows(...))` plus `stale` and `done`, computed by the
-    database, so a dashboard does not load every item of every deployment.
+    The same numbers as `progress_of(item_rows(...))` (`stale` and `done` included) plus `in_flight`,
+    the items whose probe runs now, computed by the database, so a dashboard does not load every item
+    of every deployment.
     """
     ids = list(deployment_ids)
+    summaries = {pk: dict(EMPTY_PROGRESS) for pk in ids}
     if not ids:
-        return {}
-    stale = stale_condition(now or timezone.now())
-    blocking = Q(item__optional=False) & (~Q(state__in=DONE) | stale)
-    counts = {state: Count("id", filter=Q(state=state)) for state in State.values}
-    rows = (
-        ItemState.objects.filter(deployment_id__in=ids)
-        .values("deployment_id")
-        .annotate(
-            total=Count("id"),
-            blocking=Count("id", filter=blocking),
-            stale=Count("id", filter=stale),
-            **counts,
-        )
-        .order_by()
-    )
-    summaries = {}
-    for row in rows:
-        summary = {key: row[key] for key in ("total", "blocking", "stale", *State.values)}
+        return summaries
+    moment = judged_at(now or timezone.now())  # a signed-off deployment as it was signed
+    for row in _counts(ItemState.objects.filter(deployment_id__in=ids), "deployment_id", moment):
+        summary = {key: row[key] for key in ("total", "blocking", "stale", "in_flight", *State.values)}
         summary["done"] = summary["passed"] + summary["waived"] + summary["na"]
         summaries[row["deployment_id"]] = summary
     return summaries
+
+
+EMPTY_PROGRESS = {
+    "total": 0, "blocking": 0, "stale": 0, "in_flight": 0, **dict.fromkeys(State.values, 0), "done": 0
+}
+
+
+@dataclass(frozen=True)
+class DeploymentSummary:
+    """A deployment with its progress, as lists show it."""
+
+    deployment: Deployment
+    progress: dict
+
+
+def deployment_list(
+    *, environment_id: int | None = None, status: str | None = None, limit: int = 100, now: datetime | None = None
+) -> list[DeploymentSummary]:
+    """Deployments, newest first, each with its progress: two queries whatever their number or size."""
+    deployments = Deployment.objects.select_related("version__checklist", "created_by").order_by("-created_at", "-id")
+    if environment_id is not None:
+        deployments = deployments.filter(environment_id=environment_id)
+    if status is not None:
+        deployments = deployments.filter(status=status)
+    deployments = list(deployments[:limit])
+    summaries = deployment_summaries([deployment.pk for deployment in deployments], now=now)
+    return [DeploymentSummary(deployment, summaries[deployment.pk]) for deployment in deployments]
+
+
+def environment_secret_names(environment: Environment) -> list[str]:
+    """The names of an environment's secrets, sorted: never their values."""
+    return list(environment.secrets.order_by("name").values_list("name", flat=True))
+
+
+# --- The dashboard: every service and environment with its latest deployment ------------------
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    environment: Environment
+    latest: Deployment | None
+    progress: dict | None  # the latest deployment's, None without one
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: Service
+    environments: list[EnvironmentStatus]
+
+
+def readiness_board(*, now: datetime | None = None) -> list[ServiceStatus]:
+    """Every service (by name) with its environments, each with its latest deployment and that one's progress.
+
+    Four queries however many services, environments, deployments and items there are.
+    """
+    latest = Deployment.objects.filter(environment=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    environments = list(Environment.objects.select_related("service").annotate(latest_id=Subquery(latest)))
+    ids = [environment.latest_id for environment in environments if environment.latest_id]
+    deployments = Deployment.objects.select_related("version__checklist").in_bulk(ids)
+    summaries = deployment_summaries(ids, now=now)
+    by_service: dict[int, list[EnvironmentStatus]] = {}
+    for environment in environments:
+        by_service.setdefault(environment.service_id, []).append(
+            EnvironmentStatus(environment, deployments.get(environment.latest_id), summaries.get(environment.latest_id))
+        )
+    return [ServiceStatus(service, by_service.get(service.pk, [])) for service in Service.objects.order_by("name")]
+
+
+# --- History ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    """A deployment's events, newest first, as filtered, and what the filters can choose from."""
+
+    events: QuerySet  # of Event, for a paginator to slice
+    items: list[str]  # the keys of the items that have events
+    people: list[str]  # who acted
+
+
+def deployment_history(deployment_id: int, *, item: str = "", person: str = "", kind: str = "") -> History:
+    """Events of a deployment, newest first, filtered by item key, person and kind (empty: any).
+
+    Three queries, one of them a page's slice: none grows with the number of events read into Python.
+    """
+    events = Event.objects.filter(deployment_ref=deployment_id)
+    filtered = events
+    if item:
+        filtered = filtered.filter(item_key=item)
+    if person:
+        filtered = filtered.filter(actor_name=person)
+    if kind:
+        filtered = filtered.filter(kind=kind)
+    return History(
+        events=filtered.order_by("-at", "-id"),
+        items=list(events.exclude(item_key="").order_by("item_key").values_list("item_key", flat=True).distinct()),
+        people=list(events.order_by("actor_name").values_list("actor_name", flat=True).distinct()),
+    )
+
+
+def deployment_events(deployment_id: int) -> list[Event]:
+    """Every event of a deployment, oldest first (an event outlives what it describes, so a deleted
+    deployment's events are still read); NotFound when there is neither."""
+    events = list(Event.objects.filter(deployment_ref=deployment_id).order_by("at", "id"))
+    if not events and not Deployment.objects.filter(pk=deployment_id).exists():
+        raise NotFound(f"There is no deployment {deployment_id}.")
+    return events
 
 
 @dataclass
@@ -432,13 +842,6 @@ def version_tree(version) -> list[dict]:
         else:
             section_nodes[item.section_id]["items"].append(node)
     return roots
-
-
-def runs_in_flight(deployment: Deployment) -> dict[int, str]:
-    """{item id: "queued" | "running"} for the deployment's items whose probe runs now, in one query."""
-    return dict(
-        ItemState.objects.filter(deployment=deployment).exclude(run_state="").values_list("item_id", "run_state")
-    )
 
 
 # --- Across deployments: neighbours, comparison ------------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from checklists.models import Checklist, ChecklistVersion, Deployment, Item, ItemState, Section, SignOff
-from checklists.parsing import MAX_BYTES, ChecklistError, parse_checklist
+from checklists.parsing import MAX_BYTES, ChecklistError, ParsedChecklist, parse_checklist
 from checklists.selectors import deployment_snapshot
 from core import roles
 from core.actors import SYSTEM, actor_name, actor_user
@@ -90,9 +90,22 @@ def _source_text(markdown: str | bytes) -> str:
     return markdown
 
 
-def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: str) -> ImportResult:
-    """Import a Markdown checklist as a new version, or give back the identical existing one."""
-    roles.require(actor, "manage")
+@dataclass(frozen=True)
+class _ImportSource:
+    """A file accepted for import: what the parser made of it, its text and hash, and the checklist it goes to."""
+
+    parsed: ParsedChecklist
+    text: str
+    sha256: str
+    name: str
+    slug: str
+
+
+def _import_source(markdown: str | bytes, name: str) -> _ImportSource:
+    """Parse a file for import and name its checklist: `name`, else the file's title; its slug is `slugify`'s.
+
+    The one place the size limit, the parser's refusal and the name → slug rule of import are written.
+    """
     _check_size(markdown)
     try:
         parsed = parse_checklist(markdown, max_items=settings.CTRLREADY_MAX_ITEMS)
@@ -103,7 +116,70 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: st
     slug = slugify(name)
     if not slug:
         raise InvalidInput("The checklist name must contain letters or digits.")
-    sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _ImportSource(parsed, text, hashlib.sha256(text.encode("utf-8")).hexdigest(), name, slug)
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What importing a file would do, with nothing stored."""
+
+    parsed: ParsedChecklist
+    name: str  # of the checklist it goes to
+    slug: str
+    existing: Checklist | None  # that checklist, if it exists
+    latest_version: int | None  # its latest version
+    identical_version: int | None  # the version whose text is this very file, if any: importing changes nothing
+
+    @property
+    def counts(self) -> dict:
+        return self.parsed.counts()
+
+    @property
+    def sections(self) -> list[dict]:
+        """The top-level sections: title, optional, and how many items are under each (nested ones included)."""
+        return [
+            {"title": section.title, "optional": section.optional, "items": _items_under(section)}
+            for section in self.parsed.sections
+        ]
+
+    def as_dict(self) -> dict:
+        return {
+            "checklist": self.slug,
+            "name": self.name,
+            "title": self.parsed.title,
+            "exists": self.existing is not None,
+            "latest_version": self.latest_version,
+            "identical_version": self.identical_version,
+            "required_roles": list(self.parsed.required_roles),
+            "counts": _ordered_counts(self.counts),
+            "sections": self.sections,
+        }
+
+
+def _items_under(section) -> int:
+    def items(nodes) -> int:
+        return sum(1 + items(node.children) for node in nodes)
+
+    return items(section.items) + sum(_items_under(sub) for sub in section.sections)
+
+
+def checklist_import_preview(*, markdown: str | bytes, name: str = "", actor) -> ImportPreview:
+    """What `checklist_import` would do with this file: refused for the same reasons, and nothing stored."""
+    roles.require(actor, "manage")
+    source = _import_source(markdown, name)
+    existing = checklist_name_check(name=source.name)
+    latest = identical = None
+    if existing is not None:
+        latest = existing.versions.aggregate(n=Max("number"))["n"]
+        identical = existing.versions.filter(sha256=source.sha256).values_list("number", flat=True).first()
+    return ImportPreview(source.parsed, source.name, source.slug, existing, latest, identical)
+
+
+def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: str) -> ImportResult:
+    """Import a Markdown checklist as a new version, or give back the identical existing one."""
+    roles.require(actor, "manage")
+    accepted = _import_source(markdown, name)
+    parsed, name, slug, sha256 = accepted.parsed, accepted.name, accepted.slug, accepted.sha256
 
     with transaction.atomic():
         checklist, _ = Checklist.objects.get_or_create(slug=slug, defaults={"name": name})
@@ -117,7 +193,7 @@ def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: st
             checklist=checklist,
             number=number,
             title=parsed.title,
-            source=text,
+            source=accepted.text,
             sha256=sha256,
             required_roles=list(parsed.required_roles),
             counts=parsed.counts(),

@@ -3,14 +3,13 @@
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from checklists.environments import host_key_trust, ssh_host_check
 from checklists.models import Deployment, Environment
 from checklists.views.common import next_url, viewer_required
-from checklists.views.deployments import TEMPLATE, page_context
+from checklists.views.deployments import run_answer
 from checklists.views.environments import edit_context
 from core import roles
 from core.errors import DomainError, InvalidInput
@@ -36,7 +35,7 @@ def deployment_runs(request, pk: int):
         deployment = get_object_or_404(
             Deployment.objects.select_related("environment__service", "version__checklist"), pk=pk
         )
-        return HttpResponse(render_to_string(f"{TEMPLATE}#live_response", page_context(request, deployment), request))
+        return HttpResponse(run_answer(request, deployment, [key] if key else None))
     messages.success(request, f"{count} probe run{'s' if count != 1 else ''} queued." if count else "No probe to run.")
     target = next_url(request, default=reverse("deployment", args=[pk]))
     return redirect(target + (f"#item-{key}" if key else ""))

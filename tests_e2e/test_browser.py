@@ -146,7 +146,7 @@ def test_tick_updates_row_progress_and_panel_in_place_then_sign_off_and_reopen(o
     page.locator('[data-item-key="rollback"] .badge-passed').wait_for()
     assert "Passed by lead" in row.inner_text()
     # Waits by locator, not wait_for_function: the page's CSP forbids evaluating strings as code.
-    page.locator('#progress > .bar[aria-valuenow="5"]').wait_for()
+    page.locator('#progress-summary > .bar[aria-valuenow="5"]').wait_for()
     page.get_by_text("Nothing blocks: ready to sign off.").wait_for()
     assert page.evaluate("window.__noReload") is True  # the same document all along
 

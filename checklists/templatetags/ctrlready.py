@@ -5,7 +5,8 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django import template
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import strip_tags
+from django.utils.safestring import mark_safe
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml as escape_html
 
@@ -13,7 +14,6 @@ from core import roles
 
 register = template.Library()
 
-OOB = ' hx-swap-oob="true"'
 
 def _same_origin_image(url: str) -> bool:
     """An image the browser may load: a path on this site, or inline data (no request at all)."""
@@ -143,19 +143,15 @@ def duration(ms) -> str:
     return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
-def row_html(row, *, oob: bool = False, edit_form: str = "") -> SafeString:
-    """The row's `<li>`: swapped in out of band if `oob`; with its note and waive forms open if `edit_form`."""
-    li, main, forms, note_link = row.pieces
-    actions = ""
-    if forms is not None:
-        actions = f'<div class="item-actions">{forms}{"" if edit_form else note_link}</div>\n'
-    return SafeString(f'{li}{OOB if oob else ""}>\n{main}\n{actions}{edit_form}</li>')
-
-
 @register.filter
-def out_of_band(row):
-    """An item row (dressed by the deployment page) that htmx swaps in by its id, wherever the response lands."""
-    return row_html(row, oob=True)
+def plain_md(text: str) -> str:
+    """An item's text without its Markdown, for links and lists: tags dropped, entities kept (so still safe)."""
+    return _plain(text or "")
+
+
+@lru_cache(maxsize=8192)
+def _plain(text: str) -> str:
+    return mark_safe(strip_tags(_render_inline(text)))
 
 
 @register.filter

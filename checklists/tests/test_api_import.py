@@ -298,3 +298,38 @@ def test_import_records_an_event(api):
 
     event = Event.objects.get(kind="import")
     assert (event.actor_name, event.source, event.data["checklist"], event.data["version"]) == ("admin", "api", "generated", 1)
+
+
+# --- Preview: the same rules as import, nothing stored ----------------------------------
+
+
+def test_preview_says_what_an_import_would_do_and_stores_nothing(api, seed_text):
+    before = stored_rows()
+    response = api.post("admin", "checklists/preview", {"markdown": seed_text, "name": "Production readiness"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["checklist"] == "production-readiness" and body["exists"] is False
+    assert body["latest_version"] is None and body["identical_version"] is None
+    assert body["counts"]["items"] == 229 and body["required_roles"] == ["lead"]
+    assert sum(section["items"] for section in body["sections"]) == 229
+    assert stored_rows() == before
+
+
+def test_preview_names_the_version_an_identical_text_already_is(api):
+    api.post("admin", "checklists/import", {"markdown": MESSY})
+    body = api.post("admin", "checklists/preview", {"markdown": MESSY}).json()
+    assert (body["checklist"], body["exists"], body["latest_version"], body["identical_version"]) == (
+        "payments-team-go-live", True, 1, 1
+    )
+    changed = api.post("admin", "checklists/preview", {"markdown": MESSY + "- [ ] One more\n"}).json()
+    assert (changed["latest_version"], changed["identical_version"]) == (1, None)
+
+
+def test_preview_refuses_what_import_refuses(api):
+    broken = "# Gate\n\n## Ops\n\n- [ ] Health\n  <!-- probe\n  type: carrier-pigeon\n  -->\n"
+    response = api.post("admin", "checklists/preview", {"markdown": broken})
+    assert response.status_code == 400 and response.json()["line"] == 6
+    unnamed = api.post("admin", "checklists/preview", {"markdown": MESSY, "name": "!!!"})
+    assert unnamed.status_code == 400 and "letters or digits" in unnamed.json()["error"]
+    assert api.post("engineer", "checklists/preview", {"markdown": MESSY}).status_code == 403
+    assert api.post(None, "checklists/preview", {"markdown": MESSY}).status_code == 401

@@ -6,7 +6,12 @@ import pytest
 from django.utils import timezone
 
 from checklists.models import Deployment, Environment, ItemState, Service
-from checklists.selectors import deployment_snapshot
+from checklists.selectors import (
+    deployment_digest,
+    deployment_overview,
+    deployment_snapshot,
+    deployment_summaries,
+)
 from checklists.services import checklist_import, deployment_create, deployment_reopen, item_state_set, signoff_record
 from core.actors import SYSTEM
 from core.models import Event
@@ -192,5 +197,38 @@ def test_signed_off_deployment_stays_as_it_was_signed(staging, clock):
     as_signed = deployment_snapshot(staging).digest
     clock(days=2)  # its probe result is long past the freshness window now
     snapshot = deployment_snapshot(staging)
-    assert (snapshot.digest, snapshot.stale_count, snapshot.blocking) == (as_signed, 0, [])
-    assert deployment_snapshot(staging, now=timezone.now()).stale_count == 1  # judged now, it would be stale
+    assert (snapshot.digest, snapshot.progress["stale"], snapshot.blocking) == (as_signed, 0, [])
+    assert deployment_snapshot(staging, now=timezone.now()).progress["stale"] == 1  # judged now, it would be stale
+
+
+def agree_with_the_snapshot(deployment) -> dict:
+    """The page's panels, the dashboard's summary and the signer's digest, each checked against the snapshot."""
+    snapshot = deployment_snapshot(deployment)
+    summary = deployment_summaries([deployment.pk])[deployment.pk]
+    overview = deployment_overview(deployment)
+    for key, value in snapshot.progress.items():
+        assert summary[key] == value == overview.progress[key], (deployment.release, key)
+    assert [line.key for line in overview.blocking] == [row.item.key for row in snapshot.blocking]
+    assert deployment_digest(deployment) == snapshot.digest
+    return snapshot.progress
+
+
+def test_every_read_judges_carried_evidence_and_a_signed_off_deployment_as_the_snapshot_does(
+    staging, production, people, clock
+):
+    deployment = start(production, people, from_id=staging.pk)
+    clock(days=2)  # the contract probe's result is long past the freshness window
+    assert agree_with_the_snapshot(deployment)["stale"] == 0  # the carried probe result is the release's evidence
+    assert agree_with_the_snapshot(staging)["stale"] == 0  # judged as it was signed
+
+
+def test_every_read_judges_a_lapsed_attestation_as_the_snapshot_does(environment, people, clock):
+    text = "# Valid\n\n## Ops\n\n- [ ] Restore drilled {#restore}\n  <!-- item\n  valid: 1h\n  -->\n- [ ] Rollback plan {#rollback}\n"
+    checklist_import(markdown=text, name="Valid", actor=SYSTEM, source="cli")
+    deployment = start(environment, people, checklist_slug="valid")
+    for key in ("restore", "rollback"):
+        item_state_set(deployment_id=deployment.pk, key=key, state="passed", actor=people["engineer"], source="api")
+    assert agree_with_the_snapshot(deployment)["blocking"] == 0
+    clock(hours=2)
+    progress = agree_with_the_snapshot(deployment)
+    assert (progress["stale"], progress["blocking"]) == (1, 1)

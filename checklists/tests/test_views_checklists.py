@@ -108,12 +108,19 @@ def test_pasted_crlf_text_is_the_same_version_as_the_file(client, people):
     checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli")
     client.force_login(people["admin"])
     html = _preview(client, markdown=V1.replace("\n", "\r\n")).content.decode()
-    assert "adds a version to" in html
+    assert "This text is already version 1 of" in html and "importing it changes nothing" in html
     response = client.post(
         reverse("checklists"), {"step": "confirm", "name": "", "source": _hidden(html, "source")}, follow=True
     )
     assert "already version 1" in response.content.decode()
     assert ChecklistVersion.objects.filter(checklist__slug="release-gate").count() == 1
+
+
+def test_preview_of_a_new_version_says_which_checklist_it_adds_to(client, people):
+    checklist_import(markdown=V1, name="Release gate", actor=SYSTEM, source="cli")
+    client.force_login(people["admin"])
+    html = _preview(client, markdown=V2, name="Release Gate").content.decode()
+    assert "This adds a version to" in html and "(now at v1)" in html
 
 
 def test_confirm_with_a_mangled_source_is_refused(client, people):

@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.db import connection, reset_queries
@@ -46,7 +47,8 @@ def test_page_shows_every_item_with_its_key(client, people, deployment):
     html = page(client, deployment).content.decode()
     assert keys_in(html) == {"rollback", "alerts", "alerts-down", "alerts-errors", "health", "nice"}
     assert 'id="progress"' in html and 'id="signoff"' in html
-    assert 'hx-trigger="item-changed from:body"' in html
+    states = dict(re.findall(r'data-item-key="([^"]+)" data-item-state="([^"]+)"', html))
+    assert states == dict.fromkeys(keys_in(html), "pending")
 
 
 def test_engineer_sees_mark_passed_on_manual_leaf_items_only(client, people, deployment):
@@ -117,8 +119,10 @@ def test_row_escapes_what_people_and_probes_wrote(client, people, deployment, pr
     client.force_login(people["viewer"])
     html = page(client, deployment).content.decode()
     row = row_html(html, "rollback")
-    assert "&lt;b&gt;Plan&lt;/b&gt; &amp; &quot;more&quot;" in row and "<b>" not in row
-    assert 'href="https://wiki.example.com/?a=1&amp;b=&quot;2&quot;"' in row
+    note = re.search(r'<p class="note">([^<]*)</p>', row).group(1)
+    assert unescape(note) == '<b>Plan</b> & "more"' and '"' not in note and "<b>" not in row
+    href = re.search(r'<p class="evidence"><a href="([^"]*)"', row).group(1)
+    assert unescape(href) == 'https://wiki.example.com/?a=1&b="2"'
     assert "&lt;i&gt;eve&lt;/i&gt;" in row and "<i>" not in row
     health = row_html(html, "health")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in health and "<script>" not in health
@@ -172,15 +176,20 @@ def test_unknown_filter_shows_everything(client, people, deployment):
 # --- Ticking: htmx swaps the row, no JavaScript redirects -----------------------------
 
 
-def test_htmx_tick_answers_only_the_row_and_triggers_item_changed(client, people, deployment):
+def test_htmx_tick_answers_its_row_in_place_and_the_panels_out_of_band(client, people, deployment):
     client.force_login(people["engineer"])
     response = client.post(item_url(deployment, "rollback"), {"state": "passed"}, **HX)
     assert response.status_code == 200
-    assert response["HX-Trigger"] == "item-changed"
     html = response.content.decode()
     assert "<html" not in html and "<body" not in html
-    assert html.lstrip().startswith('<li id="item-rollback"')
+    assert html.lstrip().startswith('<li id="item-rollback" data-item-key="rollback" data-item-state="passed"')
     assert "badge-passed" in html and "Mark passed" not in html and "Back to pending" in html
+    assert keys_in(html) == {"rollback"}  # not the other rows
+    assert '<div id="progress-summary" hx-swap-oob="true">' in html and "<strong>1</strong> of 6 done" in html
+    sections = re.findall(r'<li id="progress-section-\d+"[^>]* hx-swap-oob="true">\s*<a [^>]*>([^<]*)</a>', html)
+    assert sections == ["Ops"]  # its section's progress, not the others'
+    assert '<section id="signoff" class="panel" aria-labelledby="signoff-title" hx-swap-oob="true">' in html
+    assert '<section id="progress"' not in html
     assert state_of(deployment, "rollback").state == "passed"
 
 
@@ -191,8 +200,9 @@ def test_htmx_tick_of_last_child_also_updates_parent_out_of_band(client, people,
     client.force_login(people["engineer"])
     html = client.post(item_url(deployment, "alerts-errors"), {"state": "passed"}, **HX).content.decode()
     parent = row_html(html, "alerts")
-    assert 'hx-swap-oob="true"' in parent and "badge-passed" in parent
+    assert 'hx-swap-oob="true"' in parent and "badge-passed" in parent and 'data-item-state="passed"' in parent
     assert 'hx-swap-oob' not in row_html(html, "alerts-errors")
+    assert keys_in(html) == {"alerts-errors", "alerts"}  # its parent, not its sibling
 
 
 def test_no_js_tick_redirects_back_to_the_filtered_page_at_the_row(client, people, deployment):
@@ -477,3 +487,43 @@ def test_query_count_does_not_grow_with_items(client, people, seed_deployment, b
     assert seed_deployment.states.count() == 229 and big_deployment.states.count() == 2290
     small, big = _count_queries(client, seed_deployment), _count_queries(client, big_deployment)
     assert 0 < small == big <= 20, (small, big)
+
+
+def _first_manual_leaf(deployment) -> str:
+    items = deployment.version.items.filter(probe__isnull=True, has_children=False).order_by("position")
+    return items.values_list("key", flat=True).first()
+
+
+def _answer_queries(client, url, data) -> tuple[int, str]:
+    reset_queries()
+    with CaptureQueriesContext(connection) as context:
+        response = client.post(url, data, **HX)
+    assert response.status_code == 200, response.content[:300]
+    return len(context.captured_queries), response.content.decode()
+
+
+def test_tick_answer_costs_the_same_queries_for_229_and_2290_items(client, people, seed_deployment, big_deployment):
+    client.force_login(people["lead"])
+    client.get(reverse("dashboard"))  # the session and the user are loaded the same way for both answers
+    counts = []
+    for deployment in (seed_deployment, big_deployment):
+        key = _first_manual_leaf(deployment)
+        count, html = _answer_queries(client, item_url(deployment, key), {"state": "passed"})
+        assert keys_in(html) == {key} and 'id="progress-summary"' in html and 'id="signoff"' in html
+        counts.append(count)
+    assert counts[0] == counts[1], counts
+
+
+def test_run_answer_costs_the_same_queries_for_229_and_2290_items(
+    client, people, seed_deployment, big_deployment, broker_up
+):
+    client.force_login(people["lead"])
+    client.get(reverse("dashboard"))
+    counts = []
+    for deployment in (seed_deployment, big_deployment):
+        runnable = deployment.version.items.filter(probe__isnull=False).exclude(probe__type="external")  # CI pushes those
+        key = runnable.order_by("position").values_list("key", flat=True)[0]
+        count, html = _answer_queries(client, reverse("deployment-runs", args=[deployment.pk]), {"key": key})
+        assert keys_in(html) == {key} and 'hx-trigger="every 1s"' in html
+        counts.append(count)
+    assert counts[0] == counts[1], counts

@@ -1,12 +1,15 @@
 """Dashboard, history, environment page and people page."""
 
 import re
+from datetime import timedelta
 
 from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from checklists.selectors import deployment_snapshot, deployment_summaries
+from checklists.models import ItemState
+from checklists.selectors import deployment_digest, deployment_overview, deployment_snapshot, deployment_summaries
 from checklists.services import deployment_create, item_state_set
 from core.models import Event
 
@@ -38,13 +41,19 @@ def test_dashboard_shows_latest_deployment_per_environment(client, people, deplo
     assert "Not ready" in row
 
 
-def test_dashboard_summary_agrees_with_the_snapshot(people, ready_deployment, probe_result):
+def test_dashboard_summary_and_overview_agree_with_the_snapshot(people, ready_deployment, probe_result):
     item_state_set(deployment_id=ready_deployment.pk, key="rollback", state="failed", actor=people["engineer"], source="web")
+    ItemState.objects.filter(deployment=ready_deployment, item__key="health").update(
+        last_passed_at=timezone.now() - timedelta(hours=3)
+    )
     snapshot = deployment_snapshot(ready_deployment)
     summary = deployment_summaries([ready_deployment.pk])[ready_deployment.pk]
+    overview = deployment_overview(ready_deployment)
+    assert snapshot.progress["stale"] == 1
     for key, value in snapshot.progress.items():
-        assert summary[key] == value, key
-    assert summary["stale"] == snapshot.stale_count
+        assert summary[key] == value == overview.progress[key], key
+    assert [line.key for line in overview.blocking] == [row.item.key for row in snapshot.blocking]
+    assert deployment_digest(ready_deployment) == snapshot.digest
 
 
 def test_dashboard_counts_stale_items(client, people, ready_deployment, settings):
@@ -124,6 +133,28 @@ def test_history_is_paginated(client, people, deployment):
     assert 'href="?kind=note&amp;page=2"' in first
     second = _history(client, deployment, "?kind=note&page=2")
     assert second.count('data-event-kind="note"') == 10 and "note 0" in second
+
+
+def test_history_queries_do_not_grow_with_events(client, people, deployment):
+    client.force_login(people["viewer"])
+    url = reverse("deployment-history", args=[deployment.pk])
+    before = _queries(client, url)
+    for index in range(120):
+        key = ("rollback", "alerts-down", "alerts-errors")[index % 3]
+        item_state_set(deployment_id=deployment.pk, key=key, note=f"note {index}", actor=people["engineer"], source="web")
+    assert _queries(client, url) == _queries(client, url + "?kind=note&page=3") == before
+
+
+def test_environment_page_queries_do_not_grow_with_deployments(client, people, environment, deployment, small_checklist):
+    client.force_login(people["viewer"])
+    url = reverse("environment", args=[environment.pk])
+    before = _queries(client, url)
+    for release in ("r2", "r3", "r4"):
+        deployment_create(
+            environment=environment, checklist_slug=small_checklist.checklist.slug, release=release,
+            actor=people["engineer"], source="web",
+        )
+    assert _queries(client, url) == before
 
 
 def test_history_survives_a_renamed_user(client, people, deployment):

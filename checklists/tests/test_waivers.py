@@ -98,3 +98,26 @@ def test_the_row_shows_both_the_reason_and_the_note(client, deployment, people):
     row = row[: row.index("</li>")]
     assert "Waived by lead:</strong> Covered by the platform team" in row
     assert "Ran the drill anyway" in row
+
+
+def test_a_lead_changes_the_reason_of_a_waived_item_from_its_form(client, deployment, people):
+    waive(deployment, people)
+    item_state_set(deployment_id=deployment.pk, key="rollback", note="Drill booked", actor=people["engineer"], source="api")
+    url = reverse("item", args=[deployment.pk, "rollback"])
+    client.force_login(people["lead"])
+    form = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "Reason for the waiver" in form and ">Change the reason</button>" in form
+    assert ">Covered by the platform team</textarea>" in form  # the reason to change, not the engineer's note
+    answer = client.post(url, {"state": "waived", "note": "Platform team owns rollbacks now"}, headers={"HX-Request": "true"})
+    assert answer.status_code == 200
+    row = answer.content.decode()
+    assert "Waived by lead:</strong> Platform team owns rollbacks now" in row and "Drill booked" in row
+    after = state_of(deployment, "rollback")
+    assert (after.state, after.waiver_reason, after.note) == ("waived", "Platform team owns rollbacks now", "Drill booked")
+
+
+def test_a_pending_items_form_offers_to_waive_with_an_empty_reason(client, deployment, people):
+    client.force_login(people["lead"])
+    form = client.get(reverse("item", args=[deployment.pk, "rollback"]), headers={"HX-Request": "true"}).content.decode()
+    assert "Reason to waive" in form and ">Waive</button>" in form
+    assert 'required></textarea>' in form

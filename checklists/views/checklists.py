@@ -3,21 +3,18 @@
 import base64
 import binascii
 
-from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Max
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
 from checklists.forms import ImportForm
-from checklists.models import Checklist, ChecklistVersion, Item, Section
-from checklists.parsing import ChecklistError, parse_checklist
-from checklists.selectors import version_diff
-from checklists.services import checklist_import, checklist_name_check
+from checklists.models import Checklist, ChecklistVersion
+from checklists.selectors import version_diff, version_outline
+from checklists.services import checklist_import, checklist_import_preview
 from checklists.views.common import viewer_required
 from core import roles
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, TooLarge
 from core.models import Source
 
 
@@ -39,33 +36,16 @@ def checklist_list(request):
     if not form.is_valid():
         return render(request, "checklists/checklists.html", context, status=400)
     data = form.source()
-    context["preview"] = preview = {"source": base64.b64encode(data).decode("ascii"), "name": form.cleaned_data["name"]}
+    name = form.cleaned_data["name"]
+    context["source"], context["name"] = base64.b64encode(data).decode("ascii"), name
     try:
-        parsed = parse_checklist(data, max_items=settings.CTRLREADY_MAX_ITEMS)
-        name = (form.cleaned_data["name"] or parsed.title).strip()
-        checklist_name_check(name=name)
-    except (ChecklistError, Conflict) as error:
-        preview["errors"] = [{"line": getattr(error, "line", None), "message": error.message}]
+        context["preview"] = checklist_import_preview(markdown=data, name=name, actor=request.user)
+    except (InvalidInput, TooLarge, Conflict) as error:
+        line = error.extra.get("line")
+        message = error.message.removeprefix(f"line {line}: ") if line else error.message
+        context["errors"] = [{"line": line, "message": message}]
         return render(request, "checklists/checklists.html", context, status=400)
-    existing = Checklist.objects.filter(slug=slugify(name)).annotate(latest=Max("versions__number")).first()
-    preview.update(
-        parsed=parsed,
-        counts=parsed.counts(),
-        checklist_name=name,
-        existing=existing,
-        sections=[
-            {"title": section.title, "optional": section.optional, "items": _count_items(section)}
-            for section in parsed.sections
-        ],
-    )
     return render(request, "checklists/checklists.html", context)
-
-
-def _count_items(section) -> int:
-    def items(nodes):
-        return sum(1 + items(node.children) for node in nodes)
-
-    return items(section.items) + sum(_count_items(sub) for sub in section.sections)
 
 
 def _import_confirm(request):
@@ -96,21 +76,8 @@ def checklist_detail(request, slug: str):
         shown = next((v for v in versions if str(v.number) == request.GET["version"]), None)
         if shown is None:
             raise NotFound(f"{checklist.name} has no version {request.GET['version']}.")
-    sections, items = [], []
-    if shown is not None:
-        sections = list(Section.objects.filter(version=shown).order_by("position"))
-        items = list(Item.objects.filter(version=shown).order_by("position"))
-    outline = []
-    by_section: dict[int, list] = {}
-    depth_of: dict[int, int] = {}
-    for item in items:
-        depth_of[item.pk] = depth_of[item.parent_id] + 1 if item.parent_id in depth_of else 0
-        item.depth = depth_of[item.pk]
-        by_section.setdefault(item.section_id, []).append(item)
-    level_of: dict[int, int] = {}
-    for section in sections:
-        level_of[section.pk] = level_of[section.parent_id] + 1 if section.parent_id in level_of else 0
-        outline.append({"section": section, "heading": min(3 + level_of[section.pk], 6), "items": by_section.get(section.pk, [])})
+    sections = version_outline(shown.pk, items=True) if shown is not None else []
+    outline = [(min(3 + section.depth, 6), section) for section in sections]  # (heading level, section)
     return render(
         request,
         "checklists/checklist.html",

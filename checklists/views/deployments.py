@@ -1,6 +1,10 @@
-"""The deployment page: its items, live probe results and the sign-off panel, and what people do there."""
+"""The deployment page: its items, live probe results and the sign-off panel, and what people do there.
 
-from dataclasses import dataclass, field
+The whole page reads every row; an htmx answer reads only what it shows: a tick's answer the rows it
+changed and their parents, and the panels (progress, sign-off) out of band, from the deployment's overview.
+"""
+
+from functools import partial
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -8,14 +12,25 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists.forms import ItemStateForm, ReopenForm, SignOffForm
-from checklists.models import Deployment, ItemState, Section
-from checklists.selectors import DONE, ItemRow, deployment_relations, deployment_snapshot, runs_in_flight
+from checklists.models import Deployment, ItemState
+from checklists.selectors import (
+    ItemRow,
+    Overview,
+    deployment_digest,
+    deployment_overview,
+    deployment_relations,
+    deployment_summaries,
+    digest_of,
+    item_rows,
+    item_rows_with_parents,
+)
 from checklists.services import deployment_reopen, item_state_set, signoff_record
 from checklists.views.common import form_error, next_url, permissions, viewer_required
-from checklists.views.rows import dress_row, dress_section, page_parts, plain_text, row_html
+from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_html, sections_html
 from core import roles
 from core.errors import NotFound
 from core.models import Source
@@ -23,38 +38,23 @@ from core.text import excerpt
 
 State = ItemState.State
 TEMPLATE = "checklists/deployment.html"
-PARTS = {"progress": "progress", "signoff": "signoff", "live": "live_response"}
 OPEN_STATES = (State.PENDING, State.FAILED)
+BLOCKING_SHOWN = 25
 
 
-def _needs_human(row: ItemRow, parent_ids: set) -> bool:
-    return not row.automated and not row.parent and row.status in OPEN_STATES
+def _needs_human(row: ItemRow) -> bool:
+    item = row.item
+    return item.probe is None and not item.has_children and row.state.state in OPEN_STATES
 
 
-# Each test looks at a dressed row (see rows.dress_row).
+# The page's filters (`?show=`), each a test of the selector's row.
 FILTERS = {
     "human": ("Needs a human", _needs_human),
-    "failing": ("Failing", lambda row, parents: row.status == State.FAILED),
-    "blocking": ("Blocking", lambda row, parents: row.blocking),
-    "stale": ("Stale", lambda row, parents: row.stale),
-    "optional": ("Optional", lambda row, parents: row.item.optional),
+    "failing": ("Failing", lambda row: row.state.state == State.FAILED),
+    "blocking": ("Blocking", lambda row: row.blocking),
+    "stale": ("Stale", lambda row: row.stale),
+    "optional": ("Optional", lambda row: row.item.optional),
 }
-
-
-@dataclass
-class SectionBlock:
-    section: Section
-    depth: int
-    rows: list = field(default_factory=list)
-    total: int = 0
-    done: int = 0
-    failed: int = 0
-    blocking: int = 0
-    visible: int = 0
-    # What the page shows of it (rows.dress_section): its entry in the progress list, its heading, its rows.
-    nav: str = ""
-    heading: str = ""
-    rows_html: str = ""
 
 
 def _deployment(pk: int) -> Deployment:
@@ -63,146 +63,180 @@ def _deployment(pk: int) -> Deployment:
     )
 
 
-def _blocks(
-    deployment: Deployment, rows: list[ItemRow], visible: list[ItemRow], anchor_base: str
-) -> list[SectionBlock]:
-    """Sections in document order, each with its visible rows and the progress of everything under it."""
-    sections = list(Section.objects.filter(version_id=deployment.version_id).order_by("position"))
-    by_id: dict[int, SectionBlock] = {}
-    for section in sections:
-        parent = by_id.get(section.parent_id)
-        by_id[section.pk] = SectionBlock(section=section, depth=parent.depth + 1 if parent else 0)
-    for row in visible:
-        by_id[row.item.section_id].rows.append(row)
-    for row in rows:
-        block = by_id[row.item.section_id]
-        block.total += 1
-        block.done += row.status in DONE
-        block.failed += row.status == State.FAILED
-        block.blocking += row.blocking
-    for block in by_id.values():
-        block.visible = len(block.rows)
-    # A section comes after its parent in document order: add each one's counts to its parent, last first.
-    for section in reversed(sections):
-        parent = by_id.get(section.parent_id)
-        if parent is not None:
-            block = by_id[section.pk]
-            parent.total += block.total
-            parent.done += block.done
-            parent.failed += block.failed
-            parent.blocking += block.blocking
-            parent.visible += block.visible
-    blocks = [by_id[section.pk] for section in sections]  # a heading without items is a section too
-    for block in blocks:
-        dress_section(block, anchor_base=anchor_base)
-    return blocks
-
-
-def page_context(request, deployment: Deployment, *, here: str | None = None) -> dict:
-    """Everything the page and its partials show, in a fixed number of queries whatever the size.
+def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
+    """What the page and each of its answers share: addresses, the filter, what the person may do there.
 
     `here` is where the row forms come back to (their `next`): this page, with its filter, by default.
     """
-    snapshot = deployment_snapshot(deployment)
-    rows = snapshot.rows
-    parent_ids = {row.item.parent_id for row in rows if row.item.parent_id}
     current = request.GET.get("show", "")
     if current not in FILTERS:
         current = ""
     url = reverse("deployment", args=[deployment.pk])
     query = f"?show={current}" if current else ""
-    here = here or url + query
-    anchor_base = url + query if current else ""  # where links to a section or an item point
-    user = request.user
-    can = permissions(user)
+    can = permissions(request.user)
     live = not deployment.locked
-    flying = runs_in_flight(deployment)
-    csrf_token = get_token(request)
-    runs_url = reverse("deployment-runs", args=[deployment.pk]) + query
-    parts = page_parts(
-        page_url=url, runs_url=runs_url, here=here, can=can, actions=live and can["tick"], csrf_token=csrf_token
-    )
-    for row in rows:
-        dress_row(row, parts=parts, parent_ids=parent_ids, flying=flying.get(row.item.pk, ""))
-    visible = [row for row in rows if FILTERS[current][1](row, parent_ids)] if current else rows
-    automated_visible = [row for row in visible if row.automated]
-    signed = {signoff.role: signoff for signoff in snapshot.signoffs}
-    blocking_shown = snapshot.blocking[:25]
-    for row in blocking_shown:
-        row.plain_text = plain_text(row.item.text)
     return {
-        "csrf_token": csrf_token,  # one token for every form of the page, the rows' included
+        "csrf_token": get_token(request),  # one token for every form of the answer, the rows' included
         "deployment": deployment,
         "environment": deployment.environment,
         "version": deployment.version,
-        "snapshot": snapshot,
-        "progress": snapshot.progress,
-        "done": snapshot.progress["passed"] + snapshot.progress["waived"] + snapshot.progress["na"],
-        "rows": rows,
-        "visible": visible,
-        "blocks": _blocks(deployment, rows, visible, anchor_base),
-        "parent_ids": parent_ids,
-        "automated_visible": automated_visible,
-        "automated_count": sum(1 for row in rows if row.automated),
-        "filters": [
-            (key, label, sum(1 for row in rows if test(row, parent_ids))) for key, (label, test) in FILTERS.items()
-        ],
         "current_filter": current,
         "page_url": url,
-        "here": here,
-        "anchor_base": anchor_base,
+        "here": here or url + query,
+        "anchor_base": url + query if current else "",  # where links to a section or an item point
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
-        "items_url": url + "items/",
-        "runs_url": runs_url,
+        "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
         "history_url": reverse("deployment-history", args=[deployment.pk]),
-        "in_flight": len(flying),
         "can": can,
         "live": live,
         "actions": live and can["tick"],
-        "role_status": [(role, signed.get(role)) for role in snapshot.required_roles],
-        "signable_roles": [role for role in snapshot.missing_roles if roles.has_role(user, role)],
-        "blocking_shown": blocking_shown,
-        "oob": False,  # `live_response` renders the panels with `oob` on, to swap them out of band
+        "note_label": "Note / waive…" if can["waive"] else "Note…",
+        "oob": False,  # the panels are swapped in place, or out of band in an answer that carries them
     }
+
+
+def _row_options(page: dict) -> RowOptions:
+    can = page["can"]
+    return RowOptions(
+        page_url=page["page_url"], tz=timezone.get_current_timezone(), can_run=can["run"], can_waive=can["waive"],
+        actions=page["actions"],
+    )
+
+
+def _row_views(rows: list[ItemRow], page: dict) -> list[RowView]:
+    options = _row_options(page)
+    return [row_view(row, options) for row in rows]
+
+
+def _panels(
+    request, page: dict, overview: Overview, *, rows: list[ItemRow] | None = None, sections=None, oob: bool = False
+) -> dict:
+    """What the progress and sign-off panels and the live region show, from the deployment's overview.
+
+    The digest is worked out only when nothing blocks (a sign-off is possible only then), from `rows`
+    when the page has read them; `sections` are those the answer shows (all of them by default), each
+    swapped out of band if `oob`.
+    """
+    deployment = overview.deployment
+    signed = {signoff.role: signoff for signoff in overview.signoffs}
+    digest = ""
+    if not overview.progress["blocking"]:
+        digest = digest_of(deployment, rows) if rows is not None else deployment_digest(deployment)
+    return {
+        "progress": overview.progress,
+        "sections_html": sections_html(page, sections or overview.sections, oob=oob),
+        "blocking_shown": overview.blocking,
+        "digest": digest,
+        "role_status": [(role, signed.get(role)) for role in overview.required_roles],
+        "signable_roles": [role for role in overview.missing_roles if roles.has_role(request.user, role)],
+        "in_flight": overview.progress["in_flight"],
+    }
+
+
+def _shown(rows: list[ItemRow], page: dict) -> list[ItemRow]:
+    """The rows the page's filter lets through (all of them without a filter)."""
+    test = FILTERS[page["current_filter"]][1] if page["current_filter"] else None
+    return rows if test is None else [row for row in rows if test(row)]
+
+
+def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, filtered: bool) -> list[RowBlock]:
+    """Sections in document order, each with its visible rows: all of them (a heading without items is a
+    section too), or — `filtered` — those with a row the filter lets through, under them or in a subsection.
+
+    Each row's view is made as the template renders it (see RowBlock).
+    """
+    by_section: dict[int, list[ItemRow]] = {}
+    for row in visible:
+        by_section.setdefault(row.item.section_id, []).append(row)
+    view = partial(row_view, options=options)
+    blocks = {}
+    for section in overview.sections:
+        rows = by_section.get(section.pk, [])
+        blocks[section.pk] = RowBlock(rows=map(view, rows), count=len(rows), section=section, visible=len(rows))
+    for section in reversed(overview.sections):  # children come after their parent: add theirs in, last first
+        parent = blocks.get(section.parent_id)
+        if parent is not None:
+            parent.visible += blocks[section.pk].visible
+    return [block for block in blocks.values() if block.visible or not filtered]
 
 
 @require_GET
 @viewer_required
 def deployment_detail(request, pk: int):
     deployment = _deployment(pk)
-    context = page_context(request, deployment)
+    page = _page(request, deployment)
     part = request.GET.get("part") if request.htmx else None
-    if part in PARTS:
-        return render(request, f"{TEMPLATE}#{PARTS[part]}", context)
-    context["relations"] = deployment_relations(deployment)  # the whole page only: compare, promote, report
+    if part in ("progress", "signoff"):
+        return render(request, f"{TEMPLATE}#{part}", {**page, **_panels(request, page, _overview(deployment))})
+    if part == "live":
+        return HttpResponse(_live_answer(request, deployment, page, item_rows(deployment, automated=True), panels=True))
+    rows = item_rows(deployment)
+    overview = _overview(deployment)
+    visible = _shown(rows, page)
+    context = {
+        **page,
+        **_panels(request, page, overview, rows=rows),
+        "rows": rows,
+        "visible": visible,
+        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
+        "automated_count": sum(1 for row in rows if row.item.probe is not None),
+        "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
+        "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
+    }
     return render(request, TEMPLATE, context)
 
 
-def render_rows(request, deployment: Deployment, keys: list[str], *, editing: bool = False) -> str:
-    """The rows of `keys` and their parents: the first swapped in place, the others out of band."""
-    context = page_context(request, deployment)
-    by_key = {row.item.key: row for row in context["rows"]}
-    by_pk = {row.item.pk: row for row in context["rows"]}
-    wanted, seen = [], set()
-    for key in keys:
-        row = by_key.get(key)
-        while row is not None and row.item.pk not in seen:
-            seen.add(row.item.pk)
-            wanted.append(row)
-            row = by_pk.get(row.item.parent_id)
-    if not wanted:
-        raise NotFound(f"This deployment's checklist has no item `{excerpt(keys[0])}`.")
-    edit_form = _edit_form(request, context, wanted[0]) if editing else ""
-    return "".join(
-        row_html(row, oob=index > 0, edit_form=edit_form if index == 0 else "") for index, row in enumerate(wanted)
-    )
+def _overview(deployment: Deployment) -> Overview:
+    return deployment_overview(deployment, blocking_kept=BLOCKING_SHOWN)
 
 
-def _edit_form(request, context: dict, row: ItemRow) -> str:
-    """The row's note and waive forms, opened inside it."""
-    return render_to_string(
-        "checklists/item_edit.html", {**context, "row": row, "state": row.state, "item": row.item}, request
-    )
+def _in_flight(deployment: Deployment) -> int:
+    """How many of the deployment's items have a probe run queued or running."""
+    return deployment_summaries([deployment.pk]).get(deployment.pk, {}).get("in_flight", 0)
+
+
+def _live_answer(request, deployment: Deployment, page: dict, rows: list[ItemRow], *, panels: bool) -> str:
+    """The live region and `rows` swapped in out of band (those the page's filter shows); the panels too if `panels`."""
+    views = _row_views(_shown(rows, page), page)
+    for view in views:
+        view.oob = True
+    context = {**page, "rows_html": rows_html(page, rows=views), "panels": panels}
+    if panels:
+        context.update(_panels(request, page, _overview(deployment)))
+    else:
+        context["in_flight"] = _in_flight(deployment)
+    return render_to_string(f"{TEMPLATE}#live_response", context, request)
+
+
+def run_answer(request, deployment: Deployment, keys: list[str] | None) -> str:
+    """A run request's htmx answer: the live region and the rows of the items queued (every automated one if
+    `keys` is None). Queuing changes neither progress nor sign-off: the poll that follows brings the panels."""
+    page = _page(request, deployment)
+    if keys is None:
+        rows = item_rows(deployment, automated=True)
+    else:
+        rows = [row for row in item_rows_with_parents(deployment, keys) if row.item.key in keys]
+    return _live_answer(request, deployment, page, rows, panels=False)
+
+
+def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = False, panels: bool = False) -> str:
+    """The row of `key` swapped in place; its parents (they follow it) and, with `panels`, the panels out of band."""
+    rows = item_rows_with_parents(deployment, [key])
+    if not any(row.item.key == key for row in rows):
+        raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
+    page = _page(request, deployment)
+    views = _row_views(rows, page)
+    first = next(view for view in views if view.key == key)
+    first.editing = editing
+    others = [view for view in views if view is not first] if panels else []
+    for view in others:
+        view.oob = True
+    context = {**page, "rows_html": rows_html(page, rows=[first, *others]), "panels": panels}
+    if panels:
+        overview = _overview(deployment)
+        sections = overview.sections_of({row.item.section_id for row in rows})
+        context.update(_panels(request, page, overview, sections=sections, oob=True))
+    return render_to_string(f"{TEMPLATE}#rows_response", context, request)
 
 
 @require_http_methods(["GET", "POST"])
@@ -225,9 +259,7 @@ def item(request, pk: int, key: str):
         source=Source.WEB,
     )
     if request.htmx:
-        response = HttpResponse(render_rows(request, _deployment(pk), [key]))
-        response["HX-Trigger"] = "item-changed"
-        return response
+        return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
     return redirect(_back(request, pk) + f"#item-{key}")
 
 
@@ -235,14 +267,23 @@ def _item_page(request, pk: int, key: str):
     deployment = _deployment(pk)
     editing = request.GET.get("view") != "row"
     if request.htmx:
-        return HttpResponse(render_rows(request, deployment, [key], editing=editing))
+        return HttpResponse(_rows_answer(request, deployment, key, editing=editing))
     item_url = reverse("item", args=[pk, key])
-    context = page_context(request, deployment, here=item_url)
-    row = next((row for row in context["rows"] if row.item.key == key), None)
-    if row is None:
+    rows = [row for row in item_rows_with_parents(deployment, [key]) if row.item.key == key]
+    if not rows:
         raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
-    row.html = row_html(row, edit_form=_edit_form(request, context, row))
-    return render(request, "checklists/item.html", {**context, "row": row, "item_url": item_url})
+    page = _page(request, deployment, here=item_url)
+    (view,) = _row_views(rows, page)
+    view.editing = True
+    context = {
+        **page,
+        "rows_html": rows_html(page, rows=[view]),
+        "row": view,
+        "section_path": rows[0].item.section_path,
+        "in_flight": _in_flight(deployment),
+        "item_url": item_url,
+    }
+    return render(request, "checklists/item.html", context)
 
 
 def _back(request, pk: int) -> str:

@@ -16,8 +16,8 @@ from checklists.environments import (
     ssh_host_remove,
 )
 from checklists.forms import DeploymentCreateForm
-from checklists.models import Deployment, Environment, Service
-from checklists.selectors import deployment_summaries
+from checklists.models import Environment, Service
+from checklists.selectors import deployment_list, environment_secret_names
 from checklists.services import deployment_create
 from checklists.views.common import form_error, viewer_required
 from core import roles
@@ -34,22 +34,15 @@ def _environment(pk: int) -> Environment:
 @viewer_required
 def environment_detail(request, pk: int):
     environment = _environment(pk)
-    deployments = list(
-        Deployment.objects.filter(environment=environment)
-        .select_related("version__checklist", "created_by")
-        .order_by("-created_at", "-id")[:RECENT_DEPLOYMENTS]
-    )
-    summaries = deployment_summaries([d.pk for d in deployments])
-    for deployment, previous in zip(deployments, [*deployments[1:], None]):
-        deployment.summary = summaries.get(deployment.pk)
-        deployment.previous = previous  # the one before it here, to compare with
+    listed = deployment_list(environment_id=environment.pk, limit=RECENT_DEPLOYMENTS)
+    deployments = [(entry, older.deployment if older else None) for entry, older in zip(listed, [*listed[1:], None])]
     return render(
         request,
         "checklists/environment.html",
         {
             "environment": environment,
             "deployments": deployments,
-            "secret_names": list(environment.secrets.order_by("name").values_list("name", flat=True)),
+            "secret_names": environment_secret_names(environment),
             "ssh_hosts": ssh_hosts_info(environment),
             "form": DeploymentCreateForm(),
         },
@@ -213,7 +206,7 @@ def edit_context(environment: Environment, **extra) -> dict:
     return {
         "environment": environment,
         "form": EnvironmentForm(initial=_initial(environment), editing=True),
-        "secret_names": list(environment.secrets.order_by("name").values_list("name", flat=True)),
+        "secret_names": environment_secret_names(environment),
         "ssh_hosts": ssh_hosts_info(environment),
         **extra,
     }

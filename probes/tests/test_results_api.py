@@ -137,6 +137,48 @@ def test_the_row_shows_flaky_and_each_hosts_result(client, people, deployment, p
     assert run.flaky and len(run.hosts) == 2
 
 
+def test_the_row_shows_each_hosts_message_and_its_own_conditions(client, people, deployment, probe_result):
+    from checklists.conditions import ConditionResult
+    from probes.runners.base import Observation
+    from probes.services import results_record
+
+    run = probe_result(deployment, "health", None)
+    hosts = [
+        {"host": "web-1", "role": "web", "status": "passed", "message": "",
+         "conditions": [{"expr": "[STATUS] == 200", "ok": True, "observed": 200}]},
+        {"host": "web-2", "role": "", "status": "failed", "message": "The health check answered 503.",
+         "conditions": [{"expr": "[STATUS] == 200", "ok": False, "observed": 503}]},
+    ]
+    results_record({run.pk: Observation(
+        "failed", "1 of 2 hosts did not pass", 12,
+        [ConditionResult("[STATUS] == 200", False, {"web-1": 200, "web-2": 503})], {}, hosts=hosts,
+    )})
+    client.force_login(people["viewer"])
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    row = page[page.index('data-item-key="health"'):]
+    row = row[: row.index("</li>\n")]
+    assert "<code>{&#34;web-1&#34;: 200, &#34;web-2&#34;: 503}</code>" in row  # each host's value, side by side
+    hosts_list = row[row.index('<ul class="run-hosts">'):]
+    web1, web2 = hosts_list.split('data-host="web-1"')[1].split('data-host="web-2"')
+    assert '<span class="badge">web</span> <strong>passed</strong>' in web1 and "<code>200</code>" in web1
+    assert "<strong>failed</strong>: The health check answered 503." in web2 and "<code>503</code>" in web2
+    assert 'class="run-failed"' in hosts_list
+
+
+def test_a_pushed_results_row_links_to_its_ci_run(client, api, supply, people):
+    assert push(
+        api, "engineer", supply, key="pip-audit", status="passed", summary="pip-audit: 0 findings",
+        details_url="https://ci.example.com/runs/42", data={"vulnerabilities": []},
+    ).status_code == 201
+    client.force_login(people["viewer"])
+    page = client.get(f"/deployments/{supply.pk}/").content.decode()
+    row = page[page.index('data-item-key="pip-audit"'):]
+    row = row[: row.index("</li>")]
+    assert '<a href="https://ci.example.com/runs/42" rel="noopener noreferrer">CI run</a>' in row
+    other = page[page.index('data-item-key="health"'):]
+    assert "CI run" not in other[: other.index("</li>")]
+
+
 def test_network_and_ssh_probes_go_in_batches_of_their_own(people, environment, broker_up):
     from probes.services import runs_request
 
