@@ -35,6 +35,9 @@ class ProbeRun(models.Model):
     #: For ssh and host probes, each host's result: [{"host", "role", "status", "message", "conditions"}].
     hosts = models.JSONField(default=list, blank=True)
     batch = models.CharField(max_length=40, blank=True, db_index=True)
+    changed_state = models.BooleanField(
+        default=False, help_text="This run changed its item's state: it is kept however old (see runs_prune)."
+    )
 
     class Meta:
         ordering = ["-requested_at", "-id"]
