@@ -428,21 +428,23 @@ PRUNE_BATCH = 1000
 PRUNE_LOOKBACK = timedelta(days=1)
 
 # A deployment's runs that nothing needs any more: older than the latest `kept` of their item,
-# finished, not a run that changed their item's state, and not the run their item shows
-# (`latest_run_id`: in a signed-off deployment, the run its sign-off saw).  Ranked over all the
-# item's runs, so "the latest N" counts every run; the index on (deployment, item, -id) hands the
-# rows over in rank order, so the LIMIT stops the scan early.
+# finished, not a run that changed their item's state, and not a run an item shows (`latest_run_id`
+# of the deployment's own items — in a signed-off deployment, the runs its sign-off saw — or of
+# items that carried its evidence over to a later deployment).  Ranked over all the item's runs, so
+# "the latest N" counts every run; the (deployment, item, -requested_at) index hands them over item
+# by item (an incremental sort orders each item's few), so the LIMIT ends the scan early.
 _PRUNABLE_SQL = """
 SELECT ranked.id FROM (
     SELECT id, status, changed_state,
            ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY id DESC) AS newer
-    FROM {runs} WHERE deployment_id = %s
+    FROM {runs} WHERE deployment_id = %(deployment)s
 ) ranked
-WHERE ranked.newer > %s AND NOT ranked.changed_state AND ranked.status IN (%s, %s, %s)
+WHERE ranked.newer > %(kept)s AND NOT ranked.changed_state AND ranked.status IN (%(passed)s, %(failed)s, %(error)s)
   AND ranked.id NOT IN (
-      SELECT latest_run_id FROM {states} WHERE deployment_id = %s AND latest_run_id IS NOT NULL
+      SELECT latest_run_id FROM {states}
+      WHERE (deployment_id = %(deployment)s OR carried_from_id = %(deployment)s) AND latest_run_id IS NOT NULL
   )
-LIMIT %s
+LIMIT %(limit)s
 """
 
 
@@ -476,7 +478,10 @@ def runs_prunable(*, deployment_id: int, limit: int) -> list[int]:
     )
     kept = max(settings.CTRLREADY_RUNS_KEPT, 1)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [deployment_id, kept, *ProbeRun.FINISHED, deployment_id, limit])
+        cursor.execute(sql, {
+            "deployment": deployment_id, "kept": kept, "limit": limit,
+            "passed": ProbeRun.Status.PASSED, "failed": ProbeRun.Status.FAILED, "error": ProbeRun.Status.ERROR,
+        })
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -1,6 +1,7 @@
 """Runs are kept while they mean something: the latest N of each item, every run that changed its
 item, the runs a sign-off saw.  Pruning deletes the rest in short batches and never touches events."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,8 @@ from django.utils import timezone
 
 from checklists.models import Deployment, ItemState, SignOff
 from checklists.selectors import deployment_snapshot, digest_of, item_rows
-from checklists.services import deployment_create, signoff_record
+from checklists.services import deployment_create, deployment_reopen, signoff_record
+from checklists.tests.test_carry_over import checklist, production, sign, staging, start  # noqa: F401 (fixtures)
 from core.models import Event
 from probes.models import ProbeRun
 from probes.runners.base import Observation
@@ -83,7 +85,17 @@ def test_an_unfinished_run_is_never_pruned(deployment, kept):
     assert ProbeRun.objects.filter(pk=stuck.pk).exists()  # the sweep still has to end it
 
 
-def test_a_signed_off_deployment_reads_the_same_after_pruning(ready_deployment, people, api, probe_result, kept):
+def pages_of(client, deployment) -> list[str]:
+    """The deployment page and its history as a person sees them (less the per-request CSRF token and nonce)."""
+    return [
+        re.sub(r'[A-Za-z0-9]{64}|nonce="[^"]*"', "", client.get(url).content.decode())
+        for url in (f"/deployments/{deployment.pk}/", f"/deployments/{deployment.pk}/history/")
+    ]
+
+
+def test_a_signed_off_deployment_reads_the_same_after_pruning(
+    ready_deployment, people, api, client, probe_result, kept
+):
     deployment = ready_deployment
     seen = probe_result(deployment, "health", "passed").pk  # still passing: it changed nothing
     assert ItemState.objects.get(deployment=deployment, item__key="health").latest_run_id == seen
@@ -100,6 +112,8 @@ def test_a_signed_off_deployment_reads_the_same_after_pruning(ready_deployment, 
     deployment.refresh_from_db()
     digest = deployment_snapshot(deployment).digest
     before = api.get("viewer", f"deployments/{deployment.pk}").json()
+    client.force_login(people["viewer"])
+    pages = pages_of(client, deployment)
     events_before = list(Event.objects.filter(deployment_ref=deployment.pk).values_list("id", flat=True))
 
     assert runs_prune() == 2  # of 7: the first (it passed the item), the one the sign-off saw, the latest 3 stay
@@ -109,7 +123,27 @@ def test_a_signed_off_deployment_reads_the_same_after_pruning(ready_deployment, 
     deployment.status = Deployment.Status.OPEN
     assert digest_of(deployment, item_rows(deployment)) == SignOff.objects.get(pk=signoff.pk).digest
     assert api.get("viewer", f"deployments/{deployment.pk}").json() == before
+    assert pages_of(client, deployment) == pages
     assert list(Event.objects.filter(deployment_ref=deployment.pk).values_list("id", flat=True)) == events_before
+
+
+def test_a_run_carried_to_a_later_deployment_survives_pruning_of_its_own(
+    staging, production, people, probe_result, kept
+):
+    """Evidence carried over names a run of the deployment it was attested in, which may go on."""
+    deployment_reopen(deployment_id=staging.pk, reason="One more look", actor=people["lead"], source="api")
+    seen = probe_result(staging, "contract", "passed").pk  # passed again: it changed nothing
+    staging.refresh_from_db()
+    sign(staging, people)
+    later = start(production, people, from_id=staging.pk)
+    assert ItemState.objects.get(deployment=later, item__key="contract").latest_run_id == seen
+    deployment_reopen(deployment_id=staging.pk, reason="Re-checked since", actor=people["lead"], source="api")
+    newer = [probe_result(staging, "contract", "passed").pk for _ in range(kept + 1)]
+    digest = deployment_snapshot(later).digest
+
+    assert runs_prune() == 1  # of staging's 6: the first (it passed the item), the carried one, the latest 3
+    assert ProbeRun.objects.filter(pk=seen).exists() and not ProbeRun.objects.filter(pk=newer[0]).exists()
+    assert deployment_snapshot(later).digest == digest
 
 
 def test_beat_prunes_open_and_lately_signed_off_deployments_only(deployment, people, small_checklist, kept):
