@@ -5,7 +5,7 @@
     .venv/bin/python bench/year.py sizes     # rows and bytes per table, per row, per deployment
 
 The company: 100 services, each with a staging and a production environment, releasing weekly (each
-release goes to staging, then a day later to production) with the bundled checklist (229 items, 83
+release goes to staging, then a day later to production) with the bundled checklist (229 items, 151
 probes).  A deployment stays open two days, re-checked by beat every 15 minutes, then is signed off;
 the latest deployment of every environment is still open.  Ten deployments were abandoned open a year
 ago: beat has re-checked them ever since (a year of `run_requested` events, one probe flapping every
@@ -60,15 +60,16 @@ def build(services: int) -> None:
         "engineer": people[0].pk, "lead": people[10].pk, "conditions": CONDITIONS, "abandoned": ABANDONED,
         "unpruned": UNPRUNED_DAYS * 96,
     }
+    p["queued"] = f"{version.items.filter(probe__isnull=False).count()} probe(s) queued"
     print(f"Building {NAME}: {services} services × 2 environments × {WEEKS} weekly releases")
     with connection.cursor() as c:
         sql(c, """INSERT INTO checklists_service (name, created_at)
                   SELECT 'service-' || lpad(s::text, 3, '0'), %(start)s FROM generate_series(1, %(services)s) s""",
             p, "services")
-        sql(c, """INSERT INTO checklists_environment (service_id, name, base_url, allowed_hosts, variables, ssh_host,
-                      ssh_port, ssh_username, ssh_host_key, ca_bundle, created_at)
-                  SELECT s.id, e.name, 'https://' || e.name || '.' || s.name || '.example.com', '[]', '{}', '', 22, '',
-                         '', '', %(start)s
+        sql(c, """INSERT INTO checklists_environment (service_id, name, base_url, allowed_hosts, variables, ca_bundle,
+                      dns_servers, created_at)
+                  SELECT s.id, e.name, 'https://' || e.name || '.' || s.name || '.example.com', '[]', '{}', '', '[]',
+                         %(start)s
                   FROM checklists_service s CROSS JOIN (VALUES ('staging'), ('production')) e(name)
                   ORDER BY s.id, e.name DESC""", p, "environments")
         # Abandoned first (opened a year ago), then every week's releases in the order they were opened.
@@ -109,11 +110,12 @@ def build(services: int) -> None:
             q = {**p, "first": first, "last": first + chunk - 1}
             sql(c, """INSERT INTO probes_proberun (deployment_id, item_id, status, not_configured, requested_by_id,
                           requested_at, deadline, started_at, finished_at, duration_ms, message, conditions, observed,
-                          batch, changed_state)
+                          batch, changed_state, flaky, hosts)
                       SELECT deployment_id, item_id, status, false, NULL, at, at + interval '115 seconds',
                              at + interval '1 second', at + interval '2 seconds', 5 + (item_id * 7 + k) %% 190,
                              CASE WHEN status = 'failed' THEN 'The health check answered 503.' ELSE '' END,
-                             %(conditions)s::jsonb, '{}'::jsonb, md5(deployment_id || '-' || k), changed
+                             %(conditions)s::jsonb, '{}'::jsonb, md5(deployment_id || '-' || k), changed, false,
+                             '[]'::jsonb
                       FROM (
                           SELECT w.id AS deployment_id, i.id AS item_id, 0 AS k, w.created_at + interval '5 minutes' AS at,
                                  CASE WHEN (w.id + i.n) %% 11 = 0 THEN 'failed' ELSE 'passed' END AS status, true AS changed
@@ -136,7 +138,8 @@ def build(services: int) -> None:
                       ) planned ORDER BY at""", q, f"runs of deployments {first}–{min(first + chunk - 1, total)}")
         sql(c, "ANALYZE probes_proberun")
         sql(c, """INSERT INTO checklists_itemstate (deployment_id, item_id, state, note, evidence_url, updated_by_id,
-                      updated_by_name, updated_at, latest_run_id, result, last_passed_at, run_state)
+                      updated_by_name, updated_at, latest_run_id, result, last_passed_at, run_state, waived_by_name,
+                      waiver_reason)
                   SELECT w.id, i.id,
                          CASE WHEN i.probe IS NOT NULL THEN r.status
                               WHEN i.optional THEN 'na'
@@ -150,7 +153,7 @@ def build(services: int) -> None:
                              'run', r.id, 'status', r.status, 'not_configured', false, 'reached', true,
                              'started_at', r.started_at, 'finished_at', r.finished_at, 'duration_ms', r.duration_ms,
                              'message', r.message, 'conditions', r.conditions) END,
-                         CASE WHEN r.status = 'passed' THEN r.finished_at END, ''
+                         CASE WHEN r.status = 'passed' THEN r.finished_at END, '', '', ''
                   FROM window_ w CROSS JOIN checklists_item i
                   LEFT JOIN LATERAL (
                       SELECT * FROM probes_proberun r WHERE r.deployment_id = w.id AND r.item_id = i.id
@@ -177,7 +180,7 @@ def build(services: int) -> None:
                           FROM window_ w WHERE w.n BETWEEN %(first)s AND %(last)s
                           UNION ALL
                           SELECT w.created_at + s * interval '15 minutes', NULL, 'system', 'run_requested', 'probe',
-                                 w.id, w.environment_id, '', '', '', '', '83 probe(s) queued', '{"all": true}'
+                                 w.id, w.environment_id, '', '', '', '', %(queued)s, '{"all": true}'
                           FROM window_ w
                           CROSS JOIN generate_series(0, (extract(epoch FROM w.closed_at - w.created_at) / 900)::int - 1) s
                           WHERE w.n BETWEEN %(first)s AND %(last)s
