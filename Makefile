@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/ticks.py
 	$(BIN)/python bench/live.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles

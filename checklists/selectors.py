@@ -1221,3 +1221,63 @@ def service_trends(service) -> ServiceTrends:
         service=service, environments=environments, deployments=deployments, blockers=blockers, flaky=flaky,
         waivers=waivers,
     )
+
+
+# --- A deployment's history, page by page -------------------------------------------
+
+EVENTS_PER_PAGE = 50
+#: History filters (as the page's form names them) → Event fields.
+EVENT_FILTERS = {"item": "item_key", "person": "actor_name", "kind": "kind"}
+
+
+@dataclass
+class EventsPage:
+    """One page of a deployment's events, newest first.
+
+    `older` and `newer` are the cursors of the neighbouring pages (pass them back as `before` and
+    `after`), None at either end of the history.
+    """
+
+    events: list[Event]
+    older: int | None
+    newer: int | None
+
+
+def deployment_events_page(
+    *,
+    deployment_id: int,
+    filters: dict | None = None,
+    before: int | None = None,
+    after: int | None = None,
+    per_page: int = EVENTS_PER_PAGE,
+) -> EventsPage:
+    """A page of the deployment's events (newest first) by keyset, in two queries whatever its depth.
+
+    `before` (an event id) gives the page of events older than that event, `after` the page newer
+    than it; neither gives the newest page, as does a cursor that is not one of this deployment's
+    events.  `filters` takes `item`, `person` and `kind` (empty values are ignored).  Unlike an
+    OFFSET, a cursor reads only the rows of its own page, so the thousandth page costs what the first does.
+    """
+    events = Event.objects.filter(deployment_ref=deployment_id)
+    for name, value in (filters or {}).items():
+        if value:
+            events = events.filter(**{EVENT_FILTERS[name]: value})
+    cursor = None
+    if before or after:
+        cursor = Event.objects.filter(deployment_ref=deployment_id, pk=before or after).values_list("at", "pk").first()
+    if cursor is None:
+        rows = list(events.order_by("-at", "-id")[: per_page + 1])
+        page = rows[:per_page]
+        return EventsPage(events=page, older=page[-1].pk if len(rows) > per_page else None, newer=None)
+    at, pk = cursor
+    if before:
+        rows = list(events.filter(at__lte=at).exclude(at=at, pk__gte=pk).order_by("-at", "-id")[: per_page + 1])
+        page = rows[:per_page]
+        return EventsPage(
+            events=page, older=page[-1].pk if len(rows) > per_page else None, newer=page[0].pk if page else None
+        )
+    rows = list(events.filter(at__gte=at).exclude(at=at, pk__lte=pk).order_by("at", "id")[: per_page + 1])
+    page = rows[:per_page][::-1]
+    return EventsPage(
+        events=page, older=page[-1].pk if page else None, newer=page[0].pk if len(rows) > per_page else None
+    )

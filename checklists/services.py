@@ -769,15 +769,16 @@ class RunResult:
     passed: bool
 
 
-def item_results_apply(results: list[RunResult]) -> None:
+def item_results_apply(results: list[RunResult]) -> set[int]:
     """Record finished runs on their items: the latest run of an automated item sets its state.
 
     Runs in the caller's transaction. A waived or n/a item keeps its state (the result is still kept);
     a run older than the item's latest is ignored; nothing in a signed-off deployment changes.
     Every changed state appends one `probe_result` event, as the system.
+    Returns the ids of the runs that changed their item's state (the runs worth keeping for good).
     """
     if not results:
-        return
+        return set()
     # Lock the deployments first, as ticks and sign-offs do: a sign-off never reads a digest while a
     # result is half-written, and a deployment signed off meanwhile is seen as locked here.
     locked = {
@@ -795,7 +796,7 @@ def item_results_apply(results: list[RunResult]) -> None:
         .filter(deployment_id__in={r.deployment_id for r in results}, item_id__in={r.item_id for r in results})
         .select_related("item", "deployment")
     }
-    changed_states, events, parents = {}, [], []
+    changed_states, events, parents, changed_runs = {}, [], [], set()
     for outcome in sorted(results, key=lambda r: r.run_id):
         item_state = states.get((outcome.deployment_id, outcome.item_id))
         if item_state is None or (item_state.latest_run_id or 0) > outcome.run_id:
@@ -816,6 +817,7 @@ def item_results_apply(results: list[RunResult]) -> None:
             item=item_state.item, before=item_state.state, after=after,
             note=str(outcome.result.get("message", ""))[:500], data={"run": outcome.run_id},
         )))
+        changed_runs.add(outcome.run_id)
         item_state.state = after
         item_state.updated_by = None
         item_state.updated_by_name = actor_name(SYSTEM)
@@ -830,6 +832,7 @@ def item_results_apply(results: list[RunResult]) -> None:
     Event.objects.bulk_create(events)
     for item_state in parents:
         refresh_parent(item_state.deployment, item_state.item, actor=SYSTEM, source=Source.PROBE)
+    return changed_runs
 
 
 def item_runs_mark(*, deployment_id: int, item_ids: list[int], run_state: str) -> None:

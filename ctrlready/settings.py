@@ -214,6 +214,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-runs": {"task": "probes.sweep_stuck_runs", "schedule": float(envint("CTRLREADY_SWEEP_SECONDS", 60))},
+    "prune-runs": {"task": "probes.prune_runs", "schedule": 3600.0},
     "recheck-open-deployments": {
         "task": "probes.recheck_open_deployments",
         "schedule": 60.0 * CTRLREADY_RECHECK_MINUTES,
@@ -231,6 +232,8 @@ CTRLREADY_MAX_ITEMS = envint("CTRLREADY_MAX_ITEMS", 5000)
 CTRLREADY_RUN_GRACE_SECONDS = envint("CTRLREADY_RUN_GRACE_SECONDS", 60)
 # Probes of one deployment run together, this many per task (one event loop, one HTTP client, one SSH connection).
 CTRLREADY_PROBE_BATCH_SIZE = envint("CTRLREADY_PROBE_BATCH_SIZE", 250)
+# Per item of a deployment, the latest this many runs are kept (and every run that changed its state).
+CTRLREADY_RUNS_KEPT = envint("CTRLREADY_RUNS_KEPT", 20)
 # The hard time limit of one probe task never exceeds this; Redis's visibility timeout must stay above it.
 CTRLREADY_MAX_TASK_SECONDS = 900
 

@@ -15,7 +15,10 @@ class ProbeRun(models.Model):
 
     FINISHED = (Status.PASSED, Status.FAILED, Status.ERROR)
 
-    deployment = models.ForeignKey("checklists.Deployment", on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: the (deployment, item, -requested_at) index below leads with it.
+    deployment = models.ForeignKey(
+        "checklists.Deployment", on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
     item = models.ForeignKey("checklists.Item", on_delete=models.PROTECT, related_name="runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     not_configured = models.BooleanField(default=False)
@@ -34,7 +37,10 @@ class ProbeRun(models.Model):
     flaky = models.BooleanField(default=False)
     #: For ssh and host probes, each host's result: [{"host", "role", "status", "message", "conditions"}].
     hosts = models.JSONField(default=list, blank=True)
-    batch = models.CharField(max_length=40, blank=True, db_index=True)
+    batch = models.CharField(max_length=40, blank=True)
+    changed_state = models.BooleanField(
+        default=False, help_text="This run changed its item's state: it is kept however old (see runs_prune)."
+    )
 
     class Meta:
         ordering = ["-requested_at", "-id"]

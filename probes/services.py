@@ -4,11 +4,13 @@ import json
 import logging
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from checklists.environments import environment_secrets, ssh_host_credentials
@@ -247,7 +249,7 @@ def results_record(results: dict[int, Observation], *, finished_at=None, observe
             runs,
             ["status", "not_configured", "finished_at", "duration_ms", "message", "conditions", "observed", "flaky", "hosts"],
         )
-        item_results_apply([
+        changed = item_results_apply([
             RunResult(
                 run_id=run.pk, deployment_id=run.deployment_id, item_id=run.item_id,
                 result=run_result(run, reached=observed_target), finished_at=run.finished_at,
@@ -255,6 +257,8 @@ def results_record(results: dict[int, Observation], *, finished_at=None, observe
             )
             for run in runs
         ])
+        if changed:  # these runs explain the item's history: pruning keeps them however old
+            ProbeRun.objects.filter(pk__in=changed).update(changed_state=True)
     return len(runs)
 
 
@@ -414,3 +418,78 @@ def recheck_open_deployments() -> int:
         except Unavailable:
             break
     return queued
+
+
+# --- Retention ---------------------------------------------------------------------
+
+#: Runs deleted per statement (each its own short transaction), so pruning never holds a long lock.
+PRUNE_BATCH = 1000
+#: Beat prunes the open deployments, and those signed off this recently (their last runs ended since).
+PRUNE_LOOKBACK = timedelta(days=1)
+
+# A deployment's runs that nothing needs any more: older than the latest `kept` of their item,
+# finished, not a run that changed their item's state, and not a run an item shows (`latest_run_id`
+# of the deployment's own items — in a signed-off deployment, the runs its sign-off saw — or of
+# items that carried its evidence over to a later deployment).  Ranked over all the item's runs, so
+# "the latest N" counts every run; the (deployment, item, -requested_at) index hands them over item
+# by item (an incremental sort orders each item's few), so the LIMIT ends the scan early.
+_PRUNABLE_SQL = """
+SELECT ranked.id FROM (
+    SELECT id, status, changed_state,
+           ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY id DESC) AS newer
+    FROM {runs} WHERE deployment_id = %(deployment)s
+) ranked
+WHERE ranked.newer > %(kept)s AND NOT ranked.changed_state AND ranked.status IN (%(passed)s, %(failed)s, %(error)s)
+  AND ranked.id NOT IN (
+      SELECT latest_run_id FROM {states}
+      WHERE (deployment_id = %(deployment)s OR carried_from_id = %(deployment)s) AND latest_run_id IS NOT NULL
+  )
+LIMIT %(limit)s
+"""
+
+
+def runs_prune(*, deployment_ids: Iterable[int] | None = None, batch_size: int = PRUNE_BATCH) -> int:
+    """Delete the probe runs that no longer mean anything; returns how many.
+
+    Per item of a deployment, kept: the latest `CTRLREADY_RUNS_KEPT` runs, every run that changed
+    the item's state, the run the item shows (in a signed-off deployment, the run its sign-off saw)
+    and every unfinished run.  Events are never touched.  Every deployment when `deployment_ids`
+    is None.  At most `batch_size` rows go per statement, each in its own transaction, so ticks and
+    results carry on meanwhile: nothing but the deleted rows themselves is ever locked.
+    """
+    if deployment_ids is None:
+        deployment_ids = list(Deployment.objects.order_by("pk").values_list("pk", flat=True))
+    deleted = 0
+    for deployment_id in deployment_ids:
+        while True:
+            ids = runs_prunable(deployment_id=deployment_id, limit=batch_size)
+            if ids:
+                deleted += ProbeRun.objects.filter(pk__in=ids, changed_state=False).delete()[0]
+            if len(ids) < batch_size:
+                break
+    return deleted
+
+
+def runs_prunable(*, deployment_id: int, limit: int) -> list[int]:
+    """Up to `limit` ids of the deployment's runs that retention no longer keeps (see `runs_prune`)."""
+    sql = _PRUNABLE_SQL.format(
+        runs=connection.ops.quote_name(ProbeRun._meta.db_table),
+        states=connection.ops.quote_name(ItemState._meta.db_table),
+    )
+    kept = max(settings.CTRLREADY_RUNS_KEPT, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {
+            "deployment": deployment_id, "kept": kept, "limit": limit,
+            "passed": ProbeRun.Status.PASSED, "failed": ProbeRun.Status.FAILED, "error": ProbeRun.Status.ERROR,
+        })
+        return [row[0] for row in cursor.fetchall()]
+
+
+def runs_prune_recent(*, now=None) -> int:
+    """Beat: prune the deployments that can have new runs — the open ones and the lately signed off."""
+    since = (now or timezone.now()) - PRUNE_LOOKBACK
+    ids = list(
+        Deployment.objects.filter(Q(status=Deployment.Status.OPEN) | Q(signed_off_at__gte=since))
+        .order_by("pk").values_list("pk", flat=True)
+    )
+    return runs_prune(deployment_ids=ids)

@@ -29,3 +29,8 @@ def sweep_stuck_runs() -> int:
 @shared_task(name="probes.recheck_open_deployments", ignore_result=True)
 def recheck_open_deployments() -> int:
     return services.recheck_open_deployments()
+
+
+@shared_task(name="probes.prune_runs", ignore_result=True)
+def prune_runs() -> int:
+    return services.runs_prune_recent()
