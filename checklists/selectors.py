@@ -718,30 +718,31 @@ def readiness_board(*, now: datetime | None = None) -> list[ServiceStatus]:
 
 @dataclass(frozen=True)
 class History:
-    """A deployment's events, newest first, as filtered, and what the filters can choose from."""
+    """A page of a deployment's events, newest first, as filtered, and what the filters can choose from."""
 
-    events: QuerySet  # of Event, for a paginator to slice
-    items: list[str]  # the keys of the items that have events
+    page: "EventsPage"
+    items: list[tuple[str, str]]  # (key, text) of every item of the deployment's checklist version
     people: list[str]  # who acted
 
 
-def deployment_history(deployment_id: int, *, item: str = "", person: str = "", kind: str = "") -> History:
-    """Events of a deployment, newest first, filtered by item key, person and kind (empty: any).
+def deployment_history(
+    deployment: Deployment, *, item: str = "", person: str = "", kind: str = "",
+    before: int | None = None, after: int | None = None,
+) -> History:
+    """One page of a deployment's events by keyset (`before`/`after` an event id), with the filters' choices.
 
-    Three queries, one of them a page's slice: none grows with the number of events read into Python.
+    Four queries whatever the depth of the page or the number of events: the page (two), the
+    version's items (as many as the checklist has, not as the history has), and the people who
+    acted (read through the `(deployment_ref, actor_name)` index).
     """
-    events = Event.objects.filter(deployment_ref=deployment_id)
-    filtered = events
-    if item:
-        filtered = filtered.filter(item_key=item)
-    if person:
-        filtered = filtered.filter(actor_name=person)
-    if kind:
-        filtered = filtered.filter(kind=kind)
+    filters = {"item": item, "person": person, "kind": kind}
     return History(
-        events=filtered.order_by("-at", "-id"),
-        items=list(events.exclude(item_key="").order_by("item_key").values_list("item_key", flat=True).distinct()),
-        people=list(events.order_by("actor_name").values_list("actor_name", flat=True).distinct()),
+        page=deployment_events_page(deployment_id=deployment.pk, filters=filters, before=before, after=after),
+        items=list(Item.objects.filter(version_id=deployment.version_id).order_by("position").values_list("key", "text")),
+        people=list(
+            Event.objects.filter(deployment_ref=deployment.pk)
+            .order_by("actor_name").values_list("actor_name", flat=True).distinct()
+        ),
     )
 
 

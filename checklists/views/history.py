@@ -1,6 +1,5 @@
 """A deployment's history: its events, newest first, filtered by item, person and kind."""
 
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
@@ -10,7 +9,10 @@ from checklists.models import Deployment
 from checklists.views.common import viewer_required
 from core.models import Event
 
-PER_PAGE = 50
+
+
+def _cursor(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 19 else None
 
 
 @require_GET
@@ -20,14 +22,16 @@ def deployment_history(request, pk: int):
     form = HistoryFilterForm(request.GET)
     form.is_valid()
     chosen = {name: (form.cleaned_data.get(name) or "").strip() for name in ("item", "person", "kind")}
-    found = selectors.deployment_history(pk, **chosen)
+    found = selectors.deployment_history(
+        deployment, **chosen, before=_cursor(request.GET.get("before")), after=_cursor(request.GET.get("after"))
+    )
     relations = selectors.deployment_relations(deployment)
     return render(
         request,
         "checklists/history.html",
         {
             "deployment": deployment,
-            "page": Paginator(found.events, PER_PAGE).get_page(request.GET.get("page")),
+            "page": found.page,
             "chosen": chosen,
             "filtered": any(chosen.values()),
             "items": found.items,
