@@ -10,6 +10,8 @@ from core.models import Role
 
 class Service(models.Model):
     name = models.CharField(max_length=200, unique=True)
+    # The team whose roles apply; a service with no team is reached only through site-wide roles.
+    team = models.ForeignKey("core.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="services")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

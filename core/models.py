@@ -42,6 +42,19 @@ class Event(models.Model):
         CARRIED = "carried"
         HOST_KEY_TRUSTED = "host_key_trusted"
         ENVIRONMENT = "environment"
+        TEAM = "team"
+        MEMBERSHIP = "membership"
+        # What people are told about (see "Nobody waits unseen"); some are facts derived from a change
+        # above (an item that failed, the last blocker cleared, a passing result gone stale).
+        ASSIGNED = "assigned"
+        COMMENT = "comment"
+        MENTIONED = "mentioned"
+        WAIVER_APPROVED = "waiver_approved"
+        WAIVER_EXPIRED = "waiver_expired"
+        DUE_SOON = "due_soon"
+        ITEM_FAILED = "item_failed"
+        READY_FOR_SIGNOFF = "ready_for_signoff"
+        STALE = "stale"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -71,6 +84,36 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.kind} {self.item_key}"
+
+
+class Team(models.Model):
+    """People who own services. A person's role in a team is what they may do on its services."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """One person's one role in one team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_role_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} in {self.team}"
 
 
 class ApiToken(models.Model):
