@@ -330,3 +330,19 @@ def test_a_member_who_leaves_takes_their_rights_with_them(client, world):
         team=Team.objects.get(slug="platform"), user=world.people["p-engineer"], actor=world.people["p-admin"], source="web"
     )
     assert client.get(f"/api/v1/deployments/{world.open.pk}", **headers).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["p-engineer", "site-admin"])
+def test_a_tick_through_the_api_reads_the_persons_roles_once(client, world, who):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = api_token_create(user=world.people[who])
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            f"/api/v1/deployments/{world.open.pk}/items/rollback", json.dumps({"state": "passed"}),
+            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+    assert response.status_code == 200
+    role_reads = [q["sql"] for q in queries.captured_queries if "core_membership" in q["sql"] or "auth_group" in q["sql"]]
+    assert len(role_reads) == 1, role_reads
