@@ -133,3 +133,23 @@ def test_a_new_service_goes_to_the_team_its_creator_administers(platform, site_a
     with pytest.raises(InvalidInput, match="ledger belongs to team `platform`, not `billing`"):
         create(service_name="ledger", team="billing", actor=site_admin)
     assert create(service_name="shared", actor=site_admin).service.team is None  # site admins only
+
+
+def test_a_site_admin_moves_a_service_to_another_team_and_it_is_recorded(client, platform, site_admin):
+    from checklists.models import Service
+
+    service = Service.objects.create(name="payments-api")
+    client.force_login(site_admin)
+    assert b"No team: only site-wide roles reach it" in client.get(reverse("service", args=[service.pk])).content
+    response = client.post(reverse("service-team", args=[service.pk]), {"team": "platform"})
+    assert response.status_code == 302
+    service.refresh_from_db()
+    assert service.team == platform
+    event = Event.objects.get(kind="team", data__service="payments-api")
+    assert (event.actor_name, event.before, event.after) == ("root", "", "platform")
+    assert "payments-api moved from no team to Platform." in client.get(reverse("team", args=["platform"])).content.decode()
+    assert client.post(reverse("service-team", args=[service.pk]), {"team": "nope"}).status_code == 400
+
+    client.force_login(member(platform, "boss", "admin"))
+    refused = client.post(reverse("service-team", args=[service.pk]), {"team": ""})
+    assert refused.status_code == 403 and b"Only a site admin moves a service" in refused.content

@@ -119,7 +119,9 @@ class Op:
 
     name: str
     action: str
-    scope: str  # "team": Platform's things; "any": shared, a role anywhere; "site": site-wide; "directory": teams
+    # "team": Platform's things; "any": shared, a role anywhere; "site": site-wide; "directory": teams;
+    # "site, owned": a site admin's action on Platform's thing (404 still for those who may not read it)
+    scope: str
     ok: int
     call: object
 
@@ -133,6 +135,8 @@ def expected(op: Op, who: str) -> int:
         return op.ok if anywhere >= need else 403
     if op.scope == "site":
         return op.ok if site >= need else 403
+    if op.scope == "site, owned":
+        return op.ok if site >= need else 403 if team >= 0 else 404
     # directory: teams (and who is in them) are listed to everyone signed in, changed by their admins only
     return op.ok if op.action == "read" or team >= need else 403
 
@@ -202,6 +206,8 @@ PAGES = [
        post("environment-ssh-hosts", {"host": "127.0.0.1", "username": "deploy", "password": "pw"}, STAGING)),
     # Trusting a key needs an SSH host: past the permission check, one who may gets told to add it first.
     Op("host key", "manage", "team", 400, post("environment-host-key", {"action": "trust", "host_key": "x"}, STAGING)),
+    Op("service moved to another team", "manage", "site, owned", 302,
+       post("service-team", {"team": "billing"}, lambda w: w.staging.service_id)),
     Op("import preview", "manage", "any", 200,
        post("checklists", {"step": "preview", "markdown": "# T\n\n## S\n\n- [ ] one\n"})),
     Op("team created", "manage", "site", 302, post("teams", {"name": "Search"})),
