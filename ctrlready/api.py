@@ -17,6 +17,7 @@ from ninja.utils import check_csrf
 
 from checklists.api import router as checklists_router
 from checklists.api_environments import router as environments_router
+from checklists.api_teams import router as teams_router
 from core.errors import DomainError
 from core.text import excerpt
 from core.tokens import api_token_user
@@ -192,6 +193,7 @@ def _unexpected(request, exc: Exception):
 api.add_router("", checklists_router, tags=["checklists and deployments"])
 api.add_router("", environments_router, tags=["environments"])
 api.add_router("", probes_router, tags=["probe runs"])
+api.add_router("", teams_router, tags=["teams"])
 
 _fallback = Router()
 
