@@ -249,7 +249,7 @@ def item(request, pk: int, key: str):
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
-    item_state_set(
+    item_state = item_state_set(
         deployment_id=pk,
         key=key,
         state=data["state"] or None,
@@ -259,7 +259,7 @@ def item(request, pk: int, key: str):
         source=Source.WEB,
     )
     if request.htmx:
-        return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
+        return HttpResponse(_rows_answer(request, item_state.deployment, key, panels=True))
     return redirect(_back(request, pk) + f"#item-{key}")
 
 
