@@ -523,14 +523,14 @@ def item_state_set(
         evidence_url = _valid_evidence_url(evidence_url)
     with transaction.atomic():
         deployment = _lock_open_deployment(deployment_id)
-        item_state = (
-            ItemState.objects.select_for_update(of=("self",))
-            .select_related("item__parent")
-            .filter(deployment=deployment, item__key=key)
-            .first()
-        )
-        if item_state is None:
-            raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
+        try:  # `get`, not `first`: the key is unique in the version, and ordering the rows costs compiling it
+            item_state = (
+                ItemState.objects.select_for_update(of=("self",))
+                .select_related("item__parent")
+                .get(deployment=deployment, item__key=key)
+            )
+        except ItemState.DoesNotExist:
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.") from None
         item_state.deployment = deployment
         item = item_state.item
         before = item_state.state
