@@ -17,7 +17,7 @@ def _statements(captured) -> list[str]:
     """Each query as its verb and first table: `SELECT core_apitoken`, `UPDATE checklists_itemstate`."""
     out = []
     for query in captured:
-        words = query["sql"].replace('"', "").split()
+        words = query["sql"].replace('"', "").replace("(", " ").split()
         verb = words[0]
         if verb == "SELECT":
             table = words[words.index("FROM") + 1]
@@ -38,9 +38,10 @@ def test_a_tick_through_the_api_costs_six_queries_in_one_transaction(api, deploy
     assert response.json()["state"] == "passed" and response.json()["parent"] is None
     assert _statements(context.captured_queries) == [
         "SELECT core_apitoken",  # 1. the token and its user, joined
-        "SELECT auth_group",  # 2. the person's roles (cached on the user for the rest of the request)
+        "SELECT auth_group",  # 2. the person's roles, site-wide and per team, read before the lock is taken
         "SAVEPOINT",  # BEGIN
         "SELECT checklists_deployment",  # 3. the deployment's row locked, with its version, environment, service
+        #                                   (whose team the role check names)
         "SELECT checklists_itemstate",  # 4. the item's state locked, with its item (has_children, probe) and parent
         "UPDATE checklists_itemstate",  # 5. the new state
         "INSERT core_event",  # 6. its event
@@ -62,7 +63,7 @@ def test_an_htmx_tick_costs_its_six_writes_and_reads_only_its_row_and_the_panels
     assert _statements(context.captured_queries) == [
         "SELECT django_session",  # 1. the session
         "SELECT auth_user",  # 2. its user
-        "SELECT auth_group",  # 3. the person's roles
+        "SELECT auth_group",  # 3. the person's roles, site-wide and per team
         "SAVEPOINT",  # BEGIN
         "SELECT checklists_deployment",  # 4. the lock, which also gives the answer its deployment
         "SELECT checklists_itemstate",  # 5. the item's state with its item
