@@ -251,7 +251,7 @@ def item(request, pk: int, key: str):
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
-    item_state_set(
+    item_state = item_state_set(
         deployment_id=pk,
         key=key,
         state=data["state"] or None,
@@ -261,7 +261,7 @@ def item(request, pk: int, key: str):
         source=Source.WEB,
     )
     if request.htmx:
-        return HttpResponse(_rows_answer(request, _deployment(request, pk), key, panels=True))
+        return HttpResponse(_rows_answer(request, item_state.deployment, key, panels=True))  # the tick checked its team
     return redirect(_back(request, pk) + f"#item-{key}")
 
 
