@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
 
-from ctrlready import health
+from ctrlready import accounts, health
 from ctrlready.api import NOT_FOUND, api
 
 urlpatterns = [
@@ -12,6 +12,8 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tokens/", accounts.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", accounts.token_revoke, name="token-revoke"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("checklists.urls")),

@@ -3,8 +3,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from core.models import Role
-from core.tokens import api_token_create
+from core.errors import DomainError
+from core.models import ApiToken, Role
+from core.tokens import api_token_create, api_token_expiry
 
 
 class Command(BaseCommand):
@@ -14,12 +15,21 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=Role.values, help="the role (group) to put them in")
         parser.add_argument("--name", default="cli", help="a label for the token, e.g. `ci-pipeline`")
+        parser.add_argument(
+            "--scope", default=ApiToken.Scope.WRITE, choices=ApiToken.Scope.values,
+            help="`read` only reads; `write` (the default) may change what the user's roles allow",
+        )
+        parser.add_argument("--expires-days", type=int, default=None, help="the token stops working after N days")
 
-    def handle(self, *args, username: str, role: str, name: str, **options):
+    def handle(self, *args, username: str, role: str, name: str, scope: str, expires_days: int | None, **options):
         User = get_user_model()
         username = username.strip()
         if not username:
             raise CommandError("Give a user name.")
+        try:
+            expires_at = api_token_expiry(expires_days)
+        except DomainError as error:
+            raise CommandError(error.message) from error
         group = Group.objects.filter(name=role).first()
         if group is None:
             raise CommandError(f"The {role} group is missing; run `python manage.py migrate` first.")
@@ -29,9 +39,10 @@ class Command(BaseCommand):
                 user.set_unusable_password()
                 user.save(update_fields=["password"])
             user.groups.add(group)
-            token = api_token_create(user=user, name=name)
+            token = api_token_create(user=user, name=name, scope=scope, expires_at=expires_at)
         self.stdout.write(f"{'Created' if created else 'Found'} user {username}, in the {role} role.")
         if not user.is_active:
             self.stderr.write(f"{username} is inactive: the token will not work until the user is activated.")
-        self.stdout.write("The token is shown only now; keep it secret:")
+        expiry = f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+        self.stdout.write(f"Scope {scope}{expiry}. The token is shown only now; keep it secret:")
         self.stdout.write(token)
