@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Max
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -78,7 +79,7 @@ def lockout_sentence(request, credentials) -> str:
 def locked_out(request, original_response=None, credentials=None):
     """What django-axes answers a locked-out password sign-in: the sign-in page with the sentence, 429."""
     context = {
-        "form": auth_views.AuthenticationForm(request, initial={"username": get_client_username(request, credentials)}),
+        "form": AuthenticationForm(request, initial={"username": get_client_username(request, credentials)}),
         "lockout": lockout_sentence(request, credentials),
         "sso": configured(),
         "password_login": settings.CTRLREADY_PASSWORD_LOGIN,
