@@ -71,14 +71,23 @@ def discovery() -> dict:
     return document
 
 
+def signing_algorithm(document: dict) -> str:
+    """RS256 (every provider must offer it), unless the provider signs ID tokens only with another RSA or EC key."""
+    offered = [alg for alg in document.get("id_token_signing_alg_values_supported") or [] if isinstance(alg, str)]
+    if not offered or "RS256" in offered:
+        return "RS256"
+    return next((alg for alg in offered if alg.startswith(("RS", "ES"))), "RS256")
+
+
 def oidc_setting(attr: str, *args):
     """What mozilla-django-oidc asks for, from ctrlready's settings and the discovery document."""
     if attr in ENDPOINTS:
         return discovery()[ENDPOINTS[attr]]
+    if attr == "OIDC_RP_SIGN_ALGO":
+        return signing_algorithm(discovery())
     fixed = {
         "OIDC_RP_CLIENT_ID": settings.OIDC_CLIENT_ID,
         "OIDC_RP_CLIENT_SECRET": settings.OIDC_CLIENT_SECRET,
-        "OIDC_RP_SIGN_ALGO": "RS256",
         "OIDC_RP_SCOPES": settings.OIDC_SCOPES,
         "OIDC_USE_PKCE": True,
         "OIDC_PKCE_CODE_CHALLENGE_METHOD": "S256",
@@ -123,6 +132,14 @@ class OIDCBackend(OIDCAuthenticationBackend):
         if settings.OIDC_CLIENT_ID not in audiences:
             raise SuspiciousOperation("The ID token was issued to another client.")
         return payload
+
+    def get_userinfo(self, access_token, id_token, payload):
+        """The userinfo answer over the ID token's own claims: some providers put the groups only in the
+        ID token, others only in userinfo."""
+        userinfo = super().get_userinfo(access_token, id_token, payload)
+        if str(userinfo.get("sub", "")) != str(payload.get("sub", "")):
+            raise SuspiciousOperation("The userinfo answer is about someone else than the ID token.")
+        return {**payload, **userinfo}
 
     def verify_claims(self, claims) -> bool:
         return bool(username_from(claims))

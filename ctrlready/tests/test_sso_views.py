@@ -71,3 +71,13 @@ def test_the_providers_refusal_is_shown_in_its_own_words(unreachable, db):
 
     assert response.status_code == 400
     assert "the provider said “End-User aborted interaction”" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [([], "RS256"), (["RS256", "ES256"], "RS256"), (["ES256"], "ES256"), (["PS256", "RS512"], "RS512"), (["HS256"], "RS256")],
+)
+def test_the_id_tokens_algorithm_follows_what_the_provider_offers(offered, chosen):
+    from ctrlready.sso import signing_algorithm
+
+    assert signing_algorithm({"id_token_signing_alg_values_supported": offered}) == chosen
