@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from core import roles
 from core.events import event_append
 from core.models import Event, Membership, Source, Team
 from core.roles import RANK
+from core.teams import membership_delete, membership_write
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +73,10 @@ def roles_from_claims(claims: Mapping, *, claim: str = "groups") -> WantedRoles:
     return WantedRoles(site=site, teams=teams)
 
 
-def _record(*, user, team: str, before: str, after: str) -> None:
+def _record_site(*, user, before: str, after: str) -> None:
     event_append(
         kind=Event.Kind.MEMBERSHIP, source=Source.WEB, actor=user, before=before, after=after, note=NOTE,
-        data={"team": team, "username": user.get_username()},
+        data={"team": SITE, "user": user.get_username()},
     )
 
 
@@ -90,10 +92,10 @@ def sso_roles_sync(*, user, wanted: WantedRoles) -> None:
     for name in sorted(keep - current):
         user.groups.add(Group.objects.get_or_create(name=name)[0])
     if current != keep:
-        _record(user=user, team=SITE, before=",".join(sorted(current)), after=",".join(sorted(keep)))
-    user.__dict__.pop("_ctrlready_rank", None)
+        _record_site(user=user, before=",".join(sorted(current)), after=",".join(sorted(keep)))
 
-    # Teams: a membership per team the claim names and ctrlready has; the rest go.
+    # Teams: a membership per team the claim names and ctrlready has; the rest go. The writes (and their
+    # events) are core/teams.py's; the authority is the provider's, so no team admin is asked.
     teams = {team.slug: team for team in Team.objects.filter(slug__in=wanted.teams)}
     unknown = sorted(set(wanted.teams) - set(teams))
     if unknown:
@@ -101,16 +103,9 @@ def sso_roles_sync(*, user, wanted: WantedRoles) -> None:
     memberships = {m.team.slug: m for m in Membership.objects.filter(user=user).select_related("team")}
     for slug, membership in memberships.items():
         if slug not in teams:
-            membership.delete()
-            _record(user=user, team=slug, before=membership.role, after="")
+            membership_delete(team=membership.team, user=user, actor=user, source=Source.WEB, note=NOTE)
     for slug, team in teams.items():
-        role = wanted.teams[slug]
         membership = memberships.get(slug)
-        if membership is None:
-            Membership.objects.create(team=team, user=user, role=role)
-            _record(user=user, team=slug, before="", after=role)
-        elif membership.role != role:
-            before = membership.role
-            membership.role = role
-            membership.save(update_fields=["role"])
-            _record(user=user, team=slug, before=before, after=role)
+        if membership is None or membership.role != wanted.teams[slug]:
+            membership_write(team=team, user=user, role=wanted.teams[slug], actor=user, source=Source.WEB, note=NOTE)
+    roles.forget(user)

@@ -10,17 +10,33 @@ from core import roles
 from core.errors import DomainError, InvalidInput
 
 
-def viewer_required(view):
-    """Logged in and in a role (viewer or above); any DomainError the view raises becomes its page."""
+def signed_in(view):
+    """Logged in; any DomainError the view raises becomes its page.
+
+    For pages of one team's thing (a deployment, an environment, a service): the view reads it through
+    `selectors.*_for`, which answers 404 to someone who may not see it and 403 to someone who may only read it.
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
-            roles.require(request.user, "read")
             return view(request, *args, **kwargs)
         except DomainError as error:
             return error_response(request, error)
+
+    return wrapper
+
+
+def viewer_required(view):
+    """Logged in and in a role somewhere (a team's, or site-wide): for pages every team shares (the dashboard,
+    checklists), which show each person what they may read."""
+
+    @signed_in
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        roles.require(request.user, "read", team=roles.ANY)
+        return view(request, *args, **kwargs)
 
     return wrapper
 
@@ -52,5 +68,8 @@ def form_error(form) -> InvalidInput:
     return InvalidInput("The form is not valid.")
 
 
-def permissions(user) -> dict:
-    return {action: roles.can(user, action) for action in ("tick", "run", "waive", "signoff", "reopen", "manage")}
+def permissions(user, *, team) -> dict:
+    """What `user` may do on a thing of `team`, for templates: `can.tick`, `can.manage`…"""
+    return {
+        action: roles.can(user, action, team=team) for action in ("tick", "run", "waive", "signoff", "reopen", "manage")
+    }

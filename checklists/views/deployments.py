@@ -9,7 +9,7 @@ from functools import partial
 from django.contrib import messages
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +21,7 @@ from checklists.selectors import (
     ItemRow,
     Overview,
     deployment_digest,
+    deployment_for,
     deployment_overview,
     deployment_relations,
     deployment_summaries,
@@ -29,7 +30,7 @@ from checklists.selectors import (
     item_rows_with_parents,
 )
 from checklists.services import deployment_reopen, item_state_set, signoff_record
-from checklists.views.common import form_error, next_url, permissions, viewer_required
+from checklists.views.common import form_error, next_url, permissions, signed_in
 from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_html, sections_html
 from core import roles
 from core.errors import NotFound
@@ -57,10 +58,8 @@ FILTERS = {
 }
 
 
-def _deployment(pk: int) -> Deployment:
-    return get_object_or_404(
-        Deployment.objects.select_related("environment__service", "version__checklist", "created_by"), pk=pk
-    )
+def _deployment(request, pk: int) -> Deployment:
+    return deployment_for(request.user, pk)
 
 
 def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
@@ -73,7 +72,7 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         current = ""
     url = reverse("deployment", args=[deployment.pk])
     query = f"?show={current}" if current else ""
-    can = permissions(request.user)
+    can = permissions(request.user, team=deployment.owner_team_id)
     live = not deployment.locked
     return {
         "csrf_token": get_token(request),  # one token for every form of the answer, the rows' included
@@ -128,7 +127,10 @@ def _panels(
         "blocking_shown": overview.blocking,
         "digest": digest,
         "role_status": [(role, signed.get(role)) for role in overview.required_roles],
-        "signable_roles": [role for role in overview.missing_roles if roles.has_role(request.user, role)],
+        "signable_roles": [
+            role for role in overview.missing_roles
+            if roles.has_role(request.user, role, team=deployment.owner_team_id)
+        ],
         "in_flight": overview.progress["in_flight"],
     }
 
@@ -161,9 +163,9 @@ def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, 
 
 
 @require_GET
-@viewer_required
+@signed_in
 def deployment_detail(request, pk: int):
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     page = _page(request, deployment)
     part = request.GET.get("part") if request.htmx else None
     if part in ("progress", "signoff"):
@@ -240,7 +242,7 @@ def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = F
 
 
 @require_http_methods(["GET", "POST"])
-@viewer_required
+@signed_in
 def item(request, pk: int, key: str):
     """GET: the item with its note and waive forms. POST: set its state, note or evidence link."""
     if request.method == "GET":
@@ -259,12 +261,12 @@ def item(request, pk: int, key: str):
         source=Source.WEB,
     )
     if request.htmx:
-        return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
+        return HttpResponse(_rows_answer(request, _deployment(request, pk), key, panels=True))
     return redirect(_back(request, pk) + f"#item-{key}")
 
 
 def _item_page(request, pk: int, key: str):
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     editing = request.GET.get("view") != "row"
     if request.htmx:
         return HttpResponse(_rows_answer(request, deployment, key, editing=editing))
@@ -291,7 +293,7 @@ def _back(request, pk: int) -> str:
 
 
 @require_POST
-@viewer_required
+@signed_in
 def signoff(request, pk: int):
     form = SignOffForm(request.POST)
     if not form.is_valid():
@@ -301,7 +303,7 @@ def signoff(request, pk: int):
         deployment_id=pk, role=data["role"], digest=data["digest"], comment=data["comment"].strip(),
         actor=request.user, source=Source.WEB,
     )
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     if deployment.status == Deployment.Status.SIGNED_OFF:
         messages.success(request, "Signed off: the deployment is now locked.")
     else:
@@ -310,7 +312,7 @@ def signoff(request, pk: int):
 
 
 @require_POST
-@viewer_required
+@signed_in
 def reopen(request, pk: int):
     form = ReopenForm(request.POST)
     if not form.is_valid():
