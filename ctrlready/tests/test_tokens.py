@@ -194,3 +194,23 @@ def test_create_api_token_makes_write_tokens_that_never_expire_by_default(people
 def test_create_api_token_refuses_a_nonsense_expiry(people):
     with pytest.raises(Exception, match="1 to 3650 days"):
         call_command("create_api_token", "viewer", "--role", "viewer", "--expires-days", "0", stdout=StringIO())
+
+
+def test_a_person_who_leaves_a_team_takes_their_tokens_rights_with_them(client, people, deployment):
+    from core.models import Team
+    from core.teams import membership_remove, membership_set
+
+    team = Team.objects.create(slug="payments", name="Payments")
+    deployment.environment.service.team = team
+    deployment.environment.service.save()
+    member = people["outsider"]
+    membership_set(team=team, user=member, role="engineer", actor=people["admin"], source="web")
+    raw = api_token_create(user=member, scope="write")
+    tick = f"/api/v1/deployments/{deployment.pk}/items/rollback"
+    assert client.post(tick, {"state": "passed"}, content_type="application/json", **bearer(raw)).status_code == 200
+
+    membership_remove(team=team, user=member, actor=people["admin"], source="web")
+    response = client.post(tick, {"state": "pending"}, content_type="application/json", **bearer(raw))
+
+    assert response.status_code == 404
+    assert client.get(f"/api/v1/deployments/{deployment.pk}", **bearer(raw)).status_code == 404
