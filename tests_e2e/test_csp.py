@@ -150,6 +150,7 @@ def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
         "/people/",
         "/teams/",
         f"/teams/{team.slug}/",
+        "/tokens/",
         "/api/v1/docs",
         "/admin/",
     ):
