@@ -19,6 +19,7 @@ from core import roles
 from core.actors import SYSTEM, actor_name, actor_user
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from core.events import event_append, event_fields
+from core.live import live_touch
 from core.models import Event, Source
 from core.text import excerpt
 
@@ -830,6 +831,8 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
          "carried_from"],
     )
     Event.objects.bulk_create(events)
+    for item_state in changed_states.values():  # a result that left the state as it was still shows a new run
+        live_touch(item_state.deployment_id, [item_state.item.key])
     for item_state in parents:
         refresh_parent(item_state.deployment, item_state.item, actor=SYSTEM, source=Source.PROBE)
     return changed_runs
@@ -838,6 +841,7 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
 def item_runs_mark(*, deployment_id: int, item_ids: list[int], run_state: str) -> None:
     """Show that runs of these items are queued or running (the deployment page reads it)."""
     ItemState.objects.filter(deployment_id=deployment_id, item_id__in=item_ids).update(run_state=run_state)
+    live_touch(deployment_id, Item.objects.filter(pk__in=item_ids).values_list("key", flat=True))
 
 
 def rows_save(rows: list, fields: list[str]) -> None:

@@ -29,10 +29,19 @@ from checklists.selectors import (
     item_rows_with_parents,
 )
 from checklists.services import deployment_reopen, item_state_set, signoff_record
+from checklists.templatetags.ctrlready import STATE_LABELS, plain_md
 from checklists.views.common import form_error, next_url, permissions, viewer_required
-from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_html, sections_html
+from checklists.views.rows import (
+    RowBlock,
+    RowOptions,
+    RowView,
+    row_view,
+    rows_html,
+    sections_html,
+)
 from core import roles
 from core.errors import NotFound
+from core.live import live_changes, live_version
 from core.models import Source
 from core.text import excerpt
 
@@ -47,7 +56,8 @@ def _needs_human(row: ItemRow) -> bool:
     return item.probe is None and not item.has_children and row.state.state in OPEN_STATES
 
 
-# The page's filters (`?show=`), each a test of the selector's row.
+# The page's filters (`?show=`), each a test of the selector's row, and the overview's count of the same rows.
+FILTER_COUNTS = {"human": "human", "failing": "failed", "blocking": "blocking", "stale": "stale", "optional": "optional"}
 FILTERS = {
     "human": ("Needs a human", _needs_human),
     "failing": ("Failing", lambda row: row.state.state == State.FAILED),
@@ -168,14 +178,20 @@ def deployment_detail(request, pk: int):
     part = request.GET.get("part") if request.htmx else None
     if part in ("progress", "signoff"):
         return render(request, f"{TEMPLATE}#{part}", {**page, **_panels(request, page, _overview(deployment))})
-    if part == "live":
-        return HttpResponse(_live_answer(request, deployment, page, item_rows(deployment, automated=True), panels=True))
+    if part == "changes":
+        return _changes_answer(request, deployment, page)
+    return render(request, TEMPLATE, _page_context(request, deployment, page, since=live_version(deployment.pk)))
+
+
+def _page_context(request, deployment: Deployment, page: dict, *, since: int) -> dict:
+    """Everything the whole page shows; `since` is the live version read before anything else (see core.live)."""
     rows = item_rows(deployment)
     overview = _overview(deployment)
     visible = _shown(rows, page)
-    context = {
+    return {
         **page,
         **_panels(request, page, overview, rows=rows),
+        **_live(page, overview.progress, since=since),
         "rows": rows,
         "visible": visible,
         "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
@@ -183,7 +199,82 @@ def deployment_detail(request, pk: int):
         "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
         "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
     }
-    return render(request, TEMPLATE, context)
+
+
+def _int(value, default: int = 0) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return default
+
+
+def _live(page: dict, progress: dict, *, since: int, batch: int = 0, failed_before: int | None = None) -> dict:
+    """The live region: the poll that asks for changes after `since`, and how far the runs in flight are.
+
+    While runs are in flight the poll carries the size of the batch (the most seen in flight at once) and
+    the failures before it, so the page can count down ("41 of 83 done, 3 new failures") without any state
+    kept on the server.
+    """
+    in_flight = progress.get("in_flight", 0)
+    failed_before = progress["failed"] if failed_before is None else failed_before
+    batch = max(batch, in_flight) if in_flight else 0
+    url = f"{page['part_url']}changes&since={since}"
+    if in_flight:
+        url += f"&batch={batch}&failed={failed_before}"
+    return {
+        "live_url": url,
+        "live_since": since,
+        "in_flight": in_flight,
+        "batch": batch if batch > in_flight else 0,
+        "batch_done": batch - in_flight,
+        "new_failures": max(progress["failed"] - failed_before, 0),
+    }
+
+
+def _filter_counts(progress: dict) -> list[tuple[str, str, int]]:
+    return [(key, label, progress.get(FILTER_COUNTS[key], 0)) for key, (label, _) in FILTERS.items()]
+
+
+def _announcement(rows: list[ItemRow]) -> str:
+    """A sentence for screen readers about what others changed."""
+    lines = [
+        f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state).lower()}"
+        + (f" ({row.state.updated_by_name})" if row.state.updated_by_name else "")
+        for row in rows[:3]
+    ]
+    more = f", and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return ("Changed by others: " + "; ".join(lines) + more + ".") if lines else ""
+
+
+def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse:
+    """The poll's answer: 204 when nothing changed since the page's version (one Redis read, no item read);
+    else the changed rows and the panels out of band — or, when everything changed (the lock), the page's body."""
+    since = _int(request.GET.get("since"))
+    changes = live_changes(deployment.pk, since)
+    if changes.none:
+        return HttpResponse(status=204)
+    if changes.everything:
+        context = _page_context(request, deployment, page, since=changes.version)
+        response = render(request, f"{TEMPLATE}#page_body", context)
+        response["HX-Retarget"] = "#deployment-page"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+    overview = _overview(deployment)
+    rows = [row for row in item_rows_with_parents(deployment, changes.keys) if row.item.key in changes.keys or row.item.has_children]
+    views = _row_views(_shown(rows, page), page)
+    for view in views:
+        view.oob = True
+    failed = request.GET.get("failed")
+    context = {
+        **page,
+        **_panels(request, page, overview, sections=overview.sections_of({row.item.section_id for row in rows}), oob=True),
+        **_live(page, overview.progress, since=changes.version, batch=_int(request.GET.get("batch")),
+                failed_before=_int(failed) if failed is not None else None),
+        "rows_html": rows_html(page, rows=views),
+        "filters": _filter_counts(overview.progress),
+        "announcement": _announcement([row for row in rows if row.item.key in changes.keys]),
+    }
+    return HttpResponse(render_to_string(f"{TEMPLATE}#changes_response", context, request))
 
 
 def _overview(deployment: Deployment) -> Overview:
@@ -195,28 +286,25 @@ def _in_flight(deployment: Deployment) -> int:
     return deployment_summaries([deployment.pk]).get(deployment.pk, {}).get("in_flight", 0)
 
 
-def _live_answer(request, deployment: Deployment, page: dict, rows: list[ItemRow], *, panels: bool) -> str:
-    """The live region and `rows` swapped in out of band (those the page's filter shows); the panels too if `panels`."""
-    views = _row_views(_shown(rows, page), page)
-    for view in views:
-        view.oob = True
-    context = {**page, "rows_html": rows_html(page, rows=views), "panels": panels}
-    if panels:
-        context.update(_panels(request, page, _overview(deployment)))
-    else:
-        context["in_flight"] = _in_flight(deployment)
-    return render_to_string(f"{TEMPLATE}#live_response", context, request)
-
-
 def run_answer(request, deployment: Deployment, keys: list[str] | None) -> str:
-    """A run request's htmx answer: the live region and the rows of the items queued (every automated one if
-    `keys` is None). Queuing changes neither progress nor sign-off: the poll that follows brings the panels."""
+    """A run request's htmx answer: the live region (still asking for changes after the page's version, which
+    the form sends as `since`) and the rows of the items queued (every automated one if `keys` is None).
+    Queuing changes neither progress nor sign-off."""
     page = _page(request, deployment)
     if keys is None:
         rows = item_rows(deployment, automated=True)
     else:
         rows = [row for row in item_rows_with_parents(deployment, keys) if row.item.key in keys]
-    return _live_answer(request, deployment, page, rows, panels=False)
+    views = _row_views(_shown(rows, page), page)
+    for view in views:
+        view.oob = True
+    progress = deployment_summaries([deployment.pk])[deployment.pk]
+    context = {
+        **page,
+        **_live(page, progress, since=_int(request.POST.get("since"))),
+        "rows_html": rows_html(page, rows=views),
+    }
+    return render_to_string(f"{TEMPLATE}#live_response", context, request)
 
 
 def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = False, panels: bool = False) -> str:
@@ -236,6 +324,7 @@ def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = F
         overview = _overview(deployment)
         sections = overview.sections_of({row.item.section_id for row in rows})
         context.update(_panels(request, page, overview, sections=sections, oob=True))
+        context["filters"] = _filter_counts(overview.progress)
     return render_to_string(f"{TEMPLATE}#rows_response", context, request)
 
 
