@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists.forms import ItemStateForm, ReopenForm, SignOffForm
+from checklists.forms import ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
 from checklists.models import Deployment, ItemState
 from checklists.selectors import (
     ItemRow,
@@ -28,10 +28,18 @@ from checklists.selectors import (
     item_rows,
     item_rows_with_parents,
 )
-from checklists.services import deployment_reopen, item_state_set, signoff_record
+from checklists.services import (
+    ItemMoved,
+    ItemsRefused,
+    deployment_reopen,
+    item_state_set,
+    items_bulk_set,
+    signoff_record,
+)
 from checklists.templatetags.ctrlready import STATE_LABELS, plain_md
 from checklists.views.common import form_error, next_url, permissions, viewer_required
 from checklists.views.rows import (
+    ConflictView,
     RowBlock,
     RowOptions,
     RowView,
@@ -96,6 +104,7 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         "anchor_base": url + query if current else "",  # where links to a section or an item point
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
+        "bulk_url": reverse("deployment-items", args=[deployment.pk]),
         "history_url": reverse("deployment-history", args=[deployment.pk]),
         "can": can,
         "live": live,
@@ -307,8 +316,12 @@ def run_answer(request, deployment: Deployment, keys: list[str] | None) -> str:
     return render_to_string(f"{TEMPLATE}#live_response", context, request)
 
 
-def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = False, panels: bool = False) -> str:
-    """The row of `key` swapped in place; its parents (they follow it) and, with `panels`, the panels out of band."""
+def _rows_answer(
+    request, deployment: Deployment, key: str, *, editing: bool = False, panels: bool = False,
+    conflict: ConflictView | None = None,
+) -> str:
+    """The row of `key` swapped in place (with `conflict`: the person's change refused, inside it); its parents
+    (they follow it) and, with `panels`, the panels out of band."""
     rows = item_rows_with_parents(deployment, [key])
     if not any(row.item.key == key for row in rows):
         raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
@@ -316,6 +329,7 @@ def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = F
     views = _row_views(rows, page)
     first = next(view for view in views if view.key == key)
     first.editing = editing
+    first.conflict = conflict
     others = [view for view in views if view is not first] if panels else []
     for view in others:
         view.oob = True
@@ -338,18 +352,68 @@ def item(request, pk: int, key: str):
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
-    item_state_set(
-        deployment_id=pk,
-        key=key,
-        state=data["state"] or None,
-        note=data["note"] if "note" in request.POST else None,
-        evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
-        actor=request.user,
-        source=Source.WEB,
-    )
+    try:
+        item_state_set(
+            deployment_id=pk,
+            key=key,
+            state=data["state"] or None,
+            note=data["note"] if "note" in request.POST else None,
+            evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
+            seen=data["seen"] or None,
+            actor=request.user,
+            source=Source.WEB,
+        )
+    except ItemMoved as moved:
+        if not request.htmx:
+            raise
+        sent = tuple((name, request.POST[name]) for name in ("state", "note", "evidence_url") if name in request.POST)
+        conflict = ConflictView(moved.message, sent)
+        return HttpResponse(_rows_answer(request, _deployment(pk), key, conflict=conflict))
     if request.htmx:
         return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
     return redirect(_back(request, pk) + f"#item-{key}")
+
+
+@require_POST
+@viewer_required
+def items_bulk(request, pk: int):
+    """Set the rows picked on the page to one state with one note (a waiver's reason): all of them, or — if
+    any is refused — none, the refusal naming each item inside the bulk bar."""
+    form = ItemsBulkForm(request.POST)
+    if not form.is_valid():
+        raise form_error(form)
+    picked = form.picked()
+    state = form.cleaned_data["state"]
+    try:
+        changed = items_bulk_set(
+            deployment_id=pk, keys=list(picked), state=state, note=form.cleaned_data["note"].strip() or None,
+            seen=picked, actor=request.user, source=Source.WEB,
+        )
+    except ItemsRefused as refused:
+        if not request.htmx:
+            raise
+        return render(request, f"{TEMPLATE}#bulk_refused", {"error": refused, "page_url": reverse("deployment", args=[pk])})
+    label = STATE_LABELS.get(state, state).lower()
+    done = f"{len(changed)} item{'s' if len(changed) != 1 else ''} set to {label}."
+    if not request.htmx:
+        messages.success(request, done)
+        return redirect(_back(request, pk))
+    deployment = _deployment(pk)
+    page = _page(request, deployment)
+    keys = {item_state.item.key for item_state in changed}
+    rows = item_rows_with_parents(deployment, keys)
+    views = _row_views(_shown(rows, page), page)
+    for view in views:
+        view.oob = True
+    overview = _overview(deployment)
+    context = {
+        **page,
+        **_panels(request, page, overview, sections=overview.sections_of({row.item.section_id for row in rows}), oob=True),
+        "rows_html": rows_html(page, rows=views),
+        "filters": _filter_counts(overview.progress),
+        "done": done,
+    }
+    return HttpResponse(render_to_string(f"{TEMPLATE}#bulk_response", context, request))
 
 
 def _item_page(request, pk: int, key: str):

@@ -49,14 +49,24 @@
     if (target.contains(document.activeElement)) refocus = target.id;
   });
 
+  let clearPicks = false;
+
   // A person's own change: the row they acted on is swapped in place; focus goes back to it.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    const row = rowOf(event.detail.requestConfig && event.detail.requestConfig.elt);
+    const elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    const row = rowOf(elt);
     if (row && event.detail.target === row) refocus = row.id;
+    if (elt && elt.id === "bulk" && event.detail.xhr.status < 300 && !/class="refusal"/.test(event.detail.serverResponse)) {
+      clearPicks = true;
+    }
   });
 
   document.addEventListener("htmx:afterSettle", function () {
     document.querySelectorAll(".js-only[hidden]").forEach(function (element) { element.hidden = false; });
+    if (clearPicks) {
+      clearPicks = false;
+      document.querySelectorAll("input.pick:checked, input.pick-section:checked").forEach(function (box) { box.checked = false; });
+    }
     if (refocus) {
       const id = refocus;
       refocus = null;
