@@ -37,6 +37,7 @@ class ItemsBulkForm(forms.Form):
 class SignOffForm(forms.Form):
     role = forms.CharField(label="Role", max_length=20)
     digest = forms.CharField(label="Digest", max_length=64)
+    looked_at = forms.DateTimeField(label="Looked at", required=False)  # when the page was drawn
     comment = forms.CharField(label="Comment", required=False, max_length=10_000, widget=forms.Textarea)
 
 

@@ -757,6 +757,11 @@ def deployment_history(
     )
 
 
+def deployment_events_since(deployment_id: int, moment: datetime, *, limit: int = 20) -> list[Event]:
+    """The deployment's events after `moment`, oldest first, at most `limit` (what changed since someone looked)."""
+    return list(Event.objects.filter(deployment_ref=deployment_id, at__gt=moment).order_by("at", "id")[:limit])
+
+
 def deployment_events(deployment_id: int) -> list[Event]:
     """Every event of a deployment, oldest first (an event outlives what it describes, so a deleted
     deployment's events are still read); NotFound when there is neither."""

@@ -766,6 +766,10 @@ def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) ->
 # --- Sign-off ---------------------------------------------------------------
 
 
+class DigestMoved(Conflict):
+    """A sign-off of a state that is no longer the deployment's."""
+
+
 def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str = "", actor, source: str) -> SignOff:
     roles.require(actor, "signoff")
     comment = (comment or "").strip()
@@ -783,7 +787,7 @@ def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str =
                 blocking=[row.item.key for row in snapshot.blocking],
             )
         if digest != snapshot.digest:
-            raise Conflict("The deployment changed since you looked at it; review it again and sign the current state.")
+            raise DigestMoved("The deployment changed since you looked at it; review it again and sign the current state.")
         if deployment.signoffs.filter(role=role, voided_at__isnull=True).exists():
             raise Conflict(f"The {role} role has already signed off this deployment.")
         if settings.CTRLREADY_PREVENT_SELF_SIGNOFF and _only_person_who_ticked(deployment, actor):

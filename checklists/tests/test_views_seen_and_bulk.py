@@ -80,3 +80,49 @@ def test_bulk_without_javascript_redirects_back_with_a_message(client, people, d
     )
     assert response.status_code == 302
     assert "1 item set to passed." in client.get(response["Location"]).content.decode()
+
+
+def test_sign_off_over_a_moved_digest_is_refused_in_the_panel_with_what_happened_since(client, people, ready_deployment):
+    from django.utils import timezone
+
+    from checklists.selectors import deployment_digest
+    from checklists.services import item_state_set
+
+    digest, looked_at = deployment_digest(ready_deployment), timezone.now().isoformat()
+    item_state_set(deployment_id=ready_deployment.pk, key="nice", state="passed", actor=people["engineer"], source="api")
+    client.force_login(people["lead"])
+    response = client.post(
+        reverse("deployment-signoff", args=[ready_deployment.pk]),
+        {"role": "lead", "digest": digest, "looked_at": looked_at}, **HX,
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="signoff"') and 'class="refusal" role="alert"' in html
+    assert "changed since you looked" in html and "Since you looked:" in html
+    assert "engineer: state of" in html and "Nice to have" in html and "(Pending → Passed)" in html
+    assert f'value="{deployment_digest(ready_deployment)}"' in html  # the form signs the state as it is now
+
+
+def test_sign_off_while_blocked_is_refused_in_the_panel_naming_the_items(client, people, ready_deployment):
+    from checklists.selectors import deployment_digest
+    from checklists.services import item_state_set
+
+    digest = deployment_digest(ready_deployment)
+    item_state_set(deployment_id=ready_deployment.pk, key="rollback", state="failed", actor=people["engineer"], source="api")
+    client.force_login(people["lead"])
+    html = client.post(
+        reverse("deployment-signoff", args=[ready_deployment.pk]), {"role": "lead", "digest": digest}, **HX
+    ).content.decode()
+    assert "Not signed." in html and "block sign-off" in html
+    assert 'href="#item-rollback">Rollback plan ready</a>' in html
+
+
+def test_sign_off_over_htmx_swaps_the_page_locked(client, people, ready_deployment):
+    from checklists.selectors import deployment_digest
+
+    client.force_login(people["lead"])
+    response = client.post(
+        reverse("deployment-signoff", args=[ready_deployment.pk]),
+        {"role": "lead", "digest": deployment_digest(ready_deployment)}, **HX,
+    )
+    assert response["HX-Retarget"] == "#deployment-page" and "Signed off and locked" in response.content.decode()

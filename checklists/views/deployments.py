@@ -21,6 +21,7 @@ from checklists.selectors import (
     ItemRow,
     Overview,
     deployment_digest,
+    deployment_events_since,
     deployment_overview,
     deployment_relations,
     deployment_summaries,
@@ -29,6 +30,7 @@ from checklists.selectors import (
     item_rows_with_parents,
 )
 from checklists.services import (
+    DigestMoved,
     ItemMoved,
     ItemsRefused,
     deployment_reopen,
@@ -48,7 +50,7 @@ from checklists.views.rows import (
     sections_html,
 )
 from core import roles
-from core.errors import NotFound
+from core.errors import DomainError, NotFound
 from core.live import live_changes, live_version
 from core.models import Source
 from core.text import excerpt
@@ -105,6 +107,7 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
         "bulk_url": reverse("deployment-items", args=[deployment.pk]),
+        "looked_at": timezone.now().isoformat(),  # a refused sign-off lists what happened since
         "history_url": reverse("deployment-history", args=[deployment.pk]),
         "can": can,
         "live": live,
@@ -446,20 +449,49 @@ def _back(request, pk: int) -> str:
 @require_POST
 @viewer_required
 def signoff(request, pk: int):
+    """Sign off for a role. Over htmx a refusal is answered inside the sign-off panel: what blocks (item texts
+    and links) or, for a digest that moved, what happened since the signer looked; success swaps the page."""
     form = SignOffForm(request.POST)
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
-    signoff_record(
-        deployment_id=pk, role=data["role"], digest=data["digest"], comment=data["comment"].strip(),
-        actor=request.user, source=Source.WEB,
-    )
+    try:
+        signoff_record(
+            deployment_id=pk, role=data["role"], digest=data["digest"], comment=data["comment"].strip(),
+            actor=request.user, source=Source.WEB,
+        )
+    except DomainError as error:
+        if not request.htmx:
+            raise
+        return _signoff_refused(request, pk, error, looked_at=data.get("looked_at"))
     deployment = _deployment(pk)
+    if request.htmx:
+        page = _page(request, deployment)
+        response = render(request, f"{TEMPLATE}#page_body", _page_context(request, deployment, page, since=live_version(pk)))
+        response["HX-Retarget"] = "#deployment-page"
+        response["HX-Reswap"] = "outerHTML"
+        return response
     if deployment.status == Deployment.Status.SIGNED_OFF:
         messages.success(request, "Signed off: the deployment is now locked.")
     else:
         messages.success(request, f"Your {data['role']} sign-off is recorded; other roles still need to sign.")
     return redirect("deployment", pk=pk)
+
+
+def _signoff_refused(request, pk: int, error: DomainError, *, looked_at) -> HttpResponse:
+    """The sign-off panel as it is now, with the refusal inside it."""
+    deployment = _deployment(pk)
+    page = _page(request, deployment)
+    overview = _overview(deployment)
+    since = deployment_events_since(pk, looked_at) if looked_at and isinstance(error, DigestMoved) else []
+    context = {
+        **page,
+        **_panels(request, page, overview),
+        "refusal": error.message,
+        "refused_blocking": bool(error.extra.get("blocking")),
+        "events_since": since,
+    }
+    return render(request, f"{TEMPLATE}#signoff", context)
 
 
 @require_POST
