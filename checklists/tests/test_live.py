@@ -159,3 +159,10 @@ def test_poll_answer_reads_the_same_queries_for_229_and_2290_items(
         assert response.status_code == 200 and keys_in(response.content.decode()) == {key}
         counts.append(len(context.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_pages_are_never_stored_and_go_out_compressed(client, people, seed_deployment):
+    client.force_login(people["viewer"])
+    response = client.get(reverse("deployment", args=[seed_deployment.pk]), HTTP_ACCEPT_ENCODING="gzip")
+    assert "no-store" in response["Cache-Control"]
+    assert response["Content-Encoding"] == "gzip" and len(response.content) < 60_000

@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from core import roles
@@ -11,16 +12,22 @@ from core.errors import DomainError, InvalidInput
 
 
 def viewer_required(view):
-    """Logged in and in a role (viewer or above); any DomainError the view raises becomes its page."""
+    """Logged in and in a role (viewer or above); any DomainError the view raises becomes its page.
+
+    Every answer is `Cache-Control: no-store`: the pages show state that changes, and Back must not show a
+    page from before a tick.
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
             roles.require(request.user, "read")
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except DomainError as error:
-            return error_response(request, error)
+            response = error_response(request, error)
+        add_never_cache_headers(response)
+        return response
 
     return wrapper
 

@@ -10,7 +10,6 @@ from checklists.views.common import viewer_required
 from core.models import Event
 
 
-
 def _cursor(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and len(value) < 19 else None
 
