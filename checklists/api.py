@@ -388,13 +388,9 @@ def _signoff_out(signoff) -> dict:
     return {"role": signoff.role, "user": signoff.username, "at": signoff.at, "comment": signoff.comment}
 
 
-def _deployment(deployment_id: int) -> Deployment:
-    deployment = (
-        Deployment.objects.select_related("version__checklist").filter(pk=deployment_id).first()
-    )
-    if deployment is None:
-        raise NotFound(f"There is no deployment {deployment_id}.")
-    return deployment
+def _deployment(request, deployment_id: int) -> Deployment:
+    """The deployment, if the caller may read it (404 otherwise)."""
+    return selectors.deployment_for(request.auth, deployment_id)
 
 
 # --- Checklists -------------------------------------------------------------------
@@ -417,7 +413,7 @@ def checklist_import_preview(request, payload: ImportIn):
 @router.get("checklists/{slug}/versions/{int:number}", response={200: VersionOut, **_errors(401, 403, 404)})
 def checklist_version(request, slug: str, number: int):
     """One version of a checklist: its sections and items, nested."""
-    roles.require(request.auth, "read")
+    roles.require(request.auth, "read", team=roles.ANY)
     version = (
         ChecklistVersion.objects.select_related("checklist")
         .filter(checklist__slug=slug, number=number)
@@ -442,9 +438,11 @@ def checklist_version(request, slug: str, number: int):
 
 @router.get("deployments", response={200: DeploymentListOut, **_errors(400, 401, 403)})
 def deployment_list(request, filters: Query[DeploymentFilter]):
-    """Deployments, newest first; filter by `environment` (id) and `status`."""
-    roles.require(request.auth, "read")
-    listed = selectors.deployment_list(environment_id=filters.environment, status=filters.status, limit=filters.limit)
+    """The deployments you may read, newest first; filter by `environment` (id) and `status`."""
+    roles.require(request.auth, "read", team=roles.ANY)
+    listed = selectors.deployment_list(
+        actor=request.auth, environment_id=filters.environment, status=filters.status, limit=filters.limit
+    )
     return {
         "deployments": [
             {
@@ -465,9 +463,8 @@ def deployment_list(request, filters: Query[DeploymentFilter]):
 @router.post("deployments", response={201: DeploymentOut, **_errors(400, 401, 403, 404, 409)})
 def deployment_create(request, payload: DeploymentIn):
     """Start a deployment of a release to an environment, against a checklist version."""
-    roles.require(request.auth, "read")
     environment = Environment.objects.select_related("service").filter(pk=payload.environment).first()
-    if environment is None:
+    if environment is None or not roles.can(request.auth, "read", team=environment.owner_team_id):
         raise NotFound(f"There is no environment {payload.environment}; list them with GET /api/v1/environments.")
     deployment = services.deployment_create(
         environment=environment,
@@ -478,14 +475,13 @@ def deployment_create(request, payload: DeploymentIn):
         actor=request.auth,
         source=API,
     )
-    return Status(201, _deployment_out(_deployment(deployment.pk)))
+    return Status(201, _deployment_out(_deployment(request, deployment.pk)))
 
 
 @router.get("deployments/{int:deployment_id}", response={200: DeploymentOut, **_errors(401, 403, 404)})
 def deployment_detail(request, deployment_id: int):
     """A deployment: every item's state and latest probe result, progress, sign-offs and the digest to sign."""
-    roles.require(request.auth, "read")
-    return _deployment_out(_deployment(deployment_id))
+    return _deployment_out(_deployment(request, deployment_id))
 
 
 def _state_item_out(item_state) -> dict:
@@ -511,7 +507,7 @@ def items_bulk_set(request, deployment_id: int, payload: ItemsBulkIn):
         raise
     except DomainError as error:  # the whole request refused (locked, a role, nothing chosen): no item to name
         return Status(error.status, {"error": error.message, "refused": []})
-    deployment = _deployment(deployment_id)
+    deployment = _deployment(request, deployment_id)
     keys = {item_state.item.key for item_state in changed}
     rows = selectors.item_rows_with_parents(deployment, keys)
     key_of = {row.item.pk: row.item.key for row in rows}
@@ -562,13 +558,15 @@ def signoff_record(request, deployment_id: int, payload: SignOffIn):
 def deployment_reopen(request, deployment_id: int, payload: ReopenIn):
     """Reopen a signed-off deployment: its sign-offs are voided, and the reason recorded."""
     services.deployment_reopen(deployment_id=deployment_id, reason=payload.reason, actor=request.auth, source=API)
-    return _deployment_out(_deployment(deployment_id))
+    return _deployment_out(_deployment(request, deployment_id))
 
 
 @router.get("deployments/{int:deployment_id}/events", response={200: EventListOut, **_errors(401, 403, 404)})
 def deployment_events(request, deployment_id: int):
     """The deployment's history, oldest first."""
-    roles.require(request.auth, "read")
+    deployment = Deployment.objects.select_related("environment__service").filter(pk=deployment_id).first()
+    # A deleted deployment's history outlives it; whose it was is no longer known, so only site-wide readers see it.
+    roles.require(request.auth, "read", team=deployment.owner_team_id if deployment else None)
     events = selectors.deployment_events(deployment_id)
     return {
         "events": [
@@ -590,8 +588,7 @@ def deployment_events(request, deployment_id: int):
 @router.get("deployments/{int:deployment_id}/gate", response={200: GoOut, 409: GateOut, **_errors(401, 403, 404)})
 def deployment_gate(request, deployment_id: int):
     """For a pipeline: 200 `{"go": true}` once signed off, else 409 with what blocks and who must sign."""
-    roles.require(request.auth, "read")
-    deployment = _deployment(deployment_id)
+    deployment = _deployment(request, deployment_id)
     if deployment.status == Deployment.Status.SIGNED_OFF:
         return {"go": True}
     snapshot = selectors.deployment_snapshot(deployment)
@@ -663,8 +660,7 @@ def _summary_out(deployment: Deployment, progress: dict) -> dict:
 )
 def deployment_compare(request, a: int, b: int):
     """Two deployments item by item: state, who, when, note, evidence and observed values side by side."""
-    roles.require(request.auth, "read")
-    comparison = selectors.deployment_compare(_deployment(a), _deployment(b))
+    comparison = selectors.deployment_compare(_deployment(request, a), _deployment(request, b))
     return {
         "a": _summary_out(comparison.a, comparison.progress_a),
         "b": _summary_out(comparison.b, comparison.progress_b),
@@ -697,5 +693,4 @@ def deployment_compare(request, a: int, b: int):
 )
 def deployment_report(request, deployment_id: int, fmt: Literal["json", "md", "pdf", "xml"]):
     """The record of a deployment for an auditor or a change board; the JSON carries the `sha256` of its content."""
-    roles.require(request.auth, "read")
-    return report_response(_deployment(deployment_id), fmt)
+    return report_response(_deployment(request, deployment_id), fmt)

@@ -166,7 +166,7 @@ def _items_under(section) -> int:
 
 def checklist_import_preview(*, markdown: str | bytes, name: str = "", actor) -> ImportPreview:
     """What `checklist_import` would do with this file: refused for the same reasons, and nothing stored."""
-    roles.require(actor, "manage")
+    roles.require(actor, "manage", team=roles.ANY)
     source = _import_source(markdown, name)
     existing = checklist_name_check(name=source.name)
     latest = identical = None
@@ -177,8 +177,11 @@ def checklist_import_preview(*, markdown: str | bytes, name: str = "", actor) ->
 
 
 def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: str) -> ImportResult:
-    """Import a Markdown checklist as a new version, or give back the identical existing one."""
-    roles.require(actor, "manage")
+    """Import a Markdown checklist as a new version, or give back the identical existing one.
+
+    Checklists are shared by every team: a site admin or an admin of any team may import.
+    """
+    roles.require(actor, "manage", team=roles.ANY)
     accepted = _import_source(markdown, name)
     parsed, name, slug, sha256 = accepted.parsed, accepted.name, accepted.slug, accepted.sha256
 
@@ -302,8 +305,8 @@ def deployment_create(
     Whatever the origin, items with `valid:` take over the latest signed-off attestation of this
     environment that is still younger than that (see `evidence_carry`).
     """
-    roles.require(actor, "run")
-    origin = _carry_origin(from_id) if from_id is not None else None
+    roles.require(actor, "run", team=environment.owner_team_id)
+    origin = _carry_origin(from_id, actor) if from_id is not None else None
     if origin is not None:
         if not checklist_slug:
             checklist_slug = origin.version.checklist.slug
@@ -347,11 +350,11 @@ def deployment_create(
     return deployment
 
 
-def _carry_origin(from_id: int) -> Deployment:
+def _carry_origin(from_id: int, actor) -> Deployment:
     origin = (
         Deployment.objects.select_related("environment__service", "version__checklist").filter(pk=from_id).first()
     )
-    if origin is None:
+    if origin is None or not roles.can(actor, "read", team=origin.owner_team_id):
         raise NotFound(f"There is no deployment {from_id} to carry evidence from.")
     if origin.status != Deployment.Status.SIGNED_OFF:
         raise Conflict(
@@ -481,10 +484,17 @@ def evidence_carry(*, deployment: Deployment, origin: Deployment | None, actor, 
     return len(carried)
 
 
-def _lock_open_deployment(deployment_id: int) -> Deployment:
-    deployment = Deployment.objects.select_for_update(of=("self",)).select_related("environment", "version").filter(pk=deployment_id).first()
+def _lock_open_deployment(deployment_id: int, *, actor, action: str) -> Deployment:
+    """The deployment, locked, once `actor` may do `action` on it (404 if they may not even see it), and open."""
+    deployment = (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("environment__service", "version")
+        .filter(pk=deployment_id)
+        .first()
+    )
     if deployment is None:
         raise NotFound("This deployment does not exist.")
+    roles.require(actor, action, team=deployment.owner_team_id)
     if deployment.status == Deployment.Status.SIGNED_OFF:
         raise Conflict("This deployment is signed off and locked; a lead can reopen it.")
     return deployment
@@ -534,7 +544,6 @@ def item_state_set(
 
     `seen` is the state the author saw: if the item has moved since, `ItemMoved` (409) and nothing changes.
     """
-    roles.require(actor, "tick")
     seen = _valid_seen(seen or None)
     if state is None and note is None and evidence_url is None:
         raise InvalidInput("Give a `state`, a `note` or an `evidence_url`.")
@@ -544,7 +553,8 @@ def item_state_set(
     if evidence_url is not None:
         evidence_url = _valid_evidence_url(evidence_url)
     with transaction.atomic():
-        deployment = _lock_open_deployment(deployment_id)
+        deployment = _lock_open_deployment(deployment_id, actor=actor, action="tick")
+        team = deployment.owner_team_id
         item_state = (
             ItemState.objects.select_for_update(of=("self",))
             .select_related("item")
@@ -561,7 +571,7 @@ def item_state_set(
             state = None
             note = None
         if state is not None and state != before:
-            _check_state_change(item_state, state, note, actor)
+            _check_state_change(item_state, state, note, actor, team=team)
             if state != State.WAIVED and item.has_children:
                 if not (state == State.PENDING and before == State.WAIVED):
                     raise InvalidInput("This item is done when all its children are; set its children instead.")
@@ -633,7 +643,6 @@ def items_bulk_set(
     its own event; `seen` maps keys to the state their author saw. If any item is refused, nothing
     changes and `ItemsRefused` names every refused item and why.
     """
-    roles.require(actor, "tick")
     keys = list(dict.fromkeys(key for key in keys or () if key))
     if not keys:
         raise InvalidInput("Choose at least one item to change.")
@@ -645,7 +654,8 @@ def items_bulk_set(
     refused, changed = [], []
     statuses = set()
     with transaction.atomic():
-        _lock_open_deployment(deployment_id)  # once for all: refused whole if locked; each item's change holds it
+        # Once for all: refused whole if locked or not the person's to change; each item's change then holds the lock.
+        _lock_open_deployment(deployment_id, actor=actor, action="tick")
         for key in keys:
             try:
                 with transaction.atomic():
@@ -672,7 +682,7 @@ def _waiver_stamp(item_state: ItemState, reason: str, actor) -> None:
 
 def _waiver_replace(item_state: ItemState, reason: str | None, actor, *, deployment, source: str) -> None:
     """A lead gives a waived item a new reason: the waiver is theirs from now on."""
-    roles.require(actor, "waive")
+    roles.require(actor, "waive", team=deployment.owner_team_id)
     if not reason:
         raise InvalidInput("Say why this item is waived: a reason is required.")
     if reason == item_state.waiver_reason:
@@ -706,10 +716,10 @@ def _stamp(item_state: ItemState, actor) -> None:
     item_state.carried_from = None
 
 
-def _check_state_change(item_state: ItemState, state: str, note: str | None, actor) -> None:
+def _check_state_change(item_state: ItemState, state: str, note: str | None, actor, *, team) -> None:
     item = item_state.item
     if state == State.WAIVED:
-        roles.require(actor, "waive")
+        roles.require(actor, "waive", team=team)
         if not note:
             raise InvalidInput("Say why this item is waived: a reason is required.")
         return
@@ -719,14 +729,14 @@ def _check_state_change(item_state: ItemState, state: str, note: str | None, act
                 "This item is checked by its probe: run the probe, or a lead can waive it or mark it n/a."
             )
         if state == State.NA:
-            roles.require(actor, "waive")
+            roles.require(actor, "waive", team=team)
             if not note:
                 raise InvalidInput("Say why this automated item does not apply: a note is required.")
         if state == State.PENDING and item_state.state in (State.WAIVED, State.NA):
-            roles.require(actor, "waive")
+            roles.require(actor, "waive", team=team)
         return
     if item_state.state == State.WAIVED:
-        roles.require(actor, "waive")
+        roles.require(actor, "waive", team=team)
 
 
 def _children_state(deployment: Deployment, item: Item) -> str:
@@ -771,14 +781,13 @@ class DigestMoved(Conflict):
 
 
 def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str = "", actor, source: str) -> SignOff:
-    roles.require(actor, "signoff")
     comment = (comment or "").strip()
     with transaction.atomic():
-        deployment = _lock_open_deployment(deployment_id)
+        deployment = _lock_open_deployment(deployment_id, actor=actor, action="signoff")
         required = deployment.version.required_roles or ["lead"]
         if role not in required or role not in roles.RANK:
             raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{excerpt(role)}` is not one of them.")
-        if not roles.has_role(actor, role):
+        if not roles.has_role(actor, role, team=deployment.owner_team_id):
             raise Forbidden(f"You are not in the {role} role, so you cannot sign for it.")
         snapshot = deployment_snapshot(deployment)
         if snapshot.blocking:
@@ -816,14 +825,19 @@ def _only_person_who_ticked(deployment: Deployment, actor) -> bool:
 
 
 def deployment_reopen(*, deployment_id: int, reason: str, actor, source: str) -> Deployment:
-    roles.require(actor, "reopen")
     reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("Say why the deployment is reopened: a reason is required.")
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update(of=("self",)).filter(pk=deployment_id).first()
+        deployment = (
+            Deployment.objects.select_for_update(of=("self",))
+            .select_related("environment__service")
+            .filter(pk=deployment_id)
+            .first()
+        )
         if deployment is None:
             raise NotFound("This deployment does not exist.")
+        roles.require(actor, "reopen", team=deployment.owner_team_id)
+        if not reason:
+            raise InvalidInput("Say why the deployment is reopened: a reason is required.")
         if deployment.status != Deployment.Status.SIGNED_OFF:
             raise Conflict("Only a signed-off deployment can be reopened.")
         voided = deployment.signoffs.filter(voided_at__isnull=True).update(voided_at=timezone.now())

@@ -10,6 +10,7 @@ from checklists.views import (
     people,
     reports,
     services,
+    teams,
 )
 
 urlpatterns = [
@@ -36,4 +37,7 @@ urlpatterns = [
     path("checklists/<slug:slug>/", checklists.checklist_detail, name="checklist"),
     path("checklists/<slug:slug>/diff/", checklists.checklist_diff, name="checklist-diff"),
     path("people/", people.people, name="people"),
+    path("teams/", teams.teams, name="teams"),
+    path("teams/<slug:slug>/", teams.team_detail, name="team"),
+    path("teams/<slug:slug>/members/", teams.team_members, name="team-members"),
 ]

@@ -9,7 +9,7 @@ from functools import partial
 from django.contrib import messages
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from checklists.selectors import (
     Overview,
     deployment_digest,
     deployment_events_since,
+    deployment_for,
     deployment_overview,
     deployment_relations,
     deployment_summaries,
@@ -39,7 +40,7 @@ from checklists.services import (
     signoff_record,
 )
 from checklists.templatetags.ctrlready import STATE_LABELS, plain_md
-from checklists.views.common import form_error, next_url, permissions, viewer_required
+from checklists.views.common import form_error, next_url, permissions, signed_in
 from checklists.views.rows import (
     ConflictView,
     RowBlock,
@@ -77,10 +78,8 @@ FILTERS = {
 }
 
 
-def _deployment(pk: int) -> Deployment:
-    return get_object_or_404(
-        Deployment.objects.select_related("environment__service", "version__checklist", "created_by"), pk=pk
-    )
+def _deployment(request, pk: int) -> Deployment:
+    return deployment_for(request.user, pk)
 
 
 def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
@@ -93,7 +92,7 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         current = ""
     url = reverse("deployment", args=[deployment.pk])
     query = f"?show={current}" if current else ""
-    can = permissions(request.user)
+    can = permissions(request.user, team=deployment.owner_team_id)
     live = not deployment.locked
     return {
         "csrf_token": get_token(request),  # one token for every form of the answer, the rows' included
@@ -150,7 +149,10 @@ def _panels(
         "blocking_shown": overview.blocking,
         "digest": digest,
         "role_status": [(role, signed.get(role)) for role in overview.required_roles],
-        "signable_roles": [role for role in overview.missing_roles if roles.has_role(request.user, role)],
+        "signable_roles": [
+            role for role in overview.missing_roles
+            if roles.has_role(request.user, role, team=deployment.owner_team_id)
+        ],
         "in_flight": overview.progress["in_flight"],
     }
 
@@ -183,9 +185,9 @@ def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, 
 
 
 @require_GET
-@viewer_required
+@signed_in
 def deployment_detail(request, pk: int):
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     page = _page(request, deployment)
     part = request.GET.get("part") if request.htmx else None
     if part in ("progress", "signoff"):
@@ -346,7 +348,7 @@ def _rows_answer(
 
 
 @require_http_methods(["GET", "POST"])
-@viewer_required
+@signed_in
 def item(request, pk: int, key: str):
     """GET: the item with its note and waive forms. POST: set its state, note or evidence link."""
     if request.method == "GET":
@@ -371,14 +373,14 @@ def item(request, pk: int, key: str):
             raise
         sent = tuple((name, request.POST[name]) for name in ("state", "note", "evidence_url") if name in request.POST)
         conflict = ConflictView(moved.message, sent)
-        return HttpResponse(_rows_answer(request, _deployment(pk), key, conflict=conflict))
+        return HttpResponse(_rows_answer(request, _deployment(request, pk), key, conflict=conflict))
     if request.htmx:
-        return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
+        return HttpResponse(_rows_answer(request, _deployment(request, pk), key, panels=True))
     return redirect(_back(request, pk) + f"#item-{key}")
 
 
 @require_POST
-@viewer_required
+@signed_in
 def items_bulk(request, pk: int):
     """Set the rows picked on the page to one state with one note (a waiver's reason): all of them, or — if
     any is refused — none, the refusal naming each item inside the bulk bar."""
@@ -401,7 +403,7 @@ def items_bulk(request, pk: int):
     if not request.htmx:
         messages.success(request, done)
         return redirect(_back(request, pk))
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     page = _page(request, deployment)
     keys = {item_state.item.key for item_state in changed}
     rows = item_rows_with_parents(deployment, keys)
@@ -420,7 +422,7 @@ def items_bulk(request, pk: int):
 
 
 def _item_page(request, pk: int, key: str):
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     editing = request.GET.get("view") != "row"
     if request.htmx:
         return HttpResponse(_rows_answer(request, deployment, key, editing=editing))
@@ -447,7 +449,7 @@ def _back(request, pk: int) -> str:
 
 
 @require_POST
-@viewer_required
+@signed_in
 def signoff(request, pk: int):
     """Sign off for a role. Over htmx a refusal is answered inside the sign-off panel: what blocks (item texts
     and links) or, for a digest that moved, what happened since the signer looked; success swaps the page."""
@@ -464,7 +466,7 @@ def signoff(request, pk: int):
         if not request.htmx:
             raise
         return _signoff_refused(request, pk, error, looked_at=data.get("looked_at"))
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     if request.htmx:
         page = _page(request, deployment)
         response = render(request, f"{TEMPLATE}#page_body", _page_context(request, deployment, page, since=live_version(pk)))
@@ -480,7 +482,7 @@ def signoff(request, pk: int):
 
 def _signoff_refused(request, pk: int, error: DomainError, *, looked_at) -> HttpResponse:
     """The sign-off panel as it is now, with the refusal inside it."""
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     page = _page(request, deployment)
     overview = _overview(deployment)
     since = deployment_events_since(pk, looked_at) if looked_at and isinstance(error, DigestMoved) else []
@@ -495,7 +497,7 @@ def _signoff_refused(request, pk: int, error: DomainError, *, looked_at) -> Http
 
 
 @require_POST
-@viewer_required
+@signed_in
 def reopen(request, pk: int):
     form = ReopenForm(request.POST)
     if not form.is_valid():

@@ -12,7 +12,7 @@ from core.models import ROLE_ORDER
 @require_GET
 @viewer_required
 def people(request):
-    roles.require(request.user, "manage")
+    roles.require(request.user, "manage", team=None)
     users = list(get_user_model().objects.prefetch_related("groups").order_by("username"))
     groups = {role.value: [] for role in reversed(ROLE_ORDER)}
     without = []

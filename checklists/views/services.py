@@ -1,13 +1,12 @@
 """The service page, `/services/<id>/`: the service across its deployments, as server-drawn SVG charts."""
 
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from checklists.charts import bar_chart, column_chart, short
-from checklists.models import Service
 from checklists.reports import plain
-from checklists.selectors import TRENDS_DEPLOYMENTS, service_trends
-from checklists.views.common import viewer_required
+from checklists.selectors import TRENDS_DEPLOYMENTS, service_for, service_trends
+from checklists.views.common import signed_in
 
 
 def _hours(hours: float) -> str:
@@ -19,9 +18,9 @@ def _hours(hours: float) -> str:
 
 
 @require_GET
-@viewer_required
+@signed_in
 def service_detail(request, pk: int):
-    service = get_object_or_404(Service, pk=pk)
+    service = service_for(request.user, pk)
     trends = service_trends(service)
     chronological = list(reversed(trends.deployments))
     signed = [d for d in chronological if d.hours_to_signoff is not None]
