@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _setup import ROOT, django_on_bench_database
 
-ROUNDS = 6
+ROUNDS = int(os.environ.get("ROUNDS", 6))
 IDLE_SECONDS = 30
 SEED = ROOT / "checklists" / "data" / "production-readiness-checklist.md"
 PROBE = """
@@ -105,7 +105,8 @@ def main() -> None:
         env = {**os.environ, "DEBUG": "1", "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "127.0.0.1", "CTRLREADY_QUEUE": queue}
         web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "ctrlready.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--threads", "4", "--log-level", "warning"],
+             "--workers", "2", "--threads", "4", "--log-level", "warning",
+             *(["--access-logfile", os.environ["ACCESS_LOG"], "--access-logformat", '%(t)s "%(r)s" %(s)s %(M)s'] if os.environ.get("ACCESS_LOG") else [])],
             cwd=ROOT, env=env, start_new_session=True,
         )
         worker = Worker(connection, queue, concurrency=1).start()
