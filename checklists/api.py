@@ -10,7 +10,7 @@ from checklists.models import ChecklistVersion, Deployment, Environment, ItemSta
 from checklists.reports import FORMATS
 from checklists.views.reports import report_response
 from core import roles
-from core.errors import NotFound
+from core.errors import DomainError, NotFound
 from core.models import Source
 from core.text import excerpt
 
@@ -226,6 +226,37 @@ class ItemStateIn(Schema):
     state: ItemState.State | None = None
     note: str | None = None
     evidence_url: str | None = None
+    seen: ItemState.State | None = Field(
+        None, description="The state you saw: if the item is no longer in it, 409 with the item as it is now."
+    )
+
+
+class ItemMovedOut(Schema):
+    error: str
+    current: ItemOut = Field(..., description="The item as it is now.")
+
+
+class ItemsBulkIn(Schema):
+    keys: list[str] = Field(..., description="The items to change.")
+    state: ItemState.State
+    note: str | None = Field(None, description="A note for each; for `waived`, the waiver's reason.")
+    seen: dict[str, ItemState.State] = Field(
+        default_factory=dict, description="{key: the state you saw}; an item no longer in it refuses the change."
+    )
+
+
+class ItemsOut(Schema):
+    items: list[ItemOut]
+
+
+class RefusedItemOut(Schema):
+    key: str
+    error: str
+
+
+class ItemsRefusedOut(Schema):
+    error: str
+    refused: list[RefusedItemOut]
 
 
 class SignOffIn(Schema):
@@ -453,24 +484,56 @@ def deployment_detail(request, deployment_id: int):
     return _deployment_out(_deployment(request, deployment_id))
 
 
-@router.post(
-    "deployments/{int:deployment_id}/items/{path:key}",
-    response={200: ItemOut, **_errors(400, 401, 403, 404, 409)},
-)
-def item_state_set(request, deployment_id: int, key: str, payload: ItemStateIn):
-    """Set an item's state, note or evidence link."""
-    item_state = services.item_state_set(
-        deployment_id=deployment_id,
-        key=key,
-        state=payload.state,
-        note=payload.note,
-        evidence_url=payload.evidence_url,
-        actor=request.auth,
-        source=API,
-    )
+def _state_item_out(item_state) -> dict:
     item = item_state.item
     parent_key = item.parent.key if item.parent_id else None
     return _item_out(selectors.item_row(item_state), parent_key)
+
+
+@router.post(
+    "deployments/{int:deployment_id}/items",
+    response={200: ItemsOut, 400: ItemsRefusedOut, 403: ItemsRefusedOut, 404: ItemsRefusedOut, 409: ItemsRefusedOut,
+              **_errors(401)},
+)
+def items_bulk_set(request, deployment_id: int, payload: ItemsBulkIn):
+    """Set many items to one state with one note, in one transaction, one event per item changed; if any item
+    is refused, nothing changes and `refused` names each one and why."""
+    try:
+        changed = services.items_bulk_set(
+            deployment_id=deployment_id, keys=payload.keys, state=payload.state, note=payload.note,
+            seen=payload.seen, actor=request.auth, source=API,
+        )
+    except services.ItemsRefused:
+        raise
+    except DomainError as error:  # the whole request refused (locked, a role, nothing chosen): no item to name
+        return Status(error.status, {"error": error.message, "refused": []})
+    deployment = _deployment(request, deployment_id)
+    keys = {item_state.item.key for item_state in changed}
+    rows = selectors.item_rows_with_parents(deployment, keys)
+    key_of = {row.item.pk: row.item.key for row in rows}
+    return {"items": [_item_out(row, key_of.get(row.item.parent_id)) for row in rows if row.item.key in keys]}
+
+
+@router.post(
+    "deployments/{int:deployment_id}/items/{path:key}",
+    response={200: ItemOut, 409: ItemMovedOut | ErrorOut, **_errors(400, 401, 403, 404)},
+)
+def item_state_set(request, deployment_id: int, key: str, payload: ItemStateIn):
+    """Set an item's state, note or evidence link; with `seen`, only if the item is still in that state."""
+    try:
+        item_state = services.item_state_set(
+            deployment_id=deployment_id,
+            key=key,
+            state=payload.state,
+            note=payload.note,
+            evidence_url=payload.evidence_url,
+            seen=payload.seen,
+            actor=request.auth,
+            source=API,
+        )
+    except services.ItemMoved as moved:
+        return Status(409, {"error": moved.message, "current": _state_item_out(moved.item_state)})
+    return _state_item_out(item_state)
 
 
 @router.post(

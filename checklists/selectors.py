@@ -605,8 +605,8 @@ def deployment_overview(deployment: Deployment, *, now: datetime | None = None, 
         for section in version_outline(deployment.version_id)
     ]
     by_pk = {section.pk: section for section in sections}
-    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", *State.values), 0)
-    for row in _counts(ItemState.objects.filter(deployment=deployment), "item__section_id", moment):
+    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", "human", "optional", *State.values), 0)
+    for row in _counts(ItemState.objects.filter(deployment=deployment), "item__section_id", moment, filters=True):
         section = by_pk[row["item__section_id"]]
         section.total, section.failed, section.blocking = row["total"], row["failed"], row["blocking"]
         section.done = row["passed"] + row["waived"] + row["na"]
@@ -633,12 +633,23 @@ def deployment_overview(deployment: Deployment, *, now: datetime | None = None, 
     )
 
 
-def _counts(states, by: str, moment: datetime | Expression):
+#: What the deployment page's filters count besides states, blocking and stale ones (`filters=True`).
+FILTER_COUNTS = {
+    "human": Count("id", filter=Q(
+        item__probe__isnull=True, item__has_children=False, state__in=(State.PENDING, State.FAILED)
+    )),
+    "optional": Count("id", filter=Q(item__optional=True)),
+}
+
+
+def _counts(states, by: str, moment: datetime | Expression, *, filters: bool = False):
     """Item states counted per `by`: per state, and how many block, are stale (judged at `moment`), or have a
-    run in flight."""
+    run in flight; with `filters`, also what the deployment page's filters count (manual items waiting on a
+    person, optional items)."""
     return (
         states.values(by)
         .annotate(
+            **(FILTER_COUNTS if filters else {}),
             total=Count("id"),
             blocking=Count("id", filter=blocking_q(moment)),
             stale=Count("id", filter=stale_q(moment)),
@@ -800,6 +811,11 @@ def deployment_history(
             .order_by("actor_name").values_list("actor_name", flat=True).distinct()
         ),
     )
+
+
+def deployment_events_since(deployment_id: int, moment: datetime, *, limit: int = 20) -> list[Event]:
+    """The deployment's events after `moment`, oldest first, at most `limit` (what changed since someone looked)."""
+    return list(Event.objects.filter(deployment_ref=deployment_id, at__gt=moment).order_by("at", "id")[:limit])
 
 
 def deployment_events(deployment_id: int) -> list[Event]:

@@ -17,8 +17,9 @@ from checklists.parsing import MAX_BYTES, ChecklistError, ParsedChecklist, parse
 from checklists.selectors import deployment_snapshot
 from core import roles
 from core.actors import SYSTEM, actor_name, actor_user
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooLarge
 from core.events import event_append, event_fields
+from core.live import live_touch
 from core.models import Event, Source
 from core.text import excerpt
 
@@ -504,6 +505,35 @@ def _lock_open_deployment(deployment_id: int, *, actor, action: str) -> Deployme
     return deployment
 
 
+class ItemMoved(Conflict):
+    """The item is no longer in the state the change's author saw: nothing was changed.
+
+    `item_state` is the item as it is now (its `item` loaded), for the answer to show.
+    """
+
+    def __init__(self, item_state: ItemState, seen: str):
+        who = item_state.updated_by_name or "someone"
+        at = f" at {item_state.updated_at:%H:%M:%S} UTC" if item_state.updated_at else ""
+        super().__init__(
+            f"While you were looking, {who} set this item from {seen} to {item_state.state}{at}, so nothing "
+            "was changed. Look at it again; if your change still holds, apply it anyway.",
+            key=item_state.item.key, seen=seen, state=item_state.state, by=item_state.updated_by_name or None,
+        )
+        self.item_state = item_state
+
+
+def _check_seen(seen: str | None, item_state: ItemState) -> None:
+    """Refuse a change made over a state its author never saw (`seen`: the state they saw; None: not said)."""
+    if seen is not None and seen != item_state.state:
+        raise ItemMoved(item_state, seen)
+
+
+def _valid_seen(seen: str | None) -> str | None:
+    if seen is not None and seen not in State.values:
+        raise InvalidInput(f"`seen` must be the state you saw, one of {', '.join(State.values)}; not `{excerpt(seen)}`.")
+    return seen
+
+
 def item_state_set(
     *,
     deployment_id: int,
@@ -511,6 +541,7 @@ def item_state_set(
     state: str | None = None,
     note: str | None = None,
     evidence_url: str | None = None,
+    seen: str | None = None,
     actor,
     source: str,
 ) -> ItemState:
@@ -520,7 +551,10 @@ def item_state_set(
     answer needs no query for them. A tick of an item without a parent costs four queries: the
     deployment's lock, the state with its item, its update and its event (and the person's roles, once
     a request).
+
+    `seen` is the state the author saw: if the item has moved since, `ItemMoved` (409) and nothing changes.
     """
+    seen = _valid_seen(seen or None)
     if state is None and note is None and evidence_url is None:
         raise InvalidInput("Give a `state`, a `note` or an `evidence_url`.")
     if state is not None and state not in State.values:
@@ -541,6 +575,7 @@ def item_state_set(
         except ItemState.DoesNotExist:
             raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.") from None
         item_state.deployment = deployment
+        _check_seen(seen, item_state)
         item = item_state.item
         before = item_state.state
         if state == State.WAIVED and before == State.WAIVED:
@@ -589,6 +624,64 @@ def item_state_set(
                     data={"evidence_url": item_state.evidence_url} if item_state.evidence_url else None,
                 )
     return item_state
+
+
+class ItemsRefused(DomainError):
+    """A bulk change refused: `refused` names each item and why; nothing changed."""
+
+    def __init__(self, refused: list[dict], total: int, status: int):
+        named = "; ".join(f"`{excerpt(entry['key'])}`: {entry['error']}" for entry in refused[:5])
+        more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""
+        super().__init__(
+            f"{len(refused)} of the {total} items cannot be changed so, and nothing was: {named}{more}",
+            refused=refused,
+        )
+        self.status = status
+
+
+def items_bulk_set(
+    *,
+    deployment_id: int,
+    keys: list[str],
+    state: str,
+    note: str | None = None,
+    seen: dict[str, str] | None = None,
+    actor,
+    source: str,
+) -> list[ItemState]:
+    """Set many items to one state with one note (a waiver's reason), in one transaction.
+
+    Each item follows the rules of `item_state_set` (which applies them), and each that changes appends
+    its own event; `seen` maps keys to the state their author saw. If any item is refused, nothing
+    changes and `ItemsRefused` names every refused item and why.
+    """
+    keys = list(dict.fromkeys(key for key in keys or () if key))
+    if not keys:
+        raise InvalidInput("Choose at least one item to change.")
+    if len(keys) > settings.CTRLREADY_MAX_ITEMS:
+        raise InvalidInput(f"Change at most {settings.CTRLREADY_MAX_ITEMS} items at once.")
+    if state not in State.values:
+        raise InvalidInput(f"`{excerpt(str(state))}` is not a state; use one of {', '.join(State.values)}.")
+    seen = {key: _valid_seen(value) for key, value in (seen or {}).items()}
+    refused, changed = [], []
+    statuses = set()
+    with transaction.atomic():
+        # Once for all: refused whole if locked or not the person's to change; each item's change then holds the lock.
+        _lock_open_deployment(deployment_id, actor=actor, action="tick")
+        for key in keys:
+            try:
+                with transaction.atomic():
+                    changed.append(item_state_set(
+                        deployment_id=deployment_id, key=key, state=state, note=note, seen=seen.get(key),
+                        actor=actor, source=source,
+                    ))
+            except DomainError as error:
+                statuses.add(error.status)
+                refused.append({"key": key, "error": error.message})
+        if refused:
+            status = 409 if 409 in statuses else 403 if 403 in statuses else 404 if statuses == {404} else 400
+            raise ItemsRefused(refused, len(keys), status)
+    return changed
 
 
 def _waiver_stamp(item_state: ItemState, reason: str, actor) -> None:
@@ -695,6 +788,10 @@ def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) ->
 # --- Sign-off ---------------------------------------------------------------
 
 
+class DigestMoved(Conflict):
+    """A sign-off of a state that is no longer the deployment's."""
+
+
 def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str = "", actor, source: str) -> SignOff:
     comment = (comment or "").strip()
     with transaction.atomic():
@@ -711,7 +808,7 @@ def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str =
                 blocking=[row.item.key for row in snapshot.blocking],
             )
         if digest != snapshot.digest:
-            raise Conflict("The deployment changed since you looked at it; review it again and sign the current state.")
+            raise DigestMoved("The deployment changed since you looked at it; review it again and sign the current state.")
         if deployment.signoffs.filter(role=role, voided_at__isnull=True).exists():
             raise Conflict(f"The {role} role has already signed off this deployment.")
         if settings.CTRLREADY_PREVENT_SELF_SIGNOFF and _only_person_who_ticked(deployment, actor):
@@ -857,6 +954,8 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
          "carried_from"],
     )
     Event.objects.bulk_create(events)
+    for item_state in changed_states.values():  # a result that left the state as it was still shows a new run
+        live_touch(item_state.deployment_id, [item_state.item.key])
     for item_state in parents:
         refresh_parent(item_state.deployment, item_state.item, actor=SYSTEM, source=Source.PROBE)
     return changed_runs
@@ -865,6 +964,7 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
 def item_runs_mark(*, deployment_id: int, item_ids: list[int], run_state: str) -> None:
     """Show that runs of these items are queued or running (the deployment page reads it)."""
     ItemState.objects.filter(deployment_id=deployment_id, item_id__in=item_ids).update(run_state=run_state)
+    live_touch(deployment_id, Item.objects.filter(pk__in=item_ids).values_list("key", flat=True))
 
 
 def rows_save(rows: list, fields: list[str]) -> None:

@@ -16,6 +16,7 @@ from checklists.views import (
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("deployments/<int:pk>/", deployments.deployment_detail, name="deployment"),
+    path("deployments/<int:pk>/items/", deployments.items_bulk, name="deployment-items"),
     path("deployments/<int:pk>/items/<str:key>/", deployments.item, name="item"),
     path("deployments/<int:pk>/signoffs/", deployments.signoff, name="deployment-signoff"),
     path("deployments/<int:pk>/reopen/", deployments.reopen, name="deployment-reopen"),

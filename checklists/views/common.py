@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from core import roles
@@ -15,15 +16,19 @@ def signed_in(view):
 
     For pages of one team's thing (a deployment, an environment, a service): the view reads it through
     `selectors.*_for`, which answers 404 to someone who may not see it and 403 to someone who may only read it.
+    Every answer is `Cache-Control: no-store`: the pages show state that changes, and Back must not show a
+    page from before a tick.
     """
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except DomainError as error:
-            return error_response(request, error)
+            response = error_response(request, error)
+        add_never_cache_headers(response)
+        return response
 
     return wrapper
 
