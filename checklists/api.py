@@ -256,7 +256,9 @@ class RefusedItemOut(Schema):
 
 class ItemsRefusedOut(Schema):
     error: str
-    refused: list[RefusedItemOut]
+    # Each refused item, when the refusal is about items; absent when the request itself is refused
+    # (a body that is not JSON, a deployment one may not read).
+    refused: list[RefusedItemOut] | None = None
 
 
 class SignOffIn(Schema):
