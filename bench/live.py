@@ -96,6 +96,7 @@ def main() -> None:
     version = checklist_import(markdown=markdown, name="live", actor=SYSTEM, source="cli").version
     tick_key = version.items.filter(probe__isnull=True, has_children=False).order_by("position")[0].key
     results: dict[int, dict[str, list[float]]] = {}
+    loads: list[float] = []
     with http_target() as base_url:
         environment = Environment.objects.create(service=Service.objects.create(name="live"), name="x", base_url=base_url)
         deployment = deployment_create(
@@ -119,28 +120,31 @@ def main() -> None:
                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                           "--disable-background-timer-throttling", "--disable-renderer-backgrounding"],
                 )
+                # Each page its own context (its own session, as 20 people would have), signed in as the viewer.
                 # bypass_csp: the watcher above is an init script, which the page's CSP would refuse.
-                context = browser.new_context(base_url=base, bypass_csp=True)
-                context.add_init_script(WATCH % tick_key)
-                login = context.new_page()
-                for _ in range(100):
-                    try:
-                        login.goto("/accounts/login/")
-                        break
-                    except Exception:
-                        time.sleep(0.1)
-                login.get_by_label("Username").fill("viewer")
-                login.get_by_label("Password").fill("pw-viewer")
-                login.get_by_role("button", name="Sign in").click()
-                login.wait_for_url(f"{base}/")
-                login.close()
+                def viewer_page():
+                    context = browser.new_context(base_url=base, bypass_csp=True)
+                    context.add_init_script(WATCH % tick_key)
+                    page = context.new_page()
+                    for _ in range(100):
+                        try:
+                            page.goto("/accounts/login/")
+                            break
+                        except Exception:
+                            time.sleep(0.1)
+                    page.get_by_label("Username").fill("viewer")
+                    page.get_by_label("Password").fill("pw-viewer")
+                    page.get_by_role("button", name="Sign in").click()
+                    page.wait_for_url(f"{base}/")
+                    page.goto(f"/deployments/{deployment.pk}/")
+                    return page
+
                 pages = []
                 for size in (1, 20):
                     while len(pages) < size:
-                        page = context.new_page()
-                        page.goto(f"/deployments/{deployment.pk}/")
-                        pages.append(page)
+                        pages.append(viewer_page())
                     time.sleep(1.5)
+                    loads.append(os.getloadavg()[0])
                     delays = results.setdefault(size, {"tick": [], "probe": []})
                     state = "pending"
                     for _ in range(ROUNDS):
@@ -155,6 +159,7 @@ def main() -> None:
                         finished = run.finished_at.timestamp() * 1000
                         delays["probe"].append(_visible_after(pages, "probe-0", None, finished, run=run))
                         time.sleep(0.3)
+                    loads.append(os.getloadavg()[0])
 
                 # 20 idle pages: what they cost the server while nothing changes.
                 pids = children(web.pid)
@@ -171,6 +176,9 @@ def main() -> None:
             web.wait()
 
     # One idle poll, in this process: what it reads.
+    from django.db import connections
+
+    connection = connections["default"]
     client = Client()
     client.force_login(viewer)
     client.get("/")
@@ -196,6 +204,7 @@ def main() -> None:
           f"Redis {redis_commands} commands")
     print(f"    one idle poll: 204 with {len(queries.captured_queries)} SQL queries ({', '.join(sql)}), "
           f"1 Redis GET, {poll_cpu_ms:.1f} ms CPU in-process (Django test client)")
+    print(f"    the machine's load average during the runs: {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores")
 
 
 def _finished_run(deployment, previous: int):
