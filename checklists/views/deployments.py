@@ -12,6 +12,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -90,8 +91,10 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
     current = request.GET.get("show", "")
     if current not in FILTERS:
         current = ""
+    search = " ".join(request.GET.get("q", "").split())[:100]
     url = reverse("deployment", args=[deployment.pk])
-    query = f"?show={current}" if current else ""
+    params = {key: value for key, value in (("show", current), ("q", search)) if value}
+    query = f"?{urlencode(params)}" if params else ""
     can = permissions(request.user, team=deployment.owner_team_id)
     live = not deployment.locked
     return {
@@ -100,9 +103,11 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         "environment": deployment.environment,
         "version": deployment.version,
         "current_filter": current,
+        "search": search,  # words the item's text must contain
+        "filtered": bool(current or search),
         "page_url": url,
         "here": here or url + query,
-        "anchor_base": url + query if current else "",  # where links to a section or an item point
+        "anchor_base": url + query if params else "",  # where links to a section or an item point
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
         "bulk_url": reverse("deployment-items", args=[deployment.pk]),
@@ -160,7 +165,12 @@ def _panels(
 def _shown(rows: list[ItemRow], page: dict) -> list[ItemRow]:
     """The rows the page's filter lets through (all of them without a filter)."""
     test = FILTERS[page["current_filter"]][1] if page["current_filter"] else None
-    return rows if test is None else [row for row in rows if test(row)]
+    if test is not None:
+        rows = [row for row in rows if test(row)]
+    if page["search"]:
+        words = page["search"].casefold().split()
+        rows = [row for row in rows if all(word in row.item.text.casefold() for word in words)]
+    return rows
 
 
 def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, filtered: bool) -> list[RowBlock]:
@@ -208,7 +218,7 @@ def _page_context(request, deployment: Deployment, page: dict, *, since: int) ->
         **_live(page, overview.progress, since=since),
         "rows": rows,
         "visible": visible,
-        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
+        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=page["filtered"])),
         "automated_count": sum(1 for row in rows if row.item.probe is not None),
         "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
         "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
