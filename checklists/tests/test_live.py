@@ -72,6 +72,7 @@ def test_page_asks_for_changes_every_second_and_hears_nothing_when_nothing_chang
         response = poll(client, deployment, since)
     assert response.status_code == 204 and response.content == b""
     assert not any("checklists_itemstate" in query["sql"] for query in context.captured_queries)
+    assert len(context.captured_queries) <= 4  # the session, the person, the deployment, their roles
 
 
 def test_another_persons_tick_comes_back_as_its_row_and_the_panels(

@@ -260,7 +260,7 @@ def _filter_counts(progress: dict) -> list[tuple[str, str, int]]:
 
 
 def _announcement(rows: list[ItemRow]) -> str:
-    """A sentence for screen readers about what others changed."""
+    """A sentence for screen readers about what others changed (the page's `aria-live` region)."""
     lines = [
         f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state).lower()}"
         + (f" ({row.state.updated_by_name})" if row.state.updated_by_name else "")
@@ -354,6 +354,8 @@ def _rows_answer(
         sections = overview.sections_of({row.item.section_id for row in rows})
         context.update(_panels(request, page, overview, sections=sections, oob=True))
         context["filters"] = _filter_counts(overview.progress)
+        row = next(row for row in rows if row.item.key == key)
+        context["announcement"] = f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state)}."
     return render_to_string(f"{TEMPLATE}#rows_response", context, request)
 
 
