@@ -4,6 +4,7 @@ The whole page reads every row; an htmx answer reads only what it shows: a tick'
 changed and their parents, and the panels (progress, sign-off) out of band, from the deployment's overview.
 """
 
+import hashlib
 from functools import partial
 
 from django.contrib import messages
@@ -12,8 +13,8 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists.forms import ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
@@ -53,7 +54,7 @@ from checklists.views.rows import (
 )
 from core import roles
 from core.errors import DomainError, NotFound
-from core.live import live_changes, live_version
+from core.live import live_answer, live_changes, live_version
 from core.models import Source
 from core.text import excerpt
 
@@ -283,6 +284,17 @@ def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse
         response["HX-Retarget"] = "#deployment-page"
         response["HX-Reswap"] = "outerHTML"
         return response
+    # Pages that ask the same (the same version, filter and search, what their person may do there) share one
+    # rendering of the answer; it carries no CSRF token of its own (htmx sends the page's in a header).
+    team = deployment.owner_team_id
+    signs = [roles.has_role(request.user, role, team=team) for role in (deployment.version.required_roles or ["lead"])]
+    variant = repr((changes.version, request.GET.urlencode(), sorted(page["can"].items()), signs))
+    variant = hashlib.sha256(variant.encode()).hexdigest()[:32]
+    return HttpResponse(live_answer(deployment.pk, variant, lambda: _changes_body(request, deployment, page, changes)))
+
+
+def _changes_body(request, deployment: Deployment, page: dict, changes) -> str:
+    page = {**page, "csrf_token": ""}
     overview = _overview(deployment)
     rows = [row for row in item_rows_with_parents(deployment, changes.keys) if row.item.key in changes.keys or row.item.has_children]
     views = _row_views(_shown(rows, page), page)
@@ -298,7 +310,7 @@ def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse
         "filters": _filter_counts(overview.progress),
         "announcement": _announcement([row for row in rows if row.item.key in changes.keys]),
     }
-    return HttpResponse(render_to_string(f"{TEMPLATE}#changes_response", context, request))
+    return render_to_string(f"{TEMPLATE}#changes_response", context, request)
 
 
 def _overview(deployment: Deployment) -> Overview:
