@@ -295,7 +295,6 @@ def environment_create(
     An existing service's environments are its team's admins' to create; a new service goes to `team`
     (a slug), whose admin the actor must be. Only a site admin creates a service that belongs to no team.
     """
-    roles.require(actor, "manage", team=roles.ANY)
     service_name = _text(service_name, "service", 200)
     name = _text(name, "name", 100)
     base_url = _base_url(base_url)
@@ -372,6 +371,26 @@ def _service_owner(service_name: str, team: str | None, actor) -> Team | None:
     if not roles.can(actor, "manage", team=owner):
         raise Forbidden(f"Only an admin of {owner.name} (or a site admin) may create a service for it.")
     return owner
+
+
+def service_team_set(*, service: Service, team: Team | None, actor, source: str) -> Service:
+    """Give a service to another team (or to none: then only site-wide roles reach it). Site admins only."""
+    if not roles.can(actor, "manage", team=None):
+        raise Forbidden("Only a site admin moves a service to another team.")
+    with transaction.atomic():
+        service = Service.objects.select_for_update(of=("self",)).select_related("team").get(pk=service.pk)
+        before = service.team
+        if before == team:
+            return service
+        service.team = team
+        service.save(update_fields=["team"])
+        event_append(
+            kind=Event.Kind.TEAM, source=source, actor=actor,
+            before=before.slug if before else "", after=team.slug if team else "",
+            note=f"{service.name} moved from {before.name if before else 'no team'} to {team.name if team else 'no team'}.",
+            data={"team": team.slug if team else "", "from": before.slug if before else "", "service": service.name},
+        )
+    return service
 
 
 def environment_update(

@@ -1397,3 +1397,12 @@ def team_view(actor, slug: str) -> TeamView:
     if not found:
         raise NotFound(f"There is no team `{excerpt(slug)}`; see /teams/ for every team.")
     return found[0]
+
+
+def team_events(team: Team, *, limit: int = 20) -> list[Event]:
+    """The latest changes to a team and its members, newest first."""
+    return list(
+        Event.objects.filter(kind__in=[Event.Kind.TEAM, Event.Kind.MEMBERSHIP])
+        .filter(Q(data__team=team.slug) | Q(data__from=team.slug))
+        .order_by("-at", "-id")[:limit]
+    )

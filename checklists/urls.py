@@ -27,6 +27,7 @@ urlpatterns = [
         r"^deployments/(?P<pk>[0-9]+)/report\.(?P<fmt>json|md|pdf|xml)$", reports.deployment_report, name="deployment-report"
     ),
     path("services/<int:pk>/", services.service_detail, name="service"),
+    path("services/<int:pk>/team/", services.service_team, name="service-team"),
     path("environments/new/", environments.environment_new, name="environment-new"),
     path("environments/<int:pk>/", environments.environment_detail, name="environment"),
     path("environments/<int:pk>/edit/", environments.environment_edit, name="environment-edit"),

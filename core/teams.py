@@ -50,6 +50,13 @@ def _require_team_admin(actor, team: Team) -> None:
 def membership_set(*, team: Team, user, role: str, actor, source: str) -> Membership:
     """Give `user` the role `role` in `team` (adding them if they are not in it); one event if anything changed."""
     _require_team_admin(actor, team)
+    return membership_write(team=team, user=user, role=role, actor=actor, source=source)
+
+
+def membership_write(*, team: Team, user, role: str, actor, source: str, note: str = "") -> Membership:
+    """`membership_set` without asking who may: only for single sign-on (core/sso.py), whose authority is the
+    identity provider's word about the person signing in, who is the actor. Every other caller uses
+    `membership_set`. `note` replaces the event's sentence."""
     if role not in Role.values:
         raise InvalidInput(f"`{excerpt(str(role))}` is not a role; use one of {', '.join(Role.values)}.")
     with transaction.atomic():
@@ -63,7 +70,7 @@ def membership_set(*, team: Team, user, role: str, actor, source: str) -> Member
         if before != role:
             event_append(
                 kind=Event.Kind.MEMBERSHIP, source=source, actor=actor, before=before, after=role,
-                note=f"{user.get_username()} is {role} in {team.name}" + (f" (was {before})." if before else "."),
+                note=note or f"{user.get_username()} is {role} in {team.name}" + (f" (was {before})." if before else "."),
                 data={"team": team.slug, "user": user.get_username()},
             )
     roles.forget(user)
@@ -73,6 +80,11 @@ def membership_set(*, team: Team, user, role: str, actor, source: str) -> Member
 def membership_remove(*, team: Team, user, actor, source: str) -> None:
     """Take `user` out of `team`; one event with the role they had."""
     _require_team_admin(actor, team)
+    membership_delete(team=team, user=user, actor=actor, source=source)
+
+
+def membership_delete(*, team: Team, user, actor, source: str, note: str = "") -> None:
+    """`membership_remove` without asking who may: only for single sign-on, as `membership_write`."""
     with transaction.atomic():
         membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
         if membership is None:
@@ -80,7 +92,7 @@ def membership_remove(*, team: Team, user, actor, source: str) -> None:
         membership.delete()
         event_append(
             kind=Event.Kind.MEMBERSHIP, source=source, actor=actor, before=membership.role, after="",
-            note=f"{user.get_username()} left {team.name} (was {membership.role}).",
+            note=note or f"{user.get_username()} left {team.name} (was {membership.role}).",
             data={"team": team.slug, "user": user.get_username()},
         )
     roles.forget(user)

@@ -382,7 +382,7 @@ def item(request, pk: int, key: str):
         raise form_error(form)
     data = form.cleaned_data
     try:
-        item_state_set(
+        item_state = item_state_set(
             deployment_id=pk,
             key=key,
             state=data["state"] or None,
@@ -399,7 +399,7 @@ def item(request, pk: int, key: str):
         conflict = ConflictView(moved.message, sent)
         return HttpResponse(_rows_answer(request, _deployment(request, pk), key, conflict=conflict))
     if request.htmx:
-        return HttpResponse(_rows_answer(request, _deployment(request, pk), key, panels=True))
+        return HttpResponse(_rows_answer(request, item_state.deployment, key, panels=True))  # the tick checked its team
     return redirect(_back(request, pk) + f"#item-{key}")
 
 

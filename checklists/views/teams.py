@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists.selectors import team_view, teams_overview
+from checklists.selectors import team_events, team_view, teams_overview
 from checklists.views.common import signed_in
 from core import roles
 from core.errors import InvalidInput, NotFound
@@ -39,6 +39,7 @@ def team_detail(request, slug: str):
         "team": shown.team,
         "roles": ROLES,
         "can_manage": roles.can(request.user, "manage", team=shown.team),
+        "events": team_events(shown.team),
     })
 
 
