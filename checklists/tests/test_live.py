@@ -172,8 +172,9 @@ def test_pages_are_never_stored_and_go_out_compressed(client, people, seed_deplo
 def test_pages_asking_the_same_share_one_rendered_answer_without_a_csrf_token_of_its_own(
     client, people, deployment, django_capture_on_commit_callbacks
 ):
-    from conftest import make_user
     from django.test import Client
+
+    from conftest import make_user
 
     client.force_login(people["viewer"])
     since = since_of(client.get(reverse("deployment", args=[deployment.pk])).content.decode())
