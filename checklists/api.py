@@ -256,9 +256,9 @@ class RefusedItemOut(Schema):
 
 class ItemsRefusedOut(Schema):
     error: str
-    # Each refused item, when the refusal is about items; absent when the request itself is refused
-    # (a body that is not JSON, a deployment one may not read).
-    refused: list[RefusedItemOut] | None = None
+    refused: list[RefusedItemOut] = Field(
+        default_factory=list, description="Each item refused and why; empty or absent when the whole request is."
+    )
 
 
 class SignOffIn(Schema):

@@ -4,6 +4,7 @@ The whole page reads every row; an htmx answer reads only what it shows: a tick'
 changed and their parents, and the panels (progress, sign-off) out of band, from the deployment's overview.
 """
 
+import hashlib
 from functools import partial
 
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists.forms import ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
@@ -52,7 +54,7 @@ from checklists.views.rows import (
 )
 from core import roles
 from core.errors import DomainError, NotFound
-from core.live import live_changes, live_version
+from core.live import live_answer, live_changes, live_version
 from core.models import Source
 from core.text import excerpt
 
@@ -90,8 +92,10 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
     current = request.GET.get("show", "")
     if current not in FILTERS:
         current = ""
+    search = " ".join(request.GET.get("q", "").split())[:100]
     url = reverse("deployment", args=[deployment.pk])
-    query = f"?show={current}" if current else ""
+    params = {key: value for key, value in (("show", current), ("q", search)) if value}
+    query = f"?{urlencode(params)}" if params else ""
     can = permissions(request.user, team=deployment.owner_team_id)
     live = not deployment.locked
     return {
@@ -100,9 +104,11 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         "environment": deployment.environment,
         "version": deployment.version,
         "current_filter": current,
+        "search": search,  # words the item's text must contain
+        "filtered": bool(current or search),
         "page_url": url,
         "here": here or url + query,
-        "anchor_base": url + query if current else "",  # where links to a section or an item point
+        "anchor_base": url + query if params else "",  # where links to a section or an item point
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
         "bulk_url": reverse("deployment-items", args=[deployment.pk]),
@@ -160,7 +166,12 @@ def _panels(
 def _shown(rows: list[ItemRow], page: dict) -> list[ItemRow]:
     """The rows the page's filter lets through (all of them without a filter)."""
     test = FILTERS[page["current_filter"]][1] if page["current_filter"] else None
-    return rows if test is None else [row for row in rows if test(row)]
+    if test is not None:
+        rows = [row for row in rows if test(row)]
+    if page["search"]:
+        words = page["search"].casefold().split()
+        rows = [row for row in rows if all(word in row.item.text.casefold() for word in words)]
+    return rows
 
 
 def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, filtered: bool) -> list[RowBlock]:
@@ -208,7 +219,7 @@ def _page_context(request, deployment: Deployment, page: dict, *, since: int) ->
         **_live(page, overview.progress, since=since),
         "rows": rows,
         "visible": visible,
-        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
+        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=page["filtered"])),
         "automated_count": sum(1 for row in rows if row.item.probe is not None),
         "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
         "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
@@ -250,7 +261,7 @@ def _filter_counts(progress: dict) -> list[tuple[str, str, int]]:
 
 
 def _announcement(rows: list[ItemRow]) -> str:
-    """A sentence for screen readers about what others changed."""
+    """A sentence for screen readers about what others changed (the page's `aria-live` region)."""
     lines = [
         f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state).lower()}"
         + (f" ({row.state.updated_by_name})" if row.state.updated_by_name else "")
@@ -273,6 +284,17 @@ def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse
         response["HX-Retarget"] = "#deployment-page"
         response["HX-Reswap"] = "outerHTML"
         return response
+    # Pages that ask the same (the same version, filter and search, what their person may do there) share one
+    # rendering of the answer; it carries no CSRF token of its own (htmx sends the page's in a header).
+    team = deployment.owner_team_id
+    signs = [roles.has_role(request.user, role, team=team) for role in (deployment.version.required_roles or ["lead"])]
+    variant = repr((changes.version, request.GET.urlencode(), sorted(page["can"].items()), signs))
+    variant = hashlib.sha256(variant.encode()).hexdigest()[:32]
+    return HttpResponse(live_answer(deployment.pk, variant, lambda: _changes_body(request, deployment, page, changes)))
+
+
+def _changes_body(request, deployment: Deployment, page: dict, changes) -> str:
+    page = {**page, "csrf_token": ""}
     overview = _overview(deployment)
     rows = [row for row in item_rows_with_parents(deployment, changes.keys) if row.item.key in changes.keys or row.item.has_children]
     views = _row_views(_shown(rows, page), page)
@@ -288,7 +310,7 @@ def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse
         "filters": _filter_counts(overview.progress),
         "announcement": _announcement([row for row in rows if row.item.key in changes.keys]),
     }
-    return HttpResponse(render_to_string(f"{TEMPLATE}#changes_response", context, request))
+    return render_to_string(f"{TEMPLATE}#changes_response", context, request)
 
 
 def _overview(deployment: Deployment) -> Overview:
@@ -344,6 +366,8 @@ def _rows_answer(
         sections = overview.sections_of({row.item.section_id for row in rows})
         context.update(_panels(request, page, overview, sections=sections, oob=True))
         context["filters"] = _filter_counts(overview.progress)
+        row = next(row for row in rows if row.item.key == key)
+        context["announcement"] = f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state)}."
     return render_to_string(f"{TEMPLATE}#rows_response", context, request)
 
 

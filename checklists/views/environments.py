@@ -205,7 +205,7 @@ def environment_edit(request, pk: int):
             source=Source.WEB,
         )
         messages.success(request, "Settings saved.")
-        return redirect("environment-edit", pk=pk)
+        return redirect("environment", pk=pk)
     return render(request, "checklists/environment_form.html", edit_context(environment))
 
 
