@@ -256,7 +256,9 @@ class RefusedItemOut(Schema):
 
 class ItemsRefusedOut(Schema):
     error: str
-    refused: list[RefusedItemOut]
+    refused: list[RefusedItemOut] = Field(
+        [], description="The items refused, when the refusal is about items (not for a bad body or a missing token)."
+    )
 
 
 class SignOffIn(Schema):
