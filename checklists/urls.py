@@ -7,6 +7,7 @@ from checklists.views import (
     deployments,
     environments,
     history,
+    me,
     people,
     reports,
     services,
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("deployments/<int:pk>/", deployments.deployment_detail, name="deployment"),
     path("deployments/<int:pk>/items/<str:key>/", deployments.item, name="item"),
+    path("deployments/<int:pk>/items/<str:key>/approve/", deployments.waiver_approval, name="item-approve"),
+    path("deployments/<int:pk>/items/<str:key>/comments/", deployments.comment, name="item-comment"),
     path("deployments/<int:pk>/signoffs/", deployments.signoff, name="deployment-signoff"),
     path("deployments/<int:pk>/reopen/", deployments.reopen, name="deployment-reopen"),
     path("deployments/<int:pk>/history/", history.deployment_history, name="deployment-history"),
@@ -35,4 +38,5 @@ urlpatterns = [
     path("checklists/<slug:slug>/", checklists.checklist_detail, name="checklist"),
     path("checklists/<slug:slug>/diff/", checklists.checklist_diff, name="checklist-diff"),
     path("people/", people.people, name="people"),
+    path("me/", me.me, name="me"),
 ]

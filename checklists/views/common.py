@@ -53,4 +53,7 @@ def form_error(form) -> InvalidInput:
 
 
 def permissions(user) -> dict:
-    return {action: roles.can(user, action) for action in ("tick", "run", "waive", "signoff", "reopen", "manage")}
+    return {
+        action: roles.can(user, action)
+        for action in ("tick", "run", "waive", "signoff", "reopen", "manage", "assign", "comment")
+    }

@@ -7,6 +7,7 @@ changed and their parents, and the panels (progress, sign-off) out of band, from
 from functools import partial
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,7 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists.forms import ItemStateForm, ReopenForm, SignOffForm
+from checklists.assignments import item_assign
+from checklists.comments import comment_add, item_comments
+from checklists.forms import CommentForm, ItemStateForm, ReopenForm, SignOffForm
 from checklists.models import Deployment, ItemState
 from checklists.selectors import (
     ItemRow,
@@ -28,7 +31,7 @@ from checklists.selectors import (
     item_rows,
     item_rows_with_parents,
 )
-from checklists.services import deployment_reopen, item_state_set, signoff_record
+from checklists.services import deployment_reopen, item_state_set, signoff_record, waiver_approve
 from checklists.views.common import form_error, next_url, permissions, viewer_required
 from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_html, sections_html
 from core import roles
@@ -54,7 +57,15 @@ FILTERS = {
     "blocking": ("Blocking", lambda row: row.blocking),
     "stale": ("Stale", lambda row: row.stale),
     "optional": ("Optional", lambda row: row.item.optional),
+    "mine": ("Assigned to me", None),  # a test of the person looking: see _filter_test
 }
+
+
+def _filter_test(key: str, me: str):
+    """The row test of filter `key` for the person named `me`."""
+    if key == "mine":
+        return lambda row: row.state.assignee_name == me
+    return FILTERS[key][1]
 
 
 def _deployment(pk: int) -> Deployment:
@@ -83,6 +94,7 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         "current_filter": current,
         "page_url": url,
         "here": here or url + query,
+        "me": request.user.get_username(),
         "anchor_base": url + query if current else "",  # where links to a section or an item point
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
@@ -99,7 +111,7 @@ def _row_options(page: dict) -> RowOptions:
     can = page["can"]
     return RowOptions(
         page_url=page["page_url"], tz=timezone.get_current_timezone(), can_run=can["run"], can_waive=can["waive"],
-        actions=page["actions"],
+        actions=page["actions"], username=page["me"], can_assign=can["assign"],
     )
 
 
@@ -135,7 +147,7 @@ def _panels(
 
 def _shown(rows: list[ItemRow], page: dict) -> list[ItemRow]:
     """The rows the page's filter lets through (all of them without a filter)."""
-    test = FILTERS[page["current_filter"]][1] if page["current_filter"] else None
+    test = _filter_test(page["current_filter"], page["me"]) if page["current_filter"] else None
     return rows if test is None else [row for row in rows if test(row)]
 
 
@@ -180,7 +192,10 @@ def deployment_detail(request, pk: int):
         "visible": visible,
         "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
         "automated_count": sum(1 for row in rows if row.item.probe is not None),
-        "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
+        "filters": [
+            (key, label, sum(1 for row in rows if test(row)))
+            for key, label, test in ((key, label, _filter_test(key, page["me"])) for key, (label, _) in FILTERS.items())
+        ],
         "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
     }
     return render(request, TEMPLATE, context)
@@ -249,15 +264,22 @@ def item(request, pk: int, key: str):
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
-    item_state_set(
-        deployment_id=pk,
-        key=key,
-        state=data["state"] or None,
-        note=data["note"] if "note" in request.POST else None,
-        evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
-        actor=request.user,
-        source=Source.WEB,
-    )
+    assigns = "assignee" in request.POST
+    with transaction.atomic():
+        if not assigns or any(name in request.POST for name in ("state", "note", "evidence_url")):
+            item_state_set(
+                deployment_id=pk,
+                key=key,
+                state=data["state"] or None,
+                note=data["note"] if "note" in request.POST else None,
+                evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
+                waiver_expires_at=data["expires_at"],
+                waiver_for_days=data["for_days"],
+                actor=request.user,
+                source=Source.WEB,
+            )
+        if assigns:
+            item_assign(deployment_id=pk, key=key, assignee=data["assignee"], actor=request.user, source=Source.WEB)
     if request.htmx:
         return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
     return redirect(_back(request, pk) + f"#item-{key}")
@@ -282,8 +304,30 @@ def _item_page(request, pk: int, key: str):
         "section_path": rows[0].item.section_path,
         "in_flight": _in_flight(deployment),
         "item_url": item_url,
+        "comments": item_comments(pk, key),
     }
     return render(request, "checklists/item.html", context)
+
+
+@require_POST
+@viewer_required
+def waiver_approval(request, pk: int, key: str):
+    """A second lead approves the item's proposed waiver."""
+    waiver_approve(deployment_id=pk, key=key, actor=request.user, source=Source.WEB)
+    if request.htmx:
+        return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
+    return redirect(_back(request, pk) + f"#item-{key}")
+
+
+@require_POST
+@viewer_required
+def comment(request, pk: int, key: str):
+    """Comment on the item; back to its thread."""
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        raise form_error(form)
+    comment_add(deployment_id=pk, key=key, text=form.cleaned_data["text"], actor=request.user, source=Source.WEB)
+    return redirect(reverse("item", args=[pk, key]) + "#comments")
 
 
 def _back(request, pk: int) -> str:
