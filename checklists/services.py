@@ -423,7 +423,8 @@ def _check_origin(origin: Deployment, *, environment, version: ChecklistVersion,
 CARRIED_FIELDS = (
     "state", "note", "evidence_url", "updated_by", "updated_by_name", "updated_at",
     "latest_run_id", "result", "last_passed_at", "carried_from",
-    "waiver_reason", "waived_by", "waived_by_name", "waived_at",
+    "waiver_reason", "waived_by", "waived_by_name", "waived_at", "waiver_expires_at", "waiver_proposed",
+    "waiver_approved_by_name",
 )
 
 

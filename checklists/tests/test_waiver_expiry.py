@@ -5,11 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checklists.models import ItemState
+from checklists.models import Environment, ItemState
 from checklists.reminders import reminders_send
 from checklists.selectors import deployment_digest, deployment_overview, deployment_snapshot, deployment_summaries
-from checklists.services import item_state_set, signoff_record, waiver_approve
+from checklists.services import checklist_import, deployment_create, item_state_set, signoff_record, waiver_approve
+from checklists.tests.test_carry_over import TEXT as CARRY
 from conftest import make_user
+from core.actors import SYSTEM
 from core.errors import Conflict, Forbidden, InvalidInput
 from core.models import Event
 
@@ -206,3 +208,22 @@ def test_the_api_approves_and_refuses_self_approval(api, deployment, people, app
     assert done.status_code == 200
     assert (done.json()["waiver_proposed"], done.json()["waiver_approved_by"]) == (False, "admin")
     assert ItemState.objects.get(deployment=deployment, item__key="rollback").waiver_proposed is False
+
+
+def test_a_carried_waiver_keeps_its_expiry_and_blocks_past_it(environment, people, probe_result, clock):
+    checklist_import(markdown=CARRY, name="Carry", actor=SYSTEM, source="cli")
+    staging = deployment_create(environment=environment, checklist_slug="carry", release="v2", actor=people["engineer"],
+                                source="api")
+    for key in ("pentest", "docs-api", "docs-runbook", "smoke"):
+        item_state_set(deployment_id=staging.pk, key=key, state="passed", actor=people["engineer"], source="api")
+    item_state_set(deployment_id=staging.pk, key="licences", state="waived", note="Legal by mail", waiver_for_days=2,
+                   actor=people["lead"], source="api")
+    probe_result(staging, "contract", "passed")
+    sign(staging, people)
+    production = Environment.objects.create(service=environment.service, name="production", base_url="http://127.0.0.1:9")
+    carried = deployment_create(environment=production, from_id=staging.pk, actor=people["engineer"], source="api")
+    licences = ItemState.objects.get(deployment=carried, item__key="licences")
+    assert (licences.state, licences.waiver_expires_at) == ("waived", ItemState.objects.get(
+        deployment=staging, item__key="licences").waiver_expires_at)
+    clock(days=3)
+    assert "licences" in [row.item.key for row in deployment_snapshot(carried).blocking]
