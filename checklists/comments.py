@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from checklists.models import Deployment, ItemState
 from core import roles
 from core.errors import InvalidInput, NotFound
-from core.events import event_append, event_fields
+from core.events import event_append
 from core.models import Event
 from core.text import excerpt
 
@@ -84,13 +84,11 @@ def comment_add(*, deployment_id: int, key: str, text: str, actor, source: str) 
             kind=Event.Kind.COMMENT, source=source, actor=actor, deployment=deployment, item=item_state.item,
             note=text, data={"html": comment_html(text), "mentions": mentioned},
         )
-        Event.objects.bulk_create([
-            Event(**event_fields(
+        for name in mentioned:
+            event_append(
                 kind=Event.Kind.MENTIONED, source=source, actor=actor, deployment=deployment, item=item_state.item,
                 after=name, note=excerpt(text, 280), data={"user": name, "comment": comment.pk},
-            ))
-            for name in mentioned
-        ])
+            )
     return comment
 
 

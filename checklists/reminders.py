@@ -17,7 +17,7 @@ from django.utils import timezone
 from checklists.models import Deployment, ItemState
 from checklists.selectors import deployment_summaries
 from core.actors import SYSTEM
-from core.events import event_fields
+from core.events import event_append
 from core.models import Event, Source
 
 BATCH = 500
@@ -43,16 +43,14 @@ def waivers_expired_note(*, now: datetime) -> int:
         if not states:
             return 0
         ItemState.objects.filter(pk__in=[state.pk for state in states]).update(waiver_expiry_noted=True)
-        Event.objects.bulk_create([
-            Event(**event_fields(
+        for state in states:
+            event_append(
                 kind=Event.Kind.WAIVER_EXPIRED, source=Source.PROBE, actor=SYSTEM, deployment=state.deployment,
                 item=state.item, before=state.state, after=state.state,
                 note=f"The waiver by {state.waived_by_name or 'a lead'} expired at {state.waiver_expires_at:%Y-%m-%d %H:%M} UTC"
                 + ("; the item blocks sign-off again." if not state.item.optional else "."),
                 data={"expires_at": state.waiver_expires_at.isoformat(), "waived_by": state.waived_by_name},
-            ))
-            for state in states
-        ])
+            )
     return len(states)
 
 
@@ -78,10 +76,10 @@ def deployments_due_soon_note(*, now: datetime) -> int:
             blocking = summaries[pk]["blocking"]
             hours = (deployment.due_at - now).total_seconds() / 3600
             when = f"in {hours:.0f} hour(s)" if hours >= 1 else "within the hour" if hours >= 0 else "and overdue"
-            Event.objects.create(**event_fields(
+            event_append(
                 kind=Event.Kind.DUE_SOON, source=Source.PROBE, actor=SYSTEM, deployment=deployment,
                 note=f"Due {when} ({deployment.due_at:%Y-%m-%d %H:%M} UTC); {blocking} item(s) still block sign-off.",
                 data={"due_at": deployment.due_at.isoformat(), "blocking": blocking},
-            ))
+            )
             appended += 1
     return appended

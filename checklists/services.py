@@ -354,16 +354,16 @@ def deployment_create(
             data={"from": origin.pk} if origin is not None else None,
         )
         evidence_carry(deployment=deployment, origin=origin, actor=actor, source=source)
-        if owners:
-            Event.objects.bulk_create([
-                Event(**event_fields(
-                    kind=Event.Kind.ASSIGNED, source=source, actor=actor, deployment=deployment, item=state.item,
-                    after=state.assignee.get_username(), note="The checklist names them as its owner.",
-                    data={"user": state.assignee.get_username()},
-                ))
-                for state in deployment.states.filter(assignee__isnull=False)
-                .select_related("item", "assignee").order_by("item__position")
-            ])
+        # One by one, through `event_append`: whatever listens to appended events hears of each.
+        for state in (
+            deployment.states.filter(assignee__isnull=False).select_related("item", "assignee").order_by("item__position")
+            if owners else ()
+        ):
+            event_append(
+                kind=Event.Kind.ASSIGNED, source=source, actor=actor, deployment=deployment, item=state.item,
+                after=state.assignee.get_username(), note="The checklist names them as its owner.",
+                data={"user": state.assignee.get_username()},
+            )
     return deployment
 
 
