@@ -7,8 +7,10 @@ from django.utils import timezone
 
 from checklists.reminders import reminders_send
 from checklists.services import deployment_create, item_state_set
+from checklists.tasks import send_reminders
 from core.errors import InvalidInput
 from core.models import Event
+from ctrlready.celery import app
 
 
 def start(people, environment, small_checklist, **extra):
@@ -63,3 +65,11 @@ def test_the_api_takes_due_at_and_shows_it(api, environment, small_checklist):
     assert answer.json()["due_at"].startswith("2099-01-02T03:04:05")
     again = api.get("viewer", f"deployments/{answer.json()['id']}").json()
     assert again["due_at"] == answer.json()["due_at"]
+
+
+def test_beat_sends_the_reminders_every_minute_to_a_registered_task(settings, people, environment, small_checklist):
+    entry = settings.CELERY_BEAT_SCHEDULE["send-reminders"]
+    assert (entry["task"], entry["schedule"]) == ("checklists.send_reminders", 60.0)
+    assert entry["task"] in app.tasks and send_reminders.name == entry["task"]
+    start(people, environment, small_checklist, due_at=timezone.now() + timedelta(hours=1))
+    assert send_reminders() == 1
