@@ -60,15 +60,16 @@ def mentioned_names(text: str) -> list[str]:
 
 def comment_add(*, deployment_id: int, key: str, text: str, actor, source: str) -> Event:
     """Comment on an item: one `comment` event, and one `mentioned` per person it mentions who may read it."""
-    roles.require(actor, "comment")
+    deployment = Deployment.objects.select_related("environment__service").filter(pk=deployment_id).first()
+    if deployment is None:
+        raise NotFound(f"There is no deployment {deployment_id}.")
+    team = deployment.owner_team_id
+    roles.require(actor, "comment", team=team)
     text = (text or "").strip()
     if not text:
         raise InvalidInput("Write the comment: its text is empty.")
     if len(text) > MAX_COMMENT:
         raise InvalidInput(f"The comment is {len(text):,} characters long: keep it under {MAX_COMMENT:,}.")
-    deployment = Deployment.objects.filter(pk=deployment_id).first()
-    if deployment is None:
-        raise NotFound(f"There is no deployment {deployment_id}.")
     item_state = ItemState.objects.select_related("item").filter(deployment=deployment, item__key=key).first()
     if item_state is None:
         raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
@@ -76,7 +77,7 @@ def comment_add(*, deployment_id: int, key: str, text: str, actor, source: str) 
     people = [
         user
         for user in get_user_model().objects.filter(username__in=names, is_active=True).order_by("username")
-        if roles.can(user, "read")
+        if roles.can(user, "read", team=team)
     ] if names else []
     mentioned = [user.get_username() for user in people]
     with transaction.atomic():

@@ -44,29 +44,20 @@ def _due_order(deployment: Deployment) -> tuple:
     return (0, deployment.due_at.timestamp(), -deployment.pk)
 
 
-def _may_read(user, deployment: Deployment) -> bool:
-    """Whether `user` may read `deployment` (the one place /me/ asks it)."""
-    return roles.can(user, "read")
-
-
 def waiting_on(user) -> Waiting:
     states = list(
         ItemState.objects.filter(assignee=user, deployment__status=Deployment.Status.OPEN)
+        .filter(roles.readable_q(user, "deployment__environment__service__team"))
         .select_related("item", "deployment__environment__service", "deployment__version__checklist", "assignee")
         .order_by(F("deployment__due_at").asc(nulls_last=True), "-deployment_id", "item__position")[:SHOWN]
     )
-    items = [
-        WaitingItem(state=state, deployment=state.deployment, blocking=item_row(state).blocking)
-        for state in states
-        if _may_read(user, state.deployment)
-    ]
-    open_deployments = [
-        deployment
-        for deployment in Deployment.objects.filter(status=Deployment.Status.OPEN)
+    items = [WaitingItem(state=state, deployment=state.deployment, blocking=item_row(state).blocking) for state in states]
+    open_deployments = list(
+        Deployment.objects.filter(status=Deployment.Status.OPEN)
+        .filter(roles.readable_q(user, "environment__service__team"))
         .select_related("environment__service", "version__checklist")
         .order_by(F("due_at").asc(nulls_last=True), "-id")[:SHOWN]
-        if _may_read(user, deployment)
-    ]
+    )
     signed: dict[int, set[str]] = {}
     for deployment_id, role in SignOff.objects.filter(
         deployment__in=[d.pk for d in open_deployments], voided_at__isnull=True
@@ -76,7 +67,8 @@ def waiting_on(user) -> Waiting:
     for deployment in open_deployments:
         mine = [
             role for role in required_roles(deployment)
-            if role not in signed.get(deployment.pk, set()) and role in roles.RANK and roles.has_role(user, role)
+            if role not in signed.get(deployment.pk, set()) and role in roles.RANK
+            and roles.has_role(user, role, team=deployment.owner_team_id)
         ]
         if mine:
             waiting.append((deployment, mine))

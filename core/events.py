@@ -1,7 +1,11 @@
 """Appending to the history: one function every service calls, so every event has the same shape."""
 
 from core.actors import actor_name, actor_user
+from core.live import live_touch
 from core.models import Event
+
+#: Events after which every row of a deployment's open pages changes (its lock).
+WHOLE_PAGE = frozenset({Event.Kind.SIGNED_OFF, Event.Kind.REOPEN})
 
 
 def event_append(
@@ -37,8 +41,12 @@ def event_fields(
     note: str = "",
     data: dict | None = None,
 ) -> dict:
-    """The columns of one event, for callers that write many at once with `bulk_create`."""
+    """The columns of one event, for callers that write many at once with `bulk_create`.
+
+    A deployment's event tells its open pages, once the transaction commits, which item changed (see core.live).
+    """
     if deployment is not None:
+        live_touch(deployment.pk, [item.key] if item is not None else (), everything=kind in WHOLE_PAGE)
         environment_ref = deployment.environment_id
     else:
         environment_ref = environment.pk if environment is not None else None

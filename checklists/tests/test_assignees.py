@@ -52,9 +52,9 @@ def test_an_engineer_may_not_take_or_drop_an_item_someone_else_holds(deployment,
     assert assignee(deployment) is None
 
 
-@pytest.mark.parametrize("who", ["viewer", "outsider"])
-def test_a_viewer_or_outsider_may_not_take_an_item(deployment, people, who):
-    with pytest.raises(Forbidden):
+@pytest.mark.parametrize(("who", "refusal"), [("viewer", Forbidden), ("outsider", NotFound)])
+def test_a_viewer_may_not_take_an_item_and_an_outsider_does_not_see_it(deployment, people, who, refusal):
+    with pytest.raises(refusal):
         assign(deployment, people[who], who)
 
 

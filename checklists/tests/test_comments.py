@@ -77,9 +77,9 @@ def test_each_person_mentioned_who_may_read_gets_one_mentioned_event(deployment,
     assert comment.data["mentions"] == ["erin", "lead"]
 
 
-@pytest.mark.parametrize("who", ["viewer", "outsider"])
-def test_a_viewer_or_outsider_may_not_comment(deployment, people, who):
-    with pytest.raises(Forbidden):
+@pytest.mark.parametrize(("who", "refusal"), [("viewer", Forbidden), ("outsider", NotFound)])
+def test_a_viewer_may_not_comment_and_an_outsider_does_not_see_it(deployment, people, who, refusal):
+    with pytest.raises(refusal):
         comment_add(deployment_id=deployment.pk, key="rollback", text="hi", actor=people[who], source="web")
 
 
