@@ -70,6 +70,7 @@ def environment_deployment_create(request, pk: int):
         environment=environment,
         checklist_slug=form.cleaned_data["checklist"].slug,
         release=form.cleaned_data["release"],
+        due_at=form.cleaned_data["due_at"],
         actor=request.user,
         source=Source.WEB,
     )
