@@ -18,6 +18,7 @@ ACTIONS = {
     "waive": Role.LEAD,
     "signoff": Role.LEAD,
     "reopen": Role.LEAD,
+    "subscribe": Role.LEAD,
     "manage": Role.ADMIN,
 }
 

@@ -21,6 +21,7 @@ from core.errors import DomainError
 from core.text import excerpt
 from core.tokens import api_token_user
 from ctrlready.logging import bind_user
+from notify.api import router as notify_router
 from probes.api import router as probes_router
 
 logger = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ def _unexpected(request, exc: Exception):
 api.add_router("", checklists_router, tags=["checklists and deployments"])
 api.add_router("", environments_router, tags=["environments"])
 api.add_router("", probes_router, tags=["probe runs"])
+api.add_router("", notify_router, tags=["notifications"])
 
 _fallback = Router()
 
