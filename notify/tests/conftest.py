@@ -33,3 +33,11 @@ def subscribe(people, settings, fernet_key):
         return subscription_create(channel=channel, target=target, actor=people["admin"], **filters)
 
     return make
+
+
+@pytest.fixture
+def unused_port():
+    """A port on 127.0.0.1 where nothing listens."""
+    from notify.tests.receivers import free_port
+
+    return free_port()
