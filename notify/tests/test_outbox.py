@@ -216,3 +216,13 @@ def test_system_events_without_deployment_still_notify(subscribe, people, sent):
     subscribe(events=["due_soon"])
     event_append(kind=Event.Kind.DUE_SOON, source="probe", actor=SYSTEM, note="in 3 hours")
     assert Delivery.objects.get().kind == "due_soon"
+
+
+def test_every_task_beat_sends_is_registered_under_its_name(settings):
+    from ctrlready.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"notify.sweep_deliveries", "probes.note_stale_results"} <= scheduled
+    assert scheduled <= set(app.tasks)
+    assert "notify.deliver" in app.tasks
