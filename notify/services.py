@@ -28,6 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from checklists.models import Deployment, Environment, ItemState, Service
 from checklists.selectors import deployment_summaries
 from core import crypto, roles
+from core.actors import actor_user
 from core.addresses import AddressRefused, address_refusal
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.models import Event, Team
@@ -114,7 +115,7 @@ def subscription_create(
     subscription = Subscription.objects.create(
         channel=channel, target=target, events=kinds, team=team_row, service=service_row,
         environment=environment_row, secret_encrypted=crypto.encrypt(secret) if secret else "",
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=actor_user(actor),
     )
     return Created(subscription, secret)
 

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from kombu import pools
 
 from notify.models import Attempt, Delivery
 from notify.services import deliveries_sweep, subscription_create
@@ -69,9 +70,10 @@ def private_redis():
     redis.start()
 
     def use(url):
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        # kombu keeps one connection pool and one producer pool per broker URL, process-wide: close and
+        # forget them all, or later tests publish into a pool closed here (or to this test's stopped server).
+        pools.reset()
+        app._pool = None
         app.amqp._producer_pool = None
         app.conf.broker_url = url
 
