@@ -68,7 +68,8 @@ class SignOffAdmin(ReadOnlyAdmin):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "team", "created_at"]
+    readonly_fields = ["team"]  # moved on the service page, where the move is recorded
 
 
 class SecretInline(admin.TabularInline):

@@ -28,6 +28,9 @@ class SshIn(Schema):
 
 class EnvironmentIn(Schema):
     service: str
+    team: str | None = Field(
+        None, description="The slug of the team that owns the service, when the service is new (its admins manage it)."
+    )
     name: str
     base_url: str
     allowed_hosts: list[str] = []
@@ -99,7 +102,9 @@ def _environment_out(environment: Environment) -> dict:
     }
 
 
-@router.post("environments", response={201: EnvironmentOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut})
+@router.post(
+    "environments", response={201: EnvironmentOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+)
 def environment_create(request, payload: EnvironmentIn):
     """Create an environment (and its service if new). Secrets are write-only: the answer lists their names."""
     environment = environments.environment_create(
@@ -112,6 +117,7 @@ def environment_create(request, payload: EnvironmentIn):
         ssh=[host.model_dump() for host in payload.ssh] if isinstance(payload.ssh, list)
         else payload.ssh.model_dump() if payload.ssh else None,
         dns_servers=payload.dns_servers,
+        team=payload.team,
         actor=request.auth,
         source=Source.API,
     )
@@ -121,11 +127,11 @@ def environment_create(request, payload: EnvironmentIn):
 
 @router.get("environments", response={200: EnvironmentListOut, 401: ErrorOut, 403: ErrorOut})
 def environment_list(request):
-    """Every environment of every service."""
-    roles.require(request.auth, "read")
+    """Every environment you may read: those of your teams' services (every one, with a site-wide role)."""
+    roles.require(request.auth, "read", team=roles.ANY)
     return {
         "environments": [
             {"id": env.pk, "service": env.service.name, "name": env.name, "base_url": env.base_url}
-            for env in Environment.objects.select_related("service").order_by("service__name", "name")
+            for env in selectors.environments_readable(request.auth)
         ]
     }

@@ -16,9 +16,9 @@ from checklists.hostkeys import host_key_parse as _host_key_parse
 from checklists.hosts import environment_hosts, ssh_host_refusal
 from checklists.models import Environment, EnvironmentSecret, Service, SSHHost
 from core import crypto, roles
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.events import event_append
-from core.models import Event
+from core.models import Event, Team
 from core.text import excerpt
 
 logger = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def ssh_host_credentials(ssh_host: SSHHost) -> tuple[str | None, str | None]:
 
 def ssh_host_add(*, environment: Environment, ssh: dict, actor, source: str) -> SSHHost:
     """Add an SSH host (its credentials encrypted); an admin's recorded action."""
-    roles.require(actor, "manage")
+    roles.require(actor, "manage", team=environment.owner_team_id)
     parsed = _ssh(ssh)
     with transaction.atomic():
         environment = Environment.objects.select_for_update().get(pk=environment.pk)
@@ -247,7 +247,7 @@ def ssh_host_add(*, environment: Environment, ssh: dict, actor, source: str) -> 
 
 
 def ssh_host_remove(*, environment: Environment, ssh_host_id: int, actor, source: str) -> None:
-    roles.require(actor, "manage")
+    roles.require(actor, "manage", team=environment.owner_team_id)
     with transaction.atomic():
         ssh_host = SSHHost.objects.select_for_update().filter(environment=environment, pk=ssh_host_id).first()
         if ssh_host is None:
@@ -286,11 +286,15 @@ def environment_create(
     secrets: dict[str, str] | None = None,
     ssh: dict | None = None,
     dns_servers: list[str] | None = None,
+    team: str | None = None,
     actor,
     source: str,
 ) -> Environment:
-    """Create an environment (and its service, if new), with its secrets encrypted."""
-    roles.require(actor, "manage")
+    """Create an environment (and its service, if new), with its secrets encrypted.
+
+    An existing service's environments are its team's admins' to create; a new service goes to `team`
+    (a slug), whose admin the actor must be. Only a site admin creates a service that belongs to no team.
+    """
     service_name = _text(service_name, "service", 200)
     name = _text(name, "name", 100)
     base_url = _base_url(base_url)
@@ -302,8 +306,9 @@ def environment_create(
         _ssh_host_check(host["host"], base_url, allowed_hosts)
     dns_servers = _dns_servers(dns_servers or [], environment_hosts(base_url, allowed_hosts))
 
+    owner = _service_owner(service_name, team, actor)
     with transaction.atomic():
-        service, _ = Service.objects.get_or_create(name=service_name)
+        service, _ = Service.objects.get_or_create(name=service_name, defaults={"team": owner})
         if Environment.objects.filter(service=service, name=name).exists():
             raise Conflict(f"{service_name} already has an environment named `{name}`; choose another name.")
         try:
@@ -343,6 +348,51 @@ def environment_create(
     return environment
 
 
+def _service_owner(service_name: str, team: str | None, actor) -> Team | None:
+    """The team a new service goes to, once `actor` may create environments of `service_name`."""
+    team = (team or "").strip()
+    service = Service.objects.select_related("team").filter(name=service_name).first()
+    if service is not None:
+        roles.require(actor, "manage", team=service.team_id)
+        if team and (service.team is None or service.team.slug != team):
+            owner = f"team `{service.team.slug}`" if service.team else "no team"
+            raise InvalidInput(f"{service_name} belongs to {owner}, not `{excerpt(team)}`; leave `team` out for an existing service.")
+        return service.team
+    if not team:
+        if not roles.can(actor, "manage", team=None):
+            raise Forbidden(
+                f"Say which team owns the new service {service_name} (`team`: its slug); "
+                "only a site admin may create a service that belongs to no team."
+            )
+        return None
+    owner = Team.objects.filter(slug=team).first()
+    if owner is None:
+        raise InvalidInput(f"There is no team `{excerpt(team)}`; see /teams/ for their slugs.")
+    if not roles.can(actor, "manage", team=owner):
+        raise Forbidden(f"Only an admin of {owner.name} (or a site admin) may create a service for it.")
+    return owner
+
+
+def service_team_set(*, service: Service, team: Team | None, actor, source: str) -> Service:
+    """Give a service to another team (or to none: then only site-wide roles reach it). Site admins only."""
+    if not roles.can(actor, "manage", team=None):
+        raise Forbidden("Only a site admin moves a service to another team.")
+    with transaction.atomic():
+        service = Service.objects.select_for_update(of=("self",)).select_related("team").get(pk=service.pk)
+        before = service.team
+        if before == team:
+            return service
+        service.team = team
+        service.save(update_fields=["team"])
+        event_append(
+            kind=Event.Kind.TEAM, source=source, actor=actor,
+            before=before.slug if before else "", after=team.slug if team else "",
+            note=f"{service.name} moved from {before.name if before else 'no team'} to {team.name if team else 'no team'}.",
+            data={"team": team.slug if team else "", "from": before.slug if before else "", "service": service.name},
+        )
+    return service
+
+
 def environment_update(
     *,
     environment: Environment,
@@ -357,7 +407,7 @@ def environment_update(
     """Change what is given (None leaves a field as it is); records one event naming what changed.
 
     SSH hosts are added and removed on their own (`ssh_host_add`, `ssh_host_remove`)."""
-    roles.require(actor, "manage")
+    roles.require(actor, "manage", team=environment.owner_team_id)
     changes: dict = {}
     if base_url is not None:
         changes["base_url"] = _base_url(base_url)
@@ -404,7 +454,7 @@ def _secret_store(environment: Environment, name: str, value: str) -> None:
 
 def secret_set(*, environment: Environment, name: str, value: str, actor, source: str) -> None:
     """Store (or replace) one secret, encrypted.  The event names the secret, never its value."""
-    roles.require(actor, "manage")
+    roles.require(actor, "manage", team=environment.owner_team_id)
     name = _secret_name(name)
     value = _secret_value(name, value)
     with transaction.atomic():
@@ -463,7 +513,7 @@ def host_key_trust(
     *, environment: Environment, host_key: str, actor, source: str, ssh_host: SSHHost | None = None
 ) -> SSHHost:
     """Pin the host key probes must see on one SSH host (the only one when not named); an admin's recorded action."""
-    roles.require(actor, "manage")
+    roles.require(actor, "manage", team=environment.owner_team_id)
     key, fingerprint = host_key_parse(host_key)
     with transaction.atomic():
         hosts = SSHHost.objects.select_for_update().filter(environment=environment)

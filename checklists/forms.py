@@ -10,11 +10,34 @@ class ItemStateForm(forms.Form):
     state = forms.ChoiceField(label="State", choices=ItemState.State.choices, required=False)
     note = forms.CharField(label="Note", required=False, max_length=10_000, widget=forms.Textarea)
     evidence_url = forms.URLField(label="Evidence link", required=False, max_length=1000, assume_scheme="https")
+    seen = forms.ChoiceField(label="State seen", choices=ItemState.State.choices, required=False)
+
+
+class ItemsBulkForm(forms.Form):
+    """Rows picked on the page (`pick`: "state:key", the state its person saw), one state, one note."""
+
+    pick = forms.MultipleChoiceField(label="Items", required=False)
+    state = forms.ChoiceField(label="State", choices=ItemState.State.choices)
+    note = forms.CharField(label="Note", required=False, max_length=10_000, widget=forms.Textarea)
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.fields["pick"].choices = [(value, value) for value in data.getlist("pick")]
+
+    def picked(self) -> dict[str, str]:
+        """{key: the state seen}, in the page's order."""
+        seen = {}
+        for value in self.cleaned_data["pick"]:
+            state, _, key = value.partition(":")
+            if key:
+                seen[key] = state
+        return seen
 
 
 class SignOffForm(forms.Form):
     role = forms.CharField(label="Role", max_length=20)
     digest = forms.CharField(label="Digest", max_length=64)
+    looked_at = forms.DateTimeField(label="Looked at", required=False)  # when the page was drawn
     comment = forms.CharField(label="Comment", required=False, max_length=10_000, widget=forms.Textarea)
 
 

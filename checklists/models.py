@@ -40,6 +40,11 @@ class Environment(models.Model):
     def __str__(self) -> str:
         return f"{self.service.name} / {self.name}"
 
+    @property
+    def owner_team_id(self) -> int | None:
+        """The team whose roles apply here (select `service` along, or this reads it)."""
+        return self.service.team_id
+
 
 class SSHHost(models.Model):
     """One of an environment's SSH hosts: `ssh` and `host` probes run on the hosts whose role they name.
@@ -208,6 +213,11 @@ class Deployment(models.Model):
     @property
     def locked(self) -> bool:
         return self.status != self.Status.OPEN
+
+    @property
+    def owner_team_id(self) -> int | None:
+        """The team whose roles apply here (select `environment__service` along, or this reads them)."""
+        return self.environment.service.team_id
 
 
 class ItemState(models.Model):

@@ -17,6 +17,7 @@ from django.db.models import (
     F,
     Max,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -27,11 +28,56 @@ from django.utils import timezone
 
 from checklists.models import Deployment, Environment, Item, ItemState, Section, Service, SignOff
 from checklists.parsing import duration_text
+from core import roles
 from core.errors import NotFound
-from core.models import Event
+from core.models import Event, Membership, Team
+from core.text import excerpt
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
+
+
+# --- What a person may reach ------------------------------------------------------------------
+# Every page, htmx answer and API call that names a deployment, environment or service reads it
+# through one of these: 404 where the person may not see it, 403 where they may read it but not do `action`.
+
+
+def deployment_for(actor, pk: int, *, action: str = "read") -> Deployment:
+    """A deployment (with its environment, service and checklist) that `actor` may `action`."""
+    deployment = (
+        Deployment.objects.select_related("environment__service", "version__checklist", "created_by").filter(pk=pk).first()
+    )
+    if deployment is None:
+        raise NotFound(f"There is no deployment {pk}.")
+    roles.require(actor, action, team=deployment.owner_team_id)
+    return deployment
+
+
+def environment_for(actor, pk: int, *, action: str = "read") -> Environment:
+    """An environment (with its service) that `actor` may `action`."""
+    environment = Environment.objects.select_related("service").filter(pk=pk).first()
+    if environment is None:
+        raise NotFound(f"There is no environment {pk}.")
+    roles.require(actor, action, team=environment.owner_team_id)
+    return environment
+
+
+def service_for(actor, pk: int, *, action: str = "read") -> Service:
+    """A service that `actor` may `action`."""
+    service = Service.objects.select_related("team").filter(pk=pk).first()
+    if service is None:
+        raise NotFound(f"There is no service {pk}.")
+    roles.require(actor, action, team=service.team_id)
+    return service
+
+
+def environments_readable(actor) -> QuerySet:
+    """The environments `actor` may read, by service and name."""
+    return (
+        Environment.objects.select_related("service")
+        .filter(roles.readable_q(actor, "service__team"))
+        .order_by("service__name", "name")
+    )
 
 
 # What a deployment's rows are read as. A page of 2,290 items would otherwise build thousands of model
@@ -559,8 +605,8 @@ def deployment_overview(deployment: Deployment, *, now: datetime | None = None, 
         for section in version_outline(deployment.version_id)
     ]
     by_pk = {section.pk: section for section in sections}
-    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", *State.values), 0)
-    for row in _counts(ItemState.objects.filter(deployment=deployment), "item__section_id", moment):
+    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", "human", "optional", *State.values), 0)
+    for row in _counts(ItemState.objects.filter(deployment=deployment), "item__section_id", moment, filters=True):
         section = by_pk[row["item__section_id"]]
         section.total, section.failed, section.blocking = row["total"], row["failed"], row["blocking"]
         section.done = row["passed"] + row["waived"] + row["na"]
@@ -587,12 +633,23 @@ def deployment_overview(deployment: Deployment, *, now: datetime | None = None, 
     )
 
 
-def _counts(states, by: str, moment: datetime | Expression):
+#: What the deployment page's filters count besides states, blocking and stale ones (`filters=True`).
+FILTER_COUNTS = {
+    "human": Count("id", filter=Q(
+        item__probe__isnull=True, item__has_children=False, state__in=(State.PENDING, State.FAILED)
+    )),
+    "optional": Count("id", filter=Q(item__optional=True)),
+}
+
+
+def _counts(states, by: str, moment: datetime | Expression, *, filters: bool = False):
     """Item states counted per `by`: per state, and how many block, are stale (judged at `moment`), or have a
-    run in flight."""
+    run in flight; with `filters`, also what the deployment page's filters count (manual items waiting on a
+    person, optional items)."""
     return (
         states.values(by)
         .annotate(
+            **(FILTER_COUNTS if filters else {}),
             total=Count("id"),
             blocking=Count("id", filter=blocking_q(moment)),
             stale=Count("id", filter=stale_q(moment)),
@@ -661,10 +718,14 @@ class DeploymentSummary:
 
 
 def deployment_list(
-    *, environment_id: int | None = None, status: str | None = None, limit: int = 100, now: datetime | None = None
+    *, actor, environment_id: int | None = None, status: str | None = None, limit: int = 100, now: datetime | None = None
 ) -> list[DeploymentSummary]:
-    """Deployments, newest first, each with its progress: two queries whatever their number or size."""
-    deployments = Deployment.objects.select_related("version__checklist", "created_by").order_by("-created_at", "-id")
+    """The deployments `actor` may read, newest first, each with its progress: two queries whatever their number or size."""
+    deployments = (
+        Deployment.objects.select_related("version__checklist", "created_by")
+        .filter(roles.readable_q(actor, "environment__service__team"))
+        .order_by("-created_at", "-id")
+    )
     if environment_id is not None:
         deployments = deployments.filter(environment_id=environment_id)
     if status is not None:
@@ -695,13 +756,18 @@ class ServiceStatus:
     environments: list[EnvironmentStatus]
 
 
-def readiness_board(*, now: datetime | None = None) -> list[ServiceStatus]:
-    """Every service (by name) with its environments, each with its latest deployment and that one's progress.
+def readiness_board(*, actor, now: datetime | None = None) -> list[ServiceStatus]:
+    """Every service `actor` may read (by name) with its environments, each with its latest deployment and that
+    one's progress.
 
     Four queries however many services, environments, deployments and items there are.
     """
     latest = Deployment.objects.filter(environment=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-    environments = list(Environment.objects.select_related("service").annotate(latest_id=Subquery(latest)))
+    environments = list(
+        Environment.objects.select_related("service")
+        .filter(roles.readable_q(actor, "service__team"))
+        .annotate(latest_id=Subquery(latest))
+    )
     ids = [environment.latest_id for environment in environments if environment.latest_id]
     deployments = Deployment.objects.select_related("version__checklist").in_bulk(ids)
     summaries = deployment_summaries(ids, now=now)
@@ -710,7 +776,8 @@ def readiness_board(*, now: datetime | None = None) -> list[ServiceStatus]:
         by_service.setdefault(environment.service_id, []).append(
             EnvironmentStatus(environment, deployments.get(environment.latest_id), summaries.get(environment.latest_id))
         )
-    return [ServiceStatus(service, by_service.get(service.pk, [])) for service in Service.objects.order_by("name")]
+    services = Service.objects.select_related("team").filter(roles.readable_q(actor, "team")).order_by("name")
+    return [ServiceStatus(service, by_service.get(service.pk, [])) for service in services]
 
 
 # --- History ---------------------------------------------------------------------------
@@ -744,6 +811,11 @@ def deployment_history(
             .order_by("actor_name").values_list("actor_name", flat=True).distinct()
         ),
     )
+
+
+def deployment_events_since(deployment_id: int, moment: datetime, *, limit: int = 20) -> list[Event]:
+    """The deployment's events after `moment`, oldest first, at most `limit` (what changed since someone looked)."""
+    return list(Event.objects.filter(deployment_ref=deployment_id, at__gt=moment).order_by("at", "id")[:limit])
 
 
 def deployment_events(deployment_id: int) -> list[Event]:
@@ -1281,4 +1353,56 @@ def deployment_events_page(
     page = rows[:per_page][::-1]
     return EventsPage(
         events=page, older=page[-1].pk if page else None, newer=page[0].pk if len(rows) > per_page else None
+    )
+
+
+# --- Teams ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """A team as its pages and the API show it: its services (those the reader may see) and its members."""
+
+    team: Team
+    services: list[Service]
+    members: list[Membership]
+    readable: bool  # may the reader see the team's services and their deployments?
+
+
+def teams_overview(actor, *, slug: str | None = None) -> list[TeamView]:
+    """Every team (or the one at `slug`) by name, with its members and roles and the services `actor` may read.
+
+    Teams and their members are a directory every signed-in person may read (whom to ask); a team's
+    services are listed only to those who may read them. Three queries however many teams there are.
+    """
+    teams = Team.objects.order_by("name").prefetch_related(
+        Prefetch("memberships", queryset=Membership.objects.select_related("user").order_by("user__username"))
+    )
+    if slug is not None:
+        teams = teams.filter(slug=slug)
+    teams = list(teams)
+    readable = roles.readable_teams(actor)
+    visible = [team.pk for team in teams if readable is roles.ALL or team.pk in readable]
+    services: dict[int, list[Service]] = {}
+    for service in Service.objects.filter(team_id__in=visible).order_by("name"):
+        services.setdefault(service.team_id, []).append(service)
+    return [
+        TeamView(team, services.get(team.pk, []), list(team.memberships.all()), team.pk in visible)
+        for team in teams
+    ]
+
+
+def team_view(actor, slug: str) -> TeamView:
+    found = teams_overview(actor, slug=slug)
+    if not found:
+        raise NotFound(f"There is no team `{excerpt(slug)}`; see /teams/ for every team.")
+    return found[0]
+
+
+def team_events(team: Team, *, limit: int = 20) -> list[Event]:
+    """The latest changes to a team and its members, newest first."""
+    return list(
+        Event.objects.filter(kind__in=[Event.Kind.TEAM, Event.Kind.MEMBERSHIP])
+        .filter(Q(data__team=team.slug) | Q(data__from=team.slug))
+        .order_by("-at", "-id")[:limit]
     )

@@ -17,8 +17,9 @@ from checklists.parsing import MAX_BYTES, ChecklistError, ParsedChecklist, parse
 from checklists.selectors import blocking_q, deployment_snapshot, freshness_cutoff
 from core import roles
 from core.actors import SYSTEM, actor_name, actor_user
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooLarge
 from core.events import event_append, event_fields, events_append
+from core.live import live_touch
 from core.models import Event, Source
 from core.text import excerpt
 
@@ -165,7 +166,7 @@ def _items_under(section) -> int:
 
 def checklist_import_preview(*, markdown: str | bytes, name: str = "", actor) -> ImportPreview:
     """What `checklist_import` would do with this file: refused for the same reasons, and nothing stored."""
-    roles.require(actor, "manage")
+    roles.require(actor, "manage", team=roles.ANY)
     source = _import_source(markdown, name)
     existing = checklist_name_check(name=source.name)
     latest = identical = None
@@ -176,8 +177,11 @@ def checklist_import_preview(*, markdown: str | bytes, name: str = "", actor) ->
 
 
 def checklist_import(*, markdown: str | bytes, name: str = "", actor, source: str) -> ImportResult:
-    """Import a Markdown checklist as a new version, or give back the identical existing one."""
-    roles.require(actor, "manage")
+    """Import a Markdown checklist as a new version, or give back the identical existing one.
+
+    Checklists are shared by every team: a site admin or an admin of any team may import.
+    """
+    roles.require(actor, "manage", team=roles.ANY)
     accepted = _import_source(markdown, name)
     parsed, name, slug, sha256 = accepted.parsed, accepted.name, accepted.slug, accepted.sha256
 
@@ -301,8 +305,8 @@ def deployment_create(
     Whatever the origin, items with `valid:` take over the latest signed-off attestation of this
     environment that is still younger than that (see `evidence_carry`).
     """
-    roles.require(actor, "run")
-    origin = _carry_origin(from_id) if from_id is not None else None
+    roles.require(actor, "run", team=environment.owner_team_id)
+    origin = _carry_origin(from_id, actor) if from_id is not None else None
     if origin is not None:
         if not checklist_slug:
             checklist_slug = origin.version.checklist.slug
@@ -346,11 +350,11 @@ def deployment_create(
     return deployment
 
 
-def _carry_origin(from_id: int) -> Deployment:
+def _carry_origin(from_id: int, actor) -> Deployment:
     origin = (
         Deployment.objects.select_related("environment__service", "version__checklist").filter(pk=from_id).first()
     )
-    if origin is None:
+    if origin is None or not roles.can(actor, "read", team=origin.owner_team_id):
         raise NotFound(f"There is no deployment {from_id} to carry evidence from.")
     if origin.status != Deployment.Status.SIGNED_OFF:
         raise Conflict(
@@ -480,13 +484,54 @@ def evidence_carry(*, deployment: Deployment, origin: Deployment | None, actor, 
     return len(carried)
 
 
-def _lock_open_deployment(deployment_id: int) -> Deployment:
-    deployment = Deployment.objects.select_for_update(of=("self",)).select_related("environment", "version").filter(pk=deployment_id).first()
+def _lock_open_deployment(deployment_id: int, *, actor, action: str) -> Deployment:
+    """The deployment, locked, once `actor` may do `action` on it (404 if they may not even see it), and open.
+
+    Only the deployment's row is locked, and the same query reads what the callers ask next: its status,
+    its version (without its Markdown) and checklist, its environment and that environment's service
+    (whose team the role check names)."""
+    deployment = (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("environment__service", "version__checklist")
+        .defer("version__source")
+        .filter(pk=deployment_id)
+        .first()
+    )
     if deployment is None:
         raise NotFound("This deployment does not exist.")
+    roles.require(actor, action, team=deployment.owner_team_id)
     if deployment.status == Deployment.Status.SIGNED_OFF:
         raise Conflict("This deployment is signed off and locked; a lead can reopen it.")
     return deployment
+
+
+class ItemMoved(Conflict):
+    """The item is no longer in the state the change's author saw: nothing was changed.
+
+    `item_state` is the item as it is now (its `item` loaded), for the answer to show.
+    """
+
+    def __init__(self, item_state: ItemState, seen: str):
+        who = item_state.updated_by_name or "someone"
+        at = f" at {item_state.updated_at:%H:%M:%S} UTC" if item_state.updated_at else ""
+        super().__init__(
+            f"While you were looking, {who} set this item from {seen} to {item_state.state}{at}, so nothing "
+            "was changed. Look at it again; if your change still holds, apply it anyway.",
+            key=item_state.item.key, seen=seen, state=item_state.state, by=item_state.updated_by_name or None,
+        )
+        self.item_state = item_state
+
+
+def _check_seen(seen: str | None, item_state: ItemState) -> None:
+    """Refuse a change made over a state its author never saw (`seen`: the state they saw; None: not said)."""
+    if seen is not None and seen != item_state.state:
+        raise ItemMoved(item_state, seen)
+
+
+def _valid_seen(seen: str | None) -> str | None:
+    if seen is not None and seen not in State.values:
+        raise InvalidInput(f"`seen` must be the state you saw, one of {', '.join(State.values)}; not `{excerpt(seen)}`.")
+    return seen
 
 
 def item_state_set(
@@ -496,11 +541,20 @@ def item_state_set(
     state: str | None = None,
     note: str | None = None,
     evidence_url: str | None = None,
+    seen: str | None = None,
     actor,
     source: str,
 ) -> ItemState:
-    """Set an item's state and/or note, following who may set what."""
-    roles.require(actor, "tick")
+    """Set an item's state and/or note, following who may set what.
+
+    Returns the item's state with its item, the item's parent and the locked deployment loaded, so the
+    answer needs no query for them. A tick of an item without a parent costs four queries: the
+    deployment's lock, the state with its item, its update and its event (and the person's roles, once
+    a request).
+
+    `seen` is the state the author saw: if the item has moved since, `ItemMoved` (409) and nothing changes.
+    """
+    seen = _valid_seen(seen or None)
     if state is None and note is None and evidence_url is None:
         raise InvalidInput("Give a `state`, a `note` or an `evidence_url`.")
     if state is not None and state not in State.values:
@@ -508,16 +562,20 @@ def item_state_set(
     note = note.strip() if note is not None else None
     if evidence_url is not None:
         evidence_url = _valid_evidence_url(evidence_url)
+    roles.grants(actor)  # the person's roles, read before the lock is taken: one round trip fewer while it is held
     with transaction.atomic():
-        deployment = _lock_open_deployment(deployment_id)
-        item_state = (
-            ItemState.objects.select_for_update(of=("self",))
-            .select_related("item")
-            .filter(deployment=deployment, item__key=key)
-            .first()
-        )
-        if item_state is None:
-            raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
+        deployment = _lock_open_deployment(deployment_id, actor=actor, action="tick")
+        team = deployment.owner_team_id
+        try:  # `get`, not `first`: the key is unique in the version, and ordering the rows costs compiling it
+            item_state = (
+                ItemState.objects.select_for_update(of=("self",))
+                .select_related("item__parent")
+                .get(deployment=deployment, item__key=key)
+            )
+        except ItemState.DoesNotExist:
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.") from None
+        item_state.deployment = deployment
+        _check_seen(seen, item_state)
         item = item_state.item
         before = item_state.state
         if state == State.WAIVED and before == State.WAIVED:
@@ -525,7 +583,7 @@ def item_state_set(
             state = None
             note = None
         if state is not None and state != before:
-            _check_state_change(item_state, state, note, actor)
+            _check_state_change(item_state, state, note, actor, team=team)
             if state != State.WAIVED and item.has_children:
                 if not (state == State.PENDING and before == State.WAIVED):
                     raise InvalidInput("This item is done when all its children are; set its children instead.")
@@ -572,6 +630,64 @@ def item_state_set(
     return item_state
 
 
+class ItemsRefused(DomainError):
+    """A bulk change refused: `refused` names each item and why; nothing changed."""
+
+    def __init__(self, refused: list[dict], total: int, status: int):
+        named = "; ".join(f"`{excerpt(entry['key'])}`: {entry['error']}" for entry in refused[:5])
+        more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""
+        super().__init__(
+            f"{len(refused)} of the {total} items cannot be changed so, and nothing was: {named}{more}",
+            refused=refused,
+        )
+        self.status = status
+
+
+def items_bulk_set(
+    *,
+    deployment_id: int,
+    keys: list[str],
+    state: str,
+    note: str | None = None,
+    seen: dict[str, str] | None = None,
+    actor,
+    source: str,
+) -> list[ItemState]:
+    """Set many items to one state with one note (a waiver's reason), in one transaction.
+
+    Each item follows the rules of `item_state_set` (which applies them), and each that changes appends
+    its own event; `seen` maps keys to the state their author saw. If any item is refused, nothing
+    changes and `ItemsRefused` names every refused item and why.
+    """
+    keys = list(dict.fromkeys(key for key in keys or () if key))
+    if not keys:
+        raise InvalidInput("Choose at least one item to change.")
+    if len(keys) > settings.CTRLREADY_MAX_ITEMS:
+        raise InvalidInput(f"Change at most {settings.CTRLREADY_MAX_ITEMS} items at once.")
+    if state not in State.values:
+        raise InvalidInput(f"`{excerpt(str(state))}` is not a state; use one of {', '.join(State.values)}.")
+    seen = {key: _valid_seen(value) for key, value in (seen or {}).items()}
+    refused, changed = [], []
+    statuses = set()
+    with transaction.atomic():
+        # Once for all: refused whole if locked or not the person's to change; each item's change then holds the lock.
+        _lock_open_deployment(deployment_id, actor=actor, action="tick")
+        for key in keys:
+            try:
+                with transaction.atomic():
+                    changed.append(item_state_set(
+                        deployment_id=deployment_id, key=key, state=state, note=note, seen=seen.get(key),
+                        actor=actor, source=source,
+                    ))
+            except DomainError as error:
+                statuses.add(error.status)
+                refused.append({"key": key, "error": error.message})
+        if refused:
+            status = 409 if 409 in statuses else 403 if 403 in statuses else 404 if statuses == {404} else 400
+            raise ItemsRefused(refused, len(keys), status)
+    return changed
+
+
 def _waiver_stamp(item_state: ItemState, reason: str, actor) -> None:
     """Write the waiver's reason and author (a lead waiving), or clear them (`actor` None: no longer waived)."""
     item_state.waiver_reason = reason
@@ -582,7 +698,7 @@ def _waiver_stamp(item_state: ItemState, reason: str, actor) -> None:
 
 def _waiver_replace(item_state: ItemState, reason: str | None, actor, *, deployment, source: str) -> None:
     """A lead gives a waived item a new reason: the waiver is theirs from now on."""
-    roles.require(actor, "waive")
+    roles.require(actor, "waive", team=deployment.owner_team_id)
     if not reason:
         raise InvalidInput("Say why this item is waived: a reason is required.")
     if reason == item_state.waiver_reason:
@@ -616,10 +732,10 @@ def _stamp(item_state: ItemState, actor) -> None:
     item_state.carried_from = None
 
 
-def _check_state_change(item_state: ItemState, state: str, note: str | None, actor) -> None:
+def _check_state_change(item_state: ItemState, state: str, note: str | None, actor, *, team) -> None:
     item = item_state.item
     if state == State.WAIVED:
-        roles.require(actor, "waive")
+        roles.require(actor, "waive", team=team)
         if not note:
             raise InvalidInput("Say why this item is waived: a reason is required.")
         return
@@ -629,14 +745,14 @@ def _check_state_change(item_state: ItemState, state: str, note: str | None, act
                 "This item is checked by its probe: run the probe, or a lead can waive it or mark it n/a."
             )
         if state == State.NA:
-            roles.require(actor, "waive")
+            roles.require(actor, "waive", team=team)
             if not note:
                 raise InvalidInput("Say why this automated item does not apply: a note is required.")
         if state == State.PENDING and item_state.state in (State.WAIVED, State.NA):
-            roles.require(actor, "waive")
+            roles.require(actor, "waive", team=team)
         return
     if item_state.state == State.WAIVED:
-        roles.require(actor, "waive")
+        roles.require(actor, "waive", team=team)
 
 
 def _children_state(deployment: Deployment, item: Item) -> str:
@@ -744,15 +860,18 @@ def stale_results_note(*, now=None) -> int:
 # --- Sign-off ---------------------------------------------------------------
 
 
+class DigestMoved(Conflict):
+    """A sign-off of a state that is no longer the deployment's."""
+
+
 def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str = "", actor, source: str) -> SignOff:
-    roles.require(actor, "signoff")
     comment = (comment or "").strip()
     with transaction.atomic():
-        deployment = _lock_open_deployment(deployment_id)
+        deployment = _lock_open_deployment(deployment_id, actor=actor, action="signoff")
         required = deployment.version.required_roles or ["lead"]
         if role not in required or role not in roles.RANK:
             raise InvalidInput(f"This deployment needs sign-off by: {', '.join(required)}; `{excerpt(role)}` is not one of them.")
-        if not roles.has_role(actor, role):
+        if not roles.has_role(actor, role, team=deployment.owner_team_id):
             raise Forbidden(f"You are not in the {role} role, so you cannot sign for it.")
         snapshot = deployment_snapshot(deployment)
         if snapshot.blocking:
@@ -761,7 +880,7 @@ def signoff_record(*, deployment_id: int, role: str, digest: str, comment: str =
                 blocking=[row.item.key for row in snapshot.blocking],
             )
         if digest != snapshot.digest:
-            raise Conflict("The deployment changed since you looked at it; review it again and sign the current state.")
+            raise DigestMoved("The deployment changed since you looked at it; review it again and sign the current state.")
         if deployment.signoffs.filter(role=role, voided_at__isnull=True).exists():
             raise Conflict(f"The {role} role has already signed off this deployment.")
         if settings.CTRLREADY_PREVENT_SELF_SIGNOFF and _only_person_who_ticked(deployment, actor):
@@ -790,14 +909,19 @@ def _only_person_who_ticked(deployment: Deployment, actor) -> bool:
 
 
 def deployment_reopen(*, deployment_id: int, reason: str, actor, source: str) -> Deployment:
-    roles.require(actor, "reopen")
     reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("Say why the deployment is reopened: a reason is required.")
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update(of=("self",)).filter(pk=deployment_id).first()
+        deployment = (
+            Deployment.objects.select_for_update(of=("self",))
+            .select_related("environment__service")
+            .filter(pk=deployment_id)
+            .first()
+        )
         if deployment is None:
             raise NotFound("This deployment does not exist.")
+        roles.require(actor, "reopen", team=deployment.owner_team_id)
+        if not reason:
+            raise InvalidInput("Say why the deployment is reopened: a reason is required.")
         if deployment.status != Deployment.Status.SIGNED_OFF:
             raise Conflict("Only a signed-off deployment can be reopened.")
         voided = deployment.signoffs.filter(voided_at__isnull=True).update(voided_at=timezone.now())
@@ -916,6 +1040,8 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
          "carried_from"],
     )
     events_append(events)
+    for item_state in changed_states.values():  # a result that left the state as it was still shows a new run
+        live_touch(item_state.deployment_id, [item_state.item.key])
     for item_state in parents:
         refresh_parent(item_state.deployment, item_state.item, actor=SYSTEM, source=Source.PROBE)
     for deployment in cleared.values():
@@ -926,6 +1052,7 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
 def item_runs_mark(*, deployment_id: int, item_ids: list[int], run_state: str) -> None:
     """Show that runs of these items are queued or running (the deployment page reads it)."""
     ItemState.objects.filter(deployment_id=deployment_id, item_id__in=item_ids).update(run_state=run_state)
+    live_touch(deployment_id, Item.objects.filter(pk__in=item_ids).values_list("key", flat=True))
 
 
 def rows_save(rows: list, fields: list[str]) -> None:

@@ -10,11 +10,13 @@ from checklists.views import (
     people,
     reports,
     services,
+    teams,
 )
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("deployments/<int:pk>/", deployments.deployment_detail, name="deployment"),
+    path("deployments/<int:pk>/items/", deployments.items_bulk, name="deployment-items"),
     path("deployments/<int:pk>/items/<str:key>/", deployments.item, name="item"),
     path("deployments/<int:pk>/signoffs/", deployments.signoff, name="deployment-signoff"),
     path("deployments/<int:pk>/reopen/", deployments.reopen, name="deployment-reopen"),
@@ -25,6 +27,7 @@ urlpatterns = [
         r"^deployments/(?P<pk>[0-9]+)/report\.(?P<fmt>json|md|pdf|xml)$", reports.deployment_report, name="deployment-report"
     ),
     path("services/<int:pk>/", services.service_detail, name="service"),
+    path("services/<int:pk>/team/", services.service_team, name="service-team"),
     path("environments/new/", environments.environment_new, name="environment-new"),
     path("environments/<int:pk>/", environments.environment_detail, name="environment"),
     path("environments/<int:pk>/edit/", environments.environment_edit, name="environment-edit"),
@@ -35,4 +38,7 @@ urlpatterns = [
     path("checklists/<slug:slug>/", checklists.checklist_detail, name="checklist"),
     path("checklists/<slug:slug>/diff/", checklists.checklist_diff, name="checklist-diff"),
     path("people/", people.people, name="people"),
+    path("teams/", teams.teams, name="teams"),
+    path("teams/<slug:slug>/", teams.team_detail, name="team"),
+    path("teams/<slug:slug>/members/", teams.team_members, name="team-members"),
 ]

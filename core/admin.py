@@ -25,7 +25,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "user", "name", "created_at", "last_used_at"]
+    list_display = ["prefix", "user", "name", "scope", "created_at", "last_used_at", "expires_at"]
     readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
 
     def has_add_permission(self, request):

@@ -12,7 +12,11 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from core.actors import actor_name, actor_user
+from core.live import live_touch
 from core.models import Event
+
+#: Events after which every row of a deployment's open pages changes (its lock).
+WHOLE_PAGE = frozenset({Event.Kind.SIGNED_OFF, Event.Kind.REOPEN})
 
 
 @cache
@@ -69,8 +73,12 @@ def event_fields(
     note: str = "",
     data: dict | None = None,
 ) -> dict:
-    """The columns of one event, for callers that write many at once with `events_append`."""
+    """The columns of one event, for callers that write many at once with `events_append`.
+
+    A deployment's event tells its open pages, once the transaction commits, which item changed (see core.live).
+    """
     if deployment is not None:
+        live_touch(deployment.pk, [item.key] if item is not None else (), everything=kind in WHOLE_PAGE)
         environment_ref = deployment.environment_id
     else:
         environment_ref = environment.pk if environment is not None else None

@@ -117,7 +117,12 @@ class Membership(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token; only its sha256 is stored."""
+    """A bearer token; only its sha256 is stored. It acts with its owner's roles of the moment; a `read`
+    token only reads, and a token past `expires_at` no longer works."""
+
+    class Scope(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
@@ -125,6 +130,15 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.WRITE)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def expired_at(self, now) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def usable_at(self, now) -> bool:
+        """Neither expired nor its owner deactivated."""
+        return not self.expired_at(now) and self.user.is_active
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"

@@ -10,6 +10,7 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponseNotAllowed, JsonResponse
+from django.utils import timezone
 from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
@@ -17,9 +18,12 @@ from ninja.utils import check_csrf
 
 from checklists.api import router as checklists_router
 from checklists.api_environments import router as environments_router
+from checklists.api_teams import router as teams_router
 from core.errors import DomainError
+from core.models import ApiToken
 from core.text import excerpt
-from core.tokens import api_token_user
+from core.tokens import api_token_find, api_token_user
+from ctrlready.api_tokens import router as tokens_router
 from ctrlready.logging import bind_user
 from notify.api import router as notify_router
 from probes.api import router as probes_router
@@ -28,7 +32,9 @@ logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 NOT_SIGNED_IN = "Sign in, or send an API token as `Authorization: Bearer <token>` (see `manage.py create_api_token`)."
-BAD_TOKEN = "This API token is not valid or its user is inactive; ask an admin for a new one."
+BAD_TOKEN = "This API token is not valid (revoked, or never issued) or its user is inactive; make a new one at /tokens/."
+EXPIRED_TOKEN = "This API token expired on {when:%Y-%m-%d %H:%M} UTC; make a new one at /tokens/."
+READ_ONLY_TOKEN = "This API token may only read (its scope is `read`); use a token with the `write` scope to change anything."
 NOT_FOUND = "There is nothing at this address; check the id or key in the URL."
 CSRF_FAILED = "The CSRF check failed: send the `csrftoken` cookie's value in the `X-CSRFToken` header, or use an API token."
 
@@ -50,9 +56,15 @@ def authenticated_user(request: HttpRequest):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise AuthenticationError(message="Send the token as `Authorization: Bearer <token>`.")
-        user = api_token_user(raw)
-        if user is None:
+        token = api_token_find(raw)
+        if token is None or not token.user.is_active:
             raise AuthenticationError(message=BAD_TOKEN)
+        if token.expired_at(timezone.now()):
+            raise AuthenticationError(message=EXPIRED_TOKEN.format(when=token.expires_at))
+        # The one place a token's scope is decided: a `read` token never reaches a write operation.
+        if token.scope == ApiToken.Scope.READ and request.method not in SAFE_METHODS:
+            raise HttpError(403, READ_ONLY_TOKEN)
+        user = token.user
         request.user = user
     else:
         user = getattr(request, "user", None)
@@ -193,6 +205,8 @@ def _unexpected(request, exc: Exception):
 api.add_router("", checklists_router, tags=["checklists and deployments"])
 api.add_router("", environments_router, tags=["environments"])
 api.add_router("", probes_router, tags=["probe runs"])
+api.add_router("", teams_router, tags=["teams"])
+api.add_router("", tokens_router, tags=["API tokens"])
 api.add_router("", notify_router, tags=["notifications"])
 
 _fallback = Router()

@@ -7,6 +7,7 @@ REDIS_URL and CTRLREADY_SECRET_KEYS.
 
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",
+    "axes",
     "core",
     "checklists",
     "probes",
@@ -73,11 +75,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: answers a password sign-in refused for too many failures (see "Sign-in" below).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # WhiteNoise serves static files under gunicorn: from STATIC_ROOT (collectstatic) in production,
 # straight from the apps' folders while DEBUG is on.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# Pages are compressed (a 229-item deployment page: ~400 KB, ~30 KB gzipped); Django's GZipMiddleware pads
+# each answer with random bytes (its BREACH mitigation), so a secret on the page cannot be guessed from sizes.
+MIDDLEWARE.insert(MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1, "django.middleware.gzip.GZipMiddleware")
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 if DEBUG:
@@ -132,6 +139,39 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in -----------------------------------------------------------------
+# Local passwords (kept for break-glass admins) unless switched off; then single sign-on alone.
+CTRLREADY_PASSWORD_LOGIN = envbool("CTRLREADY_PASSWORD_LOGIN", True)
+# Single sign-on with OpenID Connect (ctrlready/sso.py): on when an issuer and a client are set.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").strip().rstrip("/")
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "").strip()
+OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "").strip()
+OIDC_ROLES_CLAIM = os.environ.get("OIDC_ROLES_CLAIM", "").strip() or "groups"
+# The scopes asked for: the roles claim usually needs its own scope (`groups` at most providers).
+OIDC_SCOPES = os.environ.get("OIDC_SCOPES", "").strip() or "openid email profile groups"
+AUTHENTICATION_BACKENDS = [
+    # Refuses a password sign-in while its username is locked out from that address (django-axes).
+    "ctrlready.accounts.LoginThrottleBackend",
+    "ctrlready.accounts.PasswordBackend",
+    "ctrlready.sso.OIDCBackend",
+]
+# Login throttling: this many failed password sign-ins within 15 minutes lock that username from that
+# address for 15 minutes after the last one. Lifted early by deleting the "access attempt" in the Django
+# admin, or with `manage.py axes_reset_username USERNAME`.
+CTRLREADY_LOGIN_ATTEMPTS = envint("CTRLREADY_LOGIN_ATTEMPTS", 5)
+# How many proxies in front of ctrlready append to X-Forwarded-For; 0 (the default) trusts no such header
+# and takes the connection's address. With N, the client is the N-th address from the right.
+CTRLREADY_PROXY_HOPS = envint("CTRLREADY_PROXY_HOPS", 0)
+AXES_FAILURE_LIMIT = CTRLREADY_LOGIN_ATTEMPTS
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt during a lockout does not push the lockout further: the time the sentence names holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "ctrlready.accounts.client_ip"
+AXES_WHITELIST_CALLABLE = "ctrlready.accounts.not_a_password_sign_in"
+AXES_LOCKOUT_CALLABLE = "ctrlready.accounts.locked_out"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -4,14 +4,18 @@ from django.http import JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
 
-from ctrlready import health
+from ctrlready import accounts, health, sso
 from ctrlready.api import NOT_FOUND, api
 
 urlpatterns = [
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health-ready"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/oidc/authenticate/", sso.AuthenticateView.as_view(), name="oidc_authentication_init"),
+    path("accounts/oidc/callback/", sso.CallbackView.as_view(), name="oidc_authentication_callback"),
+    path("tokens/", accounts.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", accounts.token_revoke, name="token-revoke"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("checklists.urls")),

@@ -26,7 +26,6 @@ import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
 #: The release the demo target runs, and the demo deployment is of: `GET /version` reports it.
 DEMO_RELEASE = "v1.0.0-demo"
 

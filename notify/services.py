@@ -62,8 +62,8 @@ def subscription_team(subscription: Subscription) -> Team | None:
 def may_manage(actor, team: Team | None) -> bool:
     """A lead of the team manages its subscriptions; site-wide ones (no team) are an admin's."""
     if team is None:
-        return roles.can(actor, "manage")
-    return roles.can(actor, "subscribe")
+        return roles.can(actor, "manage", team=None)
+    return roles.can(actor, "subscribe", team=team)
 
 
 def _require_manage(actor, team: Team | None) -> None:
@@ -108,7 +108,7 @@ def subscription_create(
         environment_row.service.team if environment_row is not None
         else service_row.team if service_row is not None else team_row
     )
-    if (environment_row is not None or service_row is not None) and scope_team is None and not roles.can(actor, "manage"):
+    if (environment_row is not None or service_row is not None) and scope_team is None and not roles.can(actor, "manage", team=None):
         raise Forbidden("This service belongs to no team: only an admin may subscribe to it.")
     _require_manage(actor, scope_team)
     secret = secret_new() if channel == Subscription.Channel.WEBHOOK else ""
@@ -236,7 +236,7 @@ def delivery_redeliver(*, delivery_id, actor) -> Delivery:
     ).filter(pk=delivery_id).first()
     allowed = delivery is not None and (
         may_manage(actor, subscription_team(delivery.subscription)) if delivery.subscription_id
-        else delivery.recipient_id == getattr(actor, "pk", None) or roles.can(actor, "manage")
+        else delivery.recipient_id == getattr(actor, "pk", None) or roles.can(actor, "manage", team=None)
     )
     if not allowed:
         raise NotFound("There is no such delivery, or it is not yours to send again.")

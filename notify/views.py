@@ -26,7 +26,7 @@ def _page(request, *, created=None, status=200):
             "subscriptions": subscriptions,
             "personal": selectors.personal_deliveries(request.user),
             "email_on": services.personal_email_enabled(request.user),
-            "may_subscribe": roles.can(request.user, "subscribe"),
+            "may_subscribe": roles.can(request.user, "subscribe", team=roles.ANY),
             "channels": Subscription.Channel.values,
             "kinds": KINDS,
             "teams": Team.objects.order_by("name"),

@@ -65,12 +65,18 @@ def broker_check() -> None:
         raise Unavailable("The probe queue cannot be reached right now; nothing was queued. Try again in a minute.")
 
 
-def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: str) -> int:
-    """Queue runs for the given automated items (all of them when `keys` is None); returns how many."""
-    roles.require(actor, "run")
-    deployment = Deployment.objects.select_related("environment").filter(pk=deployment_id).first()
+def _deployment_for(deployment_id: int, actor) -> Deployment:
+    """The deployment whose probes `actor` may run (404 where they may not see it, 403 where they only read it)."""
+    deployment = Deployment.objects.select_related("environment__service").filter(pk=deployment_id).first()
     if deployment is None:
         raise NotFound("This deployment does not exist.")
+    roles.require(actor, "run", team=deployment.owner_team_id)
+    return deployment
+
+
+def runs_request(*, deployment_id: int, keys: list[str] | None, actor, source: str) -> int:
+    """Queue runs for the given automated items (all of them when `keys` is None); returns how many."""
+    deployment = _deployment_for(deployment_id, actor)
     if deployment.locked:
         raise Conflict("This deployment is locked; a lead can reopen it before probes run again.")
     items = Item.objects.filter(version_id=deployment.version_id, probe__isnull=False).order_by("position")
@@ -327,7 +333,7 @@ def external_result_record(
 ) -> ProbeRun:
     """A result CI pushes for an `external` item: a probe run, judged by the item's conditions on `data`,
     recorded on the item through the same path as a worker's results."""
-    roles.require(actor, "run")
+    deployment = _deployment_for(deployment_id, actor)
     if status not in ("passed", "failed"):
         raise InvalidInput("`status` is `passed` or `failed`: what the CI job concluded.")
     data = {} if data is None else data
@@ -347,9 +353,6 @@ def external_result_record(
         at = timezone.make_aware(at, timezone.UTC)
     if at > now + timedelta(minutes=5):
         raise InvalidInput("`at` is in the future: give when the CI job produced the result.")
-    deployment = Deployment.objects.select_related("environment").filter(pk=deployment_id).first()
-    if deployment is None:
-        raise NotFound("This deployment does not exist.")
     if deployment.locked:
         raise Conflict("This deployment is locked; a lead can reopen it before results are pushed again.")
     item = Item.objects.filter(version_id=deployment.version_id, key=key).first()

@@ -2,16 +2,15 @@
 
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from checklists.environments import host_key_trust, ssh_host_check
-from checklists.models import Deployment, Environment
-from checklists.views.common import next_url, viewer_required
+from checklists.selectors import deployment_for, environment_for
+from checklists.views.common import next_url, signed_in
 from checklists.views.deployments import run_answer
 from checklists.views.environments import edit_context
-from core import roles
 from core.errors import DomainError, InvalidInput
 from core.models import Source
 from probes.runners.base import ProbeFailure
@@ -26,15 +25,13 @@ class HostUnreachable(DomainError):
 
 
 @require_POST
-@viewer_required
+@signed_in
 def deployment_runs(request, pk: int):
     """Queue one item's probe (`key`) or every automated item's."""
     key = request.POST.get("key") or None
     count = runs_request(deployment_id=pk, keys=[key] if key else None, actor=request.user, source=Source.WEB)
     if request.htmx:
-        deployment = get_object_or_404(
-            Deployment.objects.select_related("environment__service", "version__checklist"), pk=pk
-        )
+        deployment = deployment_for(request.user, pk)
         return HttpResponse(run_answer(request, deployment, [key] if key else None))
     messages.success(request, f"{count} probe run{'s' if count != 1 else ''} queued." if count else "No probe to run.")
     target = next_url(request, default=reverse("deployment", args=[pk]))
@@ -42,11 +39,10 @@ def deployment_runs(request, pk: int):
 
 
 @require_POST
-@viewer_required
+@signed_in
 def environment_host_key(request, pk: int):
     """`action=fetch` shows the key an SSH host (`ssh_host`) presents; `action=trust` pins the key shown."""
-    roles.require(request.user, "manage")
-    environment = get_object_or_404(Environment.objects.select_related("service"), pk=pk)
+    environment = environment_for(request.user, pk, action="manage")
     ssh_host = environment.ssh_hosts.filter(pk=_int(request.POST.get("ssh_host"))).first()
     if ssh_host is None:
         hosts = list(environment.ssh_hosts.all()[:2])

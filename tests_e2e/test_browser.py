@@ -203,7 +203,7 @@ def test_run_polls_until_the_result_arrives(open_page, deployment, broker_up, mo
         results_record({run.pk: Observation(status="passed", message="", duration_ms=23)})
 
     page.locator('[data-item-key="health"] .badge-passed').wait_for(timeout=6_000)
-    page.locator("#live:not([hx-trigger])").wait_for(state="attached")
+    page.get_by_text("probe run in progress").wait_for(state="detached")
     assert "in 23 ms" in page.locator('[data-item-key="health"]').inner_text()
     assert page.evaluate("window.__noReload") is True
 
@@ -217,7 +217,7 @@ def test_queue_down_shows_the_message_in_place(open_page, deployment, broker_dow
     flash.wait_for()
     assert "probe queue cannot be reached" in flash.inner_text()
     assert page.evaluate("window.__noReload") is True
-    assert page.locator("#live[hx-trigger]").count() == 0  # nothing queued, nothing to poll
+    assert page.get_by_text("in progress").count() == 0  # nothing queued
 
 
 def test_pages_look_right(open_page, people, seed_deployment, environment):

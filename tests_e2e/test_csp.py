@@ -100,6 +100,7 @@ def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
 ):
     from checklists.services import checklist_import, deployment_create
     from core.actors import SYSTEM
+    from core.teams import team_create
 
     monkeypatch.setattr("probes.services.task_send", lambda *args, **kwargs: None)
     checklist_import(markdown=PROSE, actor=SYSTEM, source="cli")
@@ -107,6 +108,7 @@ def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
     deployment = deployment_create(
         environment=environment, checklist_slug="launch", release="v1", actor=people["engineer"], source="api"
     )
+    team = team_create(name="Platform", actor=SYSTEM, source="cli")
     make, violations, unguarded = watched
     page = make("admin")
     # The watch works: an image from elsewhere, slipped into the page, is reported.
@@ -147,6 +149,9 @@ def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
         "/checklists/launch/diff/?from=1&to=2",
         "/people/",
         "/notifications/",
+        "/teams/",
+        f"/teams/{team.slug}/",
+        "/tokens/",
         "/api/v1/docs",
         "/admin/",
     ):

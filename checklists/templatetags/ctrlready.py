@@ -154,15 +154,20 @@ def _plain(text: str) -> str:
     return mark_safe(strip_tags(_render_inline(text)))
 
 
-@register.filter
-def can(user, action: str) -> bool:
-    """`{% if user|can:"manage" %}`: the same role check the services make."""
-    return roles.can(user, action)
+@register.simple_tag(takes_context=True)
+def may(context, action: str, *, team) -> bool:
+    """`{% may "manage" team=environment.service.team_id as can_manage %}`: the check the services make.
+
+    `team` is required (a template that leaves it out does not compile): a team, its id, None (site-wide
+    roles only) or "any" (the person's best role anywhere, for what every team shares).
+    """
+    return roles.can(context["user"], action, team=roles.ANY if team == "any" else team)
 
 
 @register.filter
-def role(user) -> str:
-    return roles.user_role(user) or ""
+def site_role(user) -> str:
+    """The person's site-wide role, if they have one (team roles show on /teams/)."""
+    return roles.user_role(user, team=None) or ""
 
 
 STATUS_LABELS = {"open": "Open", "signed_off": "Signed off"}

@@ -36,7 +36,7 @@ def test_engineer_starts_a_deployment_against_the_latest_version(api, environmen
     [
         (None, {"checklist": "small-checklist", "release": "v2"}, 401),
         ("viewer", {"checklist": "small-checklist", "release": "v2"}, 403),
-        ("outsider", {"checklist": "small-checklist", "release": "v2"}, 403),
+        ("outsider", {"checklist": "small-checklist", "release": "v2"}, 404),  # may not even see the environment
         ("engineer", {"checklist": "no-such-checklist", "release": "v2"}, 404),
         ("engineer", {"checklist": "small-checklist", "release": "v2", "version": 7}, 404),
         ("engineer", {"checklist": "small-checklist", "release": "   "}, 400),
@@ -60,12 +60,12 @@ def test_deployment_in_unknown_environment_is_404(api, small_checklist):
 def test_deployment_from_pending_to_signed_off_and_reopened(api, deployment):
     base = f"deployments/{deployment.pk}"
 
-    # Nobody without a token, nobody without a role.
+    # Nobody without a token; nobody without a role sees the deployment is there (404), nor lists any (403).
     assert api.get(None, base).status_code == 401
     assert api.post(None, f"{base}/items/rollback", {"state": "passed"}).status_code == 401
-    assert api.get("outsider", base).status_code == 403
-    assert api.get("outsider", f"{base}/events").status_code == 403
-    assert api.get("outsider", f"{base}/gate").status_code == 403
+    assert api.get("outsider", base).status_code == 404
+    assert api.get("outsider", f"{base}/events").status_code == 404
+    assert api.get("outsider", f"{base}/gate").status_code == 404
     assert api.get("outsider", "deployments").status_code == 403
     start = api.get("viewer", base).json()
     assert start["progress"]["pending"] == 6

@@ -132,6 +132,32 @@ def test_create_api_token_token_works_on_the_api(db, client, people, deployment)
     assert response.status_code == 409
 
 
+def test_create_api_token_with_a_team_gives_the_role_in_that_team_only(db, client, deployment):
+    from core.models import Membership, Team
+
+    other = deployment.environment.service
+    other.team = Team.objects.create(slug="billing", name="Billing")
+    other.save()
+    out, _, code = run("create_api_token", "ci-bot", "--role", "engineer", "--team", "platform")
+
+    assert code == 0 and "engineer role in team platform" in out
+    token = out.strip().splitlines()[-1]
+    user = api_token_user(token)
+    assert list(user.groups.all()) == []
+    membership = Membership.objects.get(user=user)
+    assert (membership.team.slug, membership.role) == ("platform", "engineer")
+    assert Event.objects.filter(kind="team", source="cli").count() == 1
+    assert Event.objects.get(kind="membership").after == "engineer"
+    # A billing deployment is not theirs to see.
+    response = client.get(f"/api/v1/deployments/{deployment.pk}/gate", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 404
+
+
+def test_create_api_token_refuses_a_team_that_is_not_a_slug(db):
+    with pytest.raises(Exception, match="platform-team"):
+        call_command("create_api_token", "x", "--role", "lead", "--team", "Platform Team", stdout=StringIO(), stderr=StringIO())
+
+
 def test_create_api_token_refuses_an_unknown_role(db):
     with pytest.raises(Exception, match="role"):
         call_command("create_api_token", "x", "--role", "superhero", stdout=StringIO(), stderr=StringIO())

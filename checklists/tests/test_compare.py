@@ -121,7 +121,7 @@ def test_api_compares_two_releases_in_one_environment(api, releases):
 def test_compare_refuses_an_unknown_deployment_and_people_without_a_role(api, releases):
     answer = api.get("viewer", f"deployments/{releases['staging'].pk}/compare/999999")
     assert answer.status_code == 404
-    assert api.get("outsider", f"deployments/{releases['staging'].pk}/compare/{releases['newer'].pk}").status_code == 403
+    assert api.get("outsider", f"deployments/{releases['staging'].pk}/compare/{releases['newer'].pk}").status_code == 404
 
 
 def rows_of(html: str) -> dict[str, str]:

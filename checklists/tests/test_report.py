@@ -191,7 +191,7 @@ def test_report_of_an_open_deployment_shows_what_blocks(client, people, deployme
 
 
 def test_report_needs_a_role_and_a_known_format(client, api, people, deployment):
-    assert api.get("outsider", f"deployments/{deployment.pk}/report.json").status_code == 403
+    assert api.get("outsider", f"deployments/{deployment.pk}/report.json").status_code == 404
     assert api.get("viewer", f"deployments/{deployment.pk}/report.exe").status_code in (400, 404)
     client.force_login(people["viewer"])
     assert client.get(f"/deployments/{deployment.pk}/report.exe").status_code == 404

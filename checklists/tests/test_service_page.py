@@ -103,7 +103,7 @@ def test_service_page_queries_do_not_grow_with_deployments(client, people, small
 
 def test_service_page_needs_a_role(client, people, environment):
     client.force_login(people["outsider"])
-    assert client.get(reverse("service", args=[environment.service.pk])).status_code == 403
+    assert client.get(reverse("service", args=[environment.service.pk])).status_code == 404
     client.force_login(people["viewer"])
     html = client.get(reverse("service", args=[environment.service.pk])).content.decode()
     assert "No deployment of this service is signed off yet." in html

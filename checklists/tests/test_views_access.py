@@ -35,12 +35,24 @@ def test_anonymous_visitor_is_sent_to_login(client, urls, page):
     assert response["Location"].startswith(reverse("login") + "?next=")
 
 
-@pytest.mark.parametrize("page", READ_PAGES + ADMIN_PAGES)
-def test_outsider_without_role_is_refused_every_page(client, people, urls, page):
+#: Pages of one service's things: someone who may not read them is told there is nothing there (404).
+OWNED_PAGES = ("deployment", "item", "history", "environment", "environment-edit")
+
+
+@pytest.mark.parametrize("page", sorted(set(READ_PAGES + ADMIN_PAGES) - set(OWNED_PAGES)))
+def test_outsider_without_role_is_refused_every_shared_page(client, people, urls, page):
     client.force_login(people["outsider"])
     response = client.get(urls[page])
     assert response.status_code == 403
-    assert b"needs the viewer role" in response.content
+    assert b"role" in response.content and b"ask" in response.content
+
+
+@pytest.mark.parametrize("page", OWNED_PAGES)
+def test_outsider_without_role_finds_nothing_on_a_service_page(client, people, urls, page):
+    client.force_login(people["outsider"])
+    response = client.get(urls[page])
+    assert response.status_code == 404
+    assert b"belongs to a team you are not in" in response.content
 
 
 @pytest.mark.parametrize("role", ALL)
@@ -56,7 +68,7 @@ def test_admin_pages_are_refused_below_admin(client, people, urls, role, page):
     client.force_login(people[role])
     response = client.get(urls[page])
     assert response.status_code == 403
-    assert b"needs the admin role" in response.content
+    assert b"admin role" in response.content
 
 
 @pytest.mark.parametrize("page", ADMIN_PAGES)
@@ -84,16 +96,16 @@ def _state(deployment, key):
 
 
 @pytest.mark.parametrize(
-    "role, allowed", [("viewer", False), ("engineer", True), ("lead", True), ("admin", True), ("outsider", False)]
+    "role, allowed", [("viewer", 403), ("engineer", True), ("lead", True), ("admin", True), ("outsider", 404)]
 )
 def test_tick_manual_item_by_role(client, people, deployment, role, allowed):
     client.force_login(people[role])
     response = client.post(reverse("item", args=[deployment.pk, "rollback"]), {"state": "passed"})
-    if allowed:
+    if allowed is True:
         assert response.status_code == 302
         assert _state(deployment, "rollback") == "passed"
     else:
-        assert response.status_code == 403
+        assert response.status_code == allowed
         assert _state(deployment, "rollback") == "pending"
 
 

@@ -328,35 +328,17 @@ def test_progress_region_counts(client, people, deployment):
     assert 'aria-valuenow="1"' in html
 
 
-def test_page_polls_only_while_runs_are_in_flight(client, people, deployment, probe_result):
-    client.force_login(people["viewer"])
-    assert 'hx-trigger="every 1s"' not in page(client, deployment).content.decode()
-    run = probe_result(deployment, "health", None)  # queued, not finished
-    html = page(client, deployment).content.decode()
-    assert 'hx-trigger="every 1s"' in html and "1 probe run in progress" in html
-    live = page(client, deployment, "?part=live", **HX).content.decode()
-    assert live.lstrip().startswith('<div id="live"') and 'hx-trigger="every 1s"' in live
-    assert 'id="item-health"' in live and 'hx-swap-oob="true"' in live
-
-    from probes.runners.base import Observation
-    from probes.services import results_record
-
-    results_record({run.pk: Observation(status="passed", message="", duration_ms=5)})
-    live = page(client, deployment, "?part=live", **HX).content.decode()
-    assert 'hx-trigger="every 1s"' not in live  # the poll stops itself
-    assert "badge-passed" in row_html(live, "health")
-    assert '<section id="progress"' in live and '<section id="signoff"' in live
-
-
 # --- Run buttons ----------------------------------------------------------------------
 
 
-def test_run_one_item_over_htmx_starts_polling(client, people, deployment, broker_up):
+def test_run_one_item_over_htmx_shows_it_queued_and_keeps_asking_from_the_pages_version(client, people, deployment, broker_up):
     client.force_login(people["engineer"])
-    response = client.post(reverse("deployment-runs", args=[deployment.pk]), {"key": "health"}, **HX)
+    response = client.post(reverse("deployment-runs", args=[deployment.pk]), {"key": "health", "since": "7"}, **HX)
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="live"') and 'hx-trigger="every 1s"' in html
+    assert "since=7&amp;" in html and "1 probe run in progress" in html
+    assert "Probe <strong>queued</strong>" in row_html(html, "health")
     assert deployment.runs.get().status == "queued"
     assert Event.objects.filter(deployment_ref=deployment.pk, kind="run_requested", source="web").exists()
 

@@ -28,7 +28,7 @@ def checklist_list(request):
     context = {"checklists": _checklists(), "form": ImportForm()}
     if request.method == "GET":
         return render(request, "checklists/checklists.html", context)
-    roles.require(request.user, "manage")
+    roles.require(request.user, "manage", team=roles.ANY)
     if request.POST.get("step") == "confirm":
         return _import_confirm(request)
     form = ImportForm(request.POST, request.FILES)

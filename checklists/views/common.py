@@ -4,23 +4,44 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from core import roles
 from core.errors import DomainError, InvalidInput
 
 
-def viewer_required(view):
-    """Logged in and in a role (viewer or above); any DomainError the view raises becomes its page."""
+def signed_in(view):
+    """Logged in; any DomainError the view raises becomes its page.
+
+    For pages of one team's thing (a deployment, an environment, a service): the view reads it through
+    `selectors.*_for`, which answers 404 to someone who may not see it and 403 to someone who may only read it.
+    Every answer is `Cache-Control: no-store`: the pages show state that changes, and Back must not show a
+    page from before a tick.
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         try:
-            roles.require(request.user, "read")
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except DomainError as error:
-            return error_response(request, error)
+            response = error_response(request, error)
+        add_never_cache_headers(response)
+        return response
+
+    return wrapper
+
+
+def viewer_required(view):
+    """Logged in and in a role somewhere (a team's, or site-wide): for pages every team shares (the dashboard,
+    checklists), which show each person what they may read."""
+
+    @signed_in
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        roles.require(request.user, "read", team=roles.ANY)
+        return view(request, *args, **kwargs)
 
     return wrapper
 
@@ -52,5 +73,8 @@ def form_error(form) -> InvalidInput:
     return InvalidInput("The form is not valid.")
 
 
-def permissions(user) -> dict:
-    return {action: roles.can(user, action) for action in ("tick", "run", "waive", "signoff", "reopen", "manage")}
+def permissions(user, *, team) -> dict:
+    """What `user` may do on a thing of `team`, for templates: `can.tick`, `can.manage`…"""
+    return {
+        action: roles.can(user, action, team=team) for action in ("tick", "run", "waive", "signoff", "reopen", "manage")
+    }

@@ -1,27 +1,22 @@
 """Two deployments side by side (`/deployments/<a>/compare/<b>/`), and promoting a release onwards."""
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from checklists.models import Deployment, Environment
-from checklists.selectors import deployment_compare
+from checklists.selectors import deployment_compare, deployment_for, environment_for
 from checklists.services import deployment_create
-from checklists.views.common import viewer_required
+from checklists.views.common import signed_in
 from core.errors import InvalidInput
 from core.models import Source
 
 SHOWN = {"": "All", "changed": "Changed only"}
 
 
-def _deployment(pk: int) -> Deployment:
-    return get_object_or_404(Deployment.objects.select_related("environment__service", "version__checklist"), pk=pk)
-
-
 @require_GET
-@viewer_required
+@signed_in
 def compare(request, a: int, b: int):
-    comparison = deployment_compare(_deployment(a), _deployment(b))
+    comparison = deployment_compare(deployment_for(request.user, a), deployment_for(request.user, b))
     show = request.GET.get("show", "")
     if show not in SHOWN:
         show = ""
@@ -39,14 +34,14 @@ def compare(request, a: int, b: int):
 
 
 @require_POST
-@viewer_required
+@signed_in
 def promote(request, pk: int):
     """Start a deployment of this signed-off release in another environment, carrying its evidence over."""
-    origin = _deployment(pk)
+    origin = deployment_for(request.user, pk)
     environment_id = request.POST.get("environment", "")
-    if not environment_id.isdigit():
+    if not environment_id.isdigit() or len(environment_id) > 18:
         raise InvalidInput("Choose the environment to promote the release to.")
-    environment = get_object_or_404(Environment.objects.select_related("service"), pk=int(environment_id))
+    environment = environment_for(request.user, int(environment_id))
     deployment = deployment_create(
         environment=environment, from_id=origin.pk, actor=request.user, source=Source.WEB,
     )

@@ -10,4 +10,4 @@ from checklists.views.common import viewer_required
 @require_GET
 @viewer_required
 def dashboard(request):
-    return render(request, "checklists/dashboard.html", {"services": readiness_board()})
+    return render(request, "checklists/dashboard.html", {"services": readiness_board(actor=request.user)})

@@ -9,18 +9,20 @@ from functools import partial
 from django.contrib import messages
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists.forms import ItemStateForm, ReopenForm, SignOffForm
+from checklists.forms import ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
 from checklists.models import Deployment, ItemState
 from checklists.selectors import (
     ItemRow,
     Overview,
     deployment_digest,
+    deployment_events_since,
+    deployment_for,
     deployment_overview,
     deployment_relations,
     deployment_summaries,
@@ -28,11 +30,29 @@ from checklists.selectors import (
     item_rows,
     item_rows_with_parents,
 )
-from checklists.services import deployment_reopen, item_state_set, signoff_record
-from checklists.views.common import form_error, next_url, permissions, viewer_required
-from checklists.views.rows import RowBlock, RowOptions, RowView, row_view, rows_html, sections_html
+from checklists.services import (
+    DigestMoved,
+    ItemMoved,
+    ItemsRefused,
+    deployment_reopen,
+    item_state_set,
+    items_bulk_set,
+    signoff_record,
+)
+from checklists.templatetags.ctrlready import STATE_LABELS, plain_md
+from checklists.views.common import form_error, next_url, permissions, signed_in
+from checklists.views.rows import (
+    ConflictView,
+    RowBlock,
+    RowOptions,
+    RowView,
+    row_view,
+    rows_html,
+    sections_html,
+)
 from core import roles
-from core.errors import NotFound
+from core.errors import DomainError, NotFound
+from core.live import live_changes, live_version
 from core.models import Source
 from core.text import excerpt
 
@@ -47,7 +67,8 @@ def _needs_human(row: ItemRow) -> bool:
     return item.probe is None and not item.has_children and row.state.state in OPEN_STATES
 
 
-# The page's filters (`?show=`), each a test of the selector's row.
+# The page's filters (`?show=`), each a test of the selector's row, and the overview's count of the same rows.
+FILTER_COUNTS = {"human": "human", "failing": "failed", "blocking": "blocking", "stale": "stale", "optional": "optional"}
 FILTERS = {
     "human": ("Needs a human", _needs_human),
     "failing": ("Failing", lambda row: row.state.state == State.FAILED),
@@ -57,10 +78,8 @@ FILTERS = {
 }
 
 
-def _deployment(pk: int) -> Deployment:
-    return get_object_or_404(
-        Deployment.objects.select_related("environment__service", "version__checklist", "created_by"), pk=pk
-    )
+def _deployment(request, pk: int) -> Deployment:
+    return deployment_for(request.user, pk)
 
 
 def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
@@ -73,7 +92,7 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         current = ""
     url = reverse("deployment", args=[deployment.pk])
     query = f"?show={current}" if current else ""
-    can = permissions(request.user)
+    can = permissions(request.user, team=deployment.owner_team_id)
     live = not deployment.locked
     return {
         "csrf_token": get_token(request),  # one token for every form of the answer, the rows' included
@@ -86,6 +105,8 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         "anchor_base": url + query if current else "",  # where links to a section or an item point
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
+        "bulk_url": reverse("deployment-items", args=[deployment.pk]),
+        "looked_at": timezone.now().isoformat(),  # a refused sign-off lists what happened since
         "history_url": reverse("deployment-history", args=[deployment.pk]),
         "can": can,
         "live": live,
@@ -128,7 +149,10 @@ def _panels(
         "blocking_shown": overview.blocking,
         "digest": digest,
         "role_status": [(role, signed.get(role)) for role in overview.required_roles],
-        "signable_roles": [role for role in overview.missing_roles if roles.has_role(request.user, role)],
+        "signable_roles": [
+            role for role in overview.missing_roles
+            if roles.has_role(request.user, role, team=deployment.owner_team_id)
+        ],
         "in_flight": overview.progress["in_flight"],
     }
 
@@ -161,21 +185,27 @@ def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, 
 
 
 @require_GET
-@viewer_required
+@signed_in
 def deployment_detail(request, pk: int):
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     page = _page(request, deployment)
     part = request.GET.get("part") if request.htmx else None
     if part in ("progress", "signoff"):
         return render(request, f"{TEMPLATE}#{part}", {**page, **_panels(request, page, _overview(deployment))})
-    if part == "live":
-        return HttpResponse(_live_answer(request, deployment, page, item_rows(deployment, automated=True), panels=True))
+    if part == "changes":
+        return _changes_answer(request, deployment, page)
+    return render(request, TEMPLATE, _page_context(request, deployment, page, since=live_version(deployment.pk)))
+
+
+def _page_context(request, deployment: Deployment, page: dict, *, since: int) -> dict:
+    """Everything the whole page shows; `since` is the live version read before anything else (see core.live)."""
     rows = item_rows(deployment)
     overview = _overview(deployment)
     visible = _shown(rows, page)
-    context = {
+    return {
         **page,
         **_panels(request, page, overview, rows=rows),
+        **_live(page, overview.progress, since=since),
         "rows": rows,
         "visible": visible,
         "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
@@ -183,7 +213,82 @@ def deployment_detail(request, pk: int):
         "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
         "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
     }
-    return render(request, TEMPLATE, context)
+
+
+def _int(value, default: int = 0) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return default
+
+
+def _live(page: dict, progress: dict, *, since: int, batch: int = 0, failed_before: int | None = None) -> dict:
+    """The live region: the poll that asks for changes after `since`, and how far the runs in flight are.
+
+    While runs are in flight the poll carries the size of the batch (the most seen in flight at once) and
+    the failures before it, so the page can count down ("41 of 83 done, 3 new failures") without any state
+    kept on the server.
+    """
+    in_flight = progress.get("in_flight", 0)
+    failed_before = progress["failed"] if failed_before is None else failed_before
+    batch = max(batch, in_flight) if in_flight else 0
+    url = f"{page['part_url']}changes&since={since}"
+    if in_flight:
+        url += f"&batch={batch}&failed={failed_before}"
+    return {
+        "live_url": url,
+        "live_since": since,
+        "in_flight": in_flight,
+        "batch": batch if batch > in_flight else 0,
+        "batch_done": batch - in_flight,
+        "new_failures": max(progress["failed"] - failed_before, 0),
+    }
+
+
+def _filter_counts(progress: dict) -> list[tuple[str, str, int]]:
+    return [(key, label, progress.get(FILTER_COUNTS[key], 0)) for key, (label, _) in FILTERS.items()]
+
+
+def _announcement(rows: list[ItemRow]) -> str:
+    """A sentence for screen readers about what others changed."""
+    lines = [
+        f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state).lower()}"
+        + (f" ({row.state.updated_by_name})" if row.state.updated_by_name else "")
+        for row in rows[:3]
+    ]
+    more = f", and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return ("Changed by others: " + "; ".join(lines) + more + ".") if lines else ""
+
+
+def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse:
+    """The poll's answer: 204 when nothing changed since the page's version (one Redis read, no item read);
+    else the changed rows and the panels out of band — or, when everything changed (the lock), the page's body."""
+    since = _int(request.GET.get("since"))
+    changes = live_changes(deployment.pk, since)
+    if changes.none:
+        return HttpResponse(status=204)
+    if changes.everything:
+        context = _page_context(request, deployment, page, since=changes.version)
+        response = render(request, f"{TEMPLATE}#page_body", context)
+        response["HX-Retarget"] = "#deployment-page"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+    overview = _overview(deployment)
+    rows = [row for row in item_rows_with_parents(deployment, changes.keys) if row.item.key in changes.keys or row.item.has_children]
+    views = _row_views(_shown(rows, page), page)
+    for view in views:
+        view.oob = True
+    failed = request.GET.get("failed")
+    context = {
+        **page,
+        **_panels(request, page, overview, sections=overview.sections_of({row.item.section_id for row in rows}), oob=True),
+        **_live(page, overview.progress, since=changes.version, batch=_int(request.GET.get("batch")),
+                failed_before=_int(failed) if failed is not None else None),
+        "rows_html": rows_html(page, rows=views),
+        "filters": _filter_counts(overview.progress),
+        "announcement": _announcement([row for row in rows if row.item.key in changes.keys]),
+    }
+    return HttpResponse(render_to_string(f"{TEMPLATE}#changes_response", context, request))
 
 
 def _overview(deployment: Deployment) -> Overview:
@@ -195,32 +300,33 @@ def _in_flight(deployment: Deployment) -> int:
     return deployment_summaries([deployment.pk]).get(deployment.pk, {}).get("in_flight", 0)
 
 
-def _live_answer(request, deployment: Deployment, page: dict, rows: list[ItemRow], *, panels: bool) -> str:
-    """The live region and `rows` swapped in out of band (those the page's filter shows); the panels too if `panels`."""
-    views = _row_views(_shown(rows, page), page)
-    for view in views:
-        view.oob = True
-    context = {**page, "rows_html": rows_html(page, rows=views), "panels": panels}
-    if panels:
-        context.update(_panels(request, page, _overview(deployment)))
-    else:
-        context["in_flight"] = _in_flight(deployment)
-    return render_to_string(f"{TEMPLATE}#live_response", context, request)
-
-
 def run_answer(request, deployment: Deployment, keys: list[str] | None) -> str:
-    """A run request's htmx answer: the live region and the rows of the items queued (every automated one if
-    `keys` is None). Queuing changes neither progress nor sign-off: the poll that follows brings the panels."""
+    """A run request's htmx answer: the live region (still asking for changes after the page's version, which
+    the form sends as `since`) and the rows of the items queued (every automated one if `keys` is None).
+    Queuing changes neither progress nor sign-off."""
     page = _page(request, deployment)
     if keys is None:
         rows = item_rows(deployment, automated=True)
     else:
         rows = [row for row in item_rows_with_parents(deployment, keys) if row.item.key in keys]
-    return _live_answer(request, deployment, page, rows, panels=False)
+    views = _row_views(_shown(rows, page), page)
+    for view in views:
+        view.oob = True
+    progress = deployment_summaries([deployment.pk])[deployment.pk]
+    context = {
+        **page,
+        **_live(page, progress, since=_int(request.POST.get("since"))),
+        "rows_html": rows_html(page, rows=views),
+    }
+    return render_to_string(f"{TEMPLATE}#live_response", context, request)
 
 
-def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = False, panels: bool = False) -> str:
-    """The row of `key` swapped in place; its parents (they follow it) and, with `panels`, the panels out of band."""
+def _rows_answer(
+    request, deployment: Deployment, key: str, *, editing: bool = False, panels: bool = False,
+    conflict: ConflictView | None = None,
+) -> str:
+    """The row of `key` swapped in place (with `conflict`: the person's change refused, inside it); its parents
+    (they follow it) and, with `panels`, the panels out of band."""
     rows = item_rows_with_parents(deployment, [key])
     if not any(row.item.key == key for row in rows):
         raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
@@ -228,6 +334,7 @@ def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = F
     views = _row_views(rows, page)
     first = next(view for view in views if view.key == key)
     first.editing = editing
+    first.conflict = conflict
     others = [view for view in views if view is not first] if panels else []
     for view in others:
         view.oob = True
@@ -236,11 +343,12 @@ def _rows_answer(request, deployment: Deployment, key: str, *, editing: bool = F
         overview = _overview(deployment)
         sections = overview.sections_of({row.item.section_id for row in rows})
         context.update(_panels(request, page, overview, sections=sections, oob=True))
+        context["filters"] = _filter_counts(overview.progress)
     return render_to_string(f"{TEMPLATE}#rows_response", context, request)
 
 
 @require_http_methods(["GET", "POST"])
-@viewer_required
+@signed_in
 def item(request, pk: int, key: str):
     """GET: the item with its note and waive forms. POST: set its state, note or evidence link."""
     if request.method == "GET":
@@ -249,22 +357,72 @@ def item(request, pk: int, key: str):
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
-    item_state_set(
-        deployment_id=pk,
-        key=key,
-        state=data["state"] or None,
-        note=data["note"] if "note" in request.POST else None,
-        evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
-        actor=request.user,
-        source=Source.WEB,
-    )
+    try:
+        item_state = item_state_set(
+            deployment_id=pk,
+            key=key,
+            state=data["state"] or None,
+            note=data["note"] if "note" in request.POST else None,
+            evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
+            seen=data["seen"] or None,
+            actor=request.user,
+            source=Source.WEB,
+        )
+    except ItemMoved as moved:
+        if not request.htmx:
+            raise
+        sent = tuple((name, request.POST[name]) for name in ("state", "note", "evidence_url") if name in request.POST)
+        conflict = ConflictView(moved.message, sent)
+        return HttpResponse(_rows_answer(request, _deployment(request, pk), key, conflict=conflict))
     if request.htmx:
-        return HttpResponse(_rows_answer(request, _deployment(pk), key, panels=True))
+        return HttpResponse(_rows_answer(request, item_state.deployment, key, panels=True))  # the tick checked its team
     return redirect(_back(request, pk) + f"#item-{key}")
 
 
+@require_POST
+@signed_in
+def items_bulk(request, pk: int):
+    """Set the rows picked on the page to one state with one note (a waiver's reason): all of them, or — if
+    any is refused — none, the refusal naming each item inside the bulk bar."""
+    form = ItemsBulkForm(request.POST)
+    if not form.is_valid():
+        raise form_error(form)
+    picked = form.picked()
+    state = form.cleaned_data["state"]
+    try:
+        changed = items_bulk_set(
+            deployment_id=pk, keys=list(picked), state=state, note=form.cleaned_data["note"].strip() or None,
+            seen=picked, actor=request.user, source=Source.WEB,
+        )
+    except ItemsRefused as refused:
+        if not request.htmx:
+            raise
+        return render(request, f"{TEMPLATE}#bulk_refused", {"error": refused, "page_url": reverse("deployment", args=[pk])})
+    label = STATE_LABELS.get(state, state).lower()
+    done = f"{len(changed)} item{'s' if len(changed) != 1 else ''} set to {label}."
+    if not request.htmx:
+        messages.success(request, done)
+        return redirect(_back(request, pk))
+    deployment = _deployment(request, pk)
+    page = _page(request, deployment)
+    keys = {item_state.item.key for item_state in changed}
+    rows = item_rows_with_parents(deployment, keys)
+    views = _row_views(_shown(rows, page), page)
+    for view in views:
+        view.oob = True
+    overview = _overview(deployment)
+    context = {
+        **page,
+        **_panels(request, page, overview, sections=overview.sections_of({row.item.section_id for row in rows}), oob=True),
+        "rows_html": rows_html(page, rows=views),
+        "filters": _filter_counts(overview.progress),
+        "done": done,
+    }
+    return HttpResponse(render_to_string(f"{TEMPLATE}#bulk_response", context, request))
+
+
 def _item_page(request, pk: int, key: str):
-    deployment = _deployment(pk)
+    deployment = _deployment(request, pk)
     editing = request.GET.get("view") != "row"
     if request.htmx:
         return HttpResponse(_rows_answer(request, deployment, key, editing=editing))
@@ -291,17 +449,30 @@ def _back(request, pk: int) -> str:
 
 
 @require_POST
-@viewer_required
+@signed_in
 def signoff(request, pk: int):
+    """Sign off for a role. Over htmx a refusal is answered inside the sign-off panel: what blocks (item texts
+    and links) or, for a digest that moved, what happened since the signer looked; success swaps the page."""
     form = SignOffForm(request.POST)
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
-    signoff_record(
-        deployment_id=pk, role=data["role"], digest=data["digest"], comment=data["comment"].strip(),
-        actor=request.user, source=Source.WEB,
-    )
-    deployment = _deployment(pk)
+    try:
+        signoff_record(
+            deployment_id=pk, role=data["role"], digest=data["digest"], comment=data["comment"].strip(),
+            actor=request.user, source=Source.WEB,
+        )
+    except DomainError as error:
+        if not request.htmx:
+            raise
+        return _signoff_refused(request, pk, error, looked_at=data.get("looked_at"))
+    deployment = _deployment(request, pk)
+    if request.htmx:
+        page = _page(request, deployment)
+        response = render(request, f"{TEMPLATE}#page_body", _page_context(request, deployment, page, since=live_version(pk)))
+        response["HX-Retarget"] = "#deployment-page"
+        response["HX-Reswap"] = "outerHTML"
+        return response
     if deployment.status == Deployment.Status.SIGNED_OFF:
         messages.success(request, "Signed off: the deployment is now locked.")
     else:
@@ -309,8 +480,24 @@ def signoff(request, pk: int):
     return redirect("deployment", pk=pk)
 
 
+def _signoff_refused(request, pk: int, error: DomainError, *, looked_at) -> HttpResponse:
+    """The sign-off panel as it is now, with the refusal inside it."""
+    deployment = _deployment(request, pk)
+    page = _page(request, deployment)
+    overview = _overview(deployment)
+    since = deployment_events_since(pk, looked_at) if looked_at and isinstance(error, DigestMoved) else []
+    context = {
+        **page,
+        **_panels(request, page, overview),
+        "refusal": error.message,
+        "refused_blocking": bool(error.extra.get("blocking")),
+        "events_since": since,
+    }
+    return render(request, f"{TEMPLATE}#signoff", context)
+
+
 @require_POST
-@viewer_required
+@signed_in
 def reopen(request, pk: int):
     form = ReopenForm(request.POST)
     if not form.is_valid():

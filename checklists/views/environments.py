@@ -4,7 +4,7 @@ import re
 
 from django import forms
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists.environments import (
@@ -17,24 +17,20 @@ from checklists.environments import (
 )
 from checklists.forms import DeploymentCreateForm
 from checklists.models import Environment, Service
-from checklists.selectors import deployment_list, environment_secret_names
+from checklists.selectors import deployment_list, environment_for, environment_secret_names
 from checklists.services import deployment_create
-from checklists.views.common import form_error, viewer_required
+from checklists.views.common import form_error, permissions, signed_in, viewer_required
 from core import roles
-from core.models import Source
+from core.models import Source, Team
 
 RECENT_DEPLOYMENTS = 50
 
 
-def _environment(pk: int) -> Environment:
-    return get_object_or_404(Environment.objects.select_related("service"), pk=pk)
-
-
 @require_GET
-@viewer_required
+@signed_in
 def environment_detail(request, pk: int):
-    environment = _environment(pk)
-    listed = deployment_list(environment_id=environment.pk, limit=RECENT_DEPLOYMENTS)
+    environment = environment_for(request.user, pk)
+    listed = deployment_list(actor=request.user, environment_id=environment.pk, limit=RECENT_DEPLOYMENTS)
     deployments = [(entry, older.deployment if older else None) for entry, older in zip(listed, [*listed[1:], None])]
     return render(
         request,
@@ -45,6 +41,7 @@ def environment_detail(request, pk: int):
             "secret_names": environment_secret_names(environment),
             "ssh_hosts": ssh_hosts_info(environment),
             "form": DeploymentCreateForm(),
+            "can": permissions(request.user, team=environment.owner_team_id),
         },
     )
 
@@ -63,9 +60,9 @@ def ssh_hosts_info(environment: Environment) -> list[dict]:
 
 
 @require_POST
-@viewer_required
+@signed_in
 def environment_deployment_create(request, pk: int):
-    environment = _environment(pk)
+    environment = environment_for(request.user, pk)
     form = DeploymentCreateForm(request.POST)
     if not form.is_valid():
         raise form_error(form)
@@ -85,6 +82,7 @@ def environment_deployment_create(request, pk: int):
 
 class EnvironmentForm(forms.Form):
     service = forms.CharField(label="Service", max_length=200)
+    team = forms.CharField(label="Team of a new service", required=False, max_length=100)
     name = forms.CharField(label="Name", max_length=100)
     base_url = forms.CharField(label="Base URL", max_length=500)
     allowed_hosts = forms.CharField(label="Other hosts probes may reach", required=False, widget=forms.Textarea)
@@ -100,7 +98,7 @@ class EnvironmentForm(forms.Form):
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if editing:  # SSH hosts are added and removed on their own once the environment exists
-            for name in ("service", "name", "ssh_role", "ssh_host", "ssh_port", "ssh_username", "ssh_private_key", "ssh_password"):
+            for name in ("service", "team", "name", "ssh_role", "ssh_host", "ssh_port", "ssh_username", "ssh_private_key", "ssh_password"):
                 del self.fields[name]
 
     def clean_allowed_hosts(self) -> list[str]:
@@ -152,7 +150,7 @@ def _initial(environment: Environment) -> dict:
 @require_http_methods(["GET", "POST"])
 @viewer_required
 def environment_new(request):
-    roles.require(request.user, "manage")
+    roles.require(request.user, "manage", team=roles.ANY)
     form = EnvironmentForm(request.POST or None)
     if request.method == "POST":
         if not form.is_valid():
@@ -169,20 +167,29 @@ def environment_new(request):
             secrets={secret_name: secret_value} if secret_name or secret_value else None,
             ssh=form.ssh(),
             dns_servers=data["dns_servers"],
+            # the form always sends a team; it matters only for a new service
+            team=None if Service.objects.filter(name=data["service"].strip()).exists() else data["team"] or None,
             actor=request.user,
             source=Source.WEB,
         )
         messages.success(request, f"Environment {environment} created.")
         return redirect("environment-edit", pk=environment.pk)
-    services = Service.objects.order_by("name").values_list("name", flat=True)
-    return render(request, "checklists/environment_form.html", {"form": form, "services": services, "creating": True})
+    managed = roles.managed_teams(request.user)
+    services = Service.objects.order_by("name")
+    teams = Team.objects.order_by("name")
+    if managed is not roles.ALL:
+        services = services.filter(team__in=sorted(managed))
+        teams = teams.filter(pk__in=sorted(managed))
+    return render(request, "checklists/environment_form.html", {
+        "form": form, "services": services.values_list("name", flat=True), "teams": teams, "creating": True,
+        "teamless_allowed": managed is roles.ALL,
+    })
 
 
 @require_http_methods(["GET", "POST"])
-@viewer_required
+@signed_in
 def environment_edit(request, pk: int):
-    roles.require(request.user, "manage")
-    environment = _environment(pk)
+    environment = environment_for(request.user, pk, action="manage")
     if request.method == "POST":
         form = EnvironmentForm(request.POST, editing=True)
         if not form.is_valid():
@@ -213,11 +220,10 @@ def edit_context(environment: Environment, **extra) -> dict:
 
 
 @require_POST
-@viewer_required
+@signed_in
 def environment_ssh_hosts(request, pk: int):
     """`action=add` adds an SSH host (role, host, port, user, key or password); `action=remove` removes one."""
-    roles.require(request.user, "manage")
-    environment = _environment(pk)
+    environment = environment_for(request.user, pk, action="manage")
     if request.POST.get("action") == "remove":
         ssh_host_remove(
             environment=environment, ssh_host_id=_int(request.POST.get("ssh_host")), actor=request.user, source=Source.WEB
@@ -258,10 +264,9 @@ def _int(value) -> int:
 
 
 @require_POST
-@viewer_required
+@signed_in
 def environment_secret(request, pk: int):
-    roles.require(request.user, "manage")
-    environment = _environment(pk)
+    environment = environment_for(request.user, pk, action="manage")
     form = SecretForm(request.POST)
     if not form.is_valid():
         raise form_error(form)

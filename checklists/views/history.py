@@ -1,14 +1,12 @@
 """A deployment's history: its events, newest first, filtered by item, person and kind."""
 
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from checklists import selectors
 from checklists.forms import HistoryFilterForm
-from checklists.models import Deployment
-from checklists.views.common import viewer_required
+from checklists.views.common import signed_in
 from core.models import Event
-
 
 
 def _cursor(value: str | None) -> int | None:
@@ -16,9 +14,9 @@ def _cursor(value: str | None) -> int | None:
 
 
 @require_GET
-@viewer_required
+@signed_in
 def deployment_history(request, pk: int):
-    deployment = get_object_or_404(Deployment.objects.select_related("environment__service", "version__checklist"), pk=pk)
+    deployment = selectors.deployment_for(request.user, pk)
     form = HistoryFilterForm(request.GET)
     form.is_valid()
     chosen = {name: (form.cleaned_data.get(name) or "").strip() for name in ("item", "person", "kind")}

@@ -6,13 +6,15 @@ from django.views.decorators.http import require_GET
 
 from checklists.views.common import viewer_required
 from core import roles
+from core.errors import Forbidden
 from core.models import ROLE_ORDER
 
 
 @require_GET
 @viewer_required
 def people(request):
-    roles.require(request.user, "manage")
+    if not roles.can(request.user, "manage", team=None):
+        raise Forbidden("This page needs the site-wide admin role: it lists the site-wide roles (teams' roles are on /teams/).")
     users = list(get_user_model().objects.prefetch_related("groups").order_by("username"))
     groups = {role.value: [] for role in reversed(ROLE_ORDER)}
     without = []

@@ -1,12 +1,12 @@
 """A deployment's report as a file: `/deployments/<id>/report.pdf` (also `.md`, `.json`, `.xml` = JUnit)."""
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from checklists.models import Deployment
 from checklists.reports import FORMATS, report_filename, report_for, report_render
-from checklists.views.common import viewer_required
+from checklists.selectors import deployment_for
+from checklists.views.common import signed_in
 
 
 def report_response(deployment: Deployment, fmt: str) -> HttpResponse:
@@ -19,6 +19,6 @@ def report_response(deployment: Deployment, fmt: str) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@signed_in
 def deployment_report(request, pk: str, fmt: str):
-    return report_response(get_object_or_404(Deployment, pk=int(pk)), fmt)
+    return report_response(deployment_for(request.user, int(pk)), fmt)

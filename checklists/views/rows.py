@@ -136,6 +136,15 @@ class CarriedView:
         return cls(reverse("deployment", args=[carried.deployment_id]), carried.release, carried.environment)
 
 
+@dataclass(frozen=True, slots=True)
+class ConflictView:
+    """A change refused because the item moved since its author looked: what happened, and what they sent
+    (to apply it anyway over the state they now see)."""
+
+    message: str
+    fields: tuple[tuple[str, str], ...]  # (name, value) of the refused change: state, note, evidence_url
+
+
 @dataclass(slots=True, eq=False)
 class RowView:
     """One item row, as `checklists/rows.jinja` renders it."""
@@ -166,8 +175,10 @@ class RowView:
     run: RunView | None
     controls: str  # "" (none: locked or read-only), "run", "tick" or "note" (only the note link)
     moves: tuple  # the tick buttons: (state, label, CSS class)
+    pickable: bool  # has a box to select it for a bulk action
     oob: bool = False  # swapped in out of band, wherever the answer lands
     editing: bool = False  # shown with its note and waive forms open
+    conflict: ConflictView | None = None  # the person's change refused: the item moved since they looked
 
     @property
     def css(self) -> str:
@@ -216,6 +227,7 @@ def row_view(row: ItemRow, options: RowOptions) -> RowView:
         run=RunView.of(run, stale=row.stale, last_passed_at=state.last_passed_at, tz=options.tz) if run else None,
         controls=controls,
         moves=_MOVES_FROM.get(status, MOVES) if controls == "tick" else (),
+        pickable=options.actions and not item.has_children,
     )
 
 

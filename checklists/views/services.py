@@ -1,13 +1,18 @@
 """The service page, `/services/<id>/`: the service across its deployments, as server-drawn SVG charts."""
 
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from checklists.charts import bar_chart, column_chart, short
-from checklists.models import Service
+from checklists.environments import service_team_set
 from checklists.reports import plain
-from checklists.selectors import TRENDS_DEPLOYMENTS, service_trends
-from checklists.views.common import viewer_required
+from checklists.selectors import TRENDS_DEPLOYMENTS, service_for, service_trends
+from checklists.views.common import signed_in
+from core import roles
+from core.errors import InvalidInput
+from core.models import Source, Team
+from core.text import excerpt
 
 
 def _hours(hours: float) -> str:
@@ -18,10 +23,24 @@ def _hours(hours: float) -> str:
     return f"{hours / 24:.1f} d"
 
 
+@require_POST
+@signed_in
+def service_team(request, pk: int):
+    """A site admin gives the service to a team (`team`: a slug; empty for none)."""
+    service = service_for(request.user, pk)
+    slug = request.POST.get("team", "").strip()
+    team = Team.objects.filter(slug=slug).first() if slug else None
+    if slug and team is None:
+        raise InvalidInput(f"There is no team `{excerpt(slug)}`; see /teams/.")
+    service_team_set(service=service, team=team, actor=request.user, source=Source.WEB)
+    messages.success(request, f"{service.name} now belongs to {team.name if team else 'no team'}.")
+    return redirect("service", pk=pk)
+
+
 @require_GET
-@viewer_required
+@signed_in
 def service_detail(request, pk: int):
-    service = get_object_or_404(Service, pk=pk)
+    service = service_for(request.user, pk)
     trends = service_trends(service)
     chronological = list(reversed(trends.deployments))
     signed = [d for d in chronological if d.hours_to_signoff is not None]
@@ -46,4 +65,5 @@ def service_detail(request, pk: int):
         "flaky_chart": bar_chart(flaky),
         "waived": waived,
         "waiver_chart": waiver_chart,
+        "teams": Team.objects.order_by("name") if roles.can(request.user, "manage", team=None) else None,
     })

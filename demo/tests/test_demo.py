@@ -47,6 +47,26 @@ def test_the_demo_loads_once_with_a_person_per_role(demo_target, fernet_key):
 
 
 @pytest.mark.django_db
+def test_the_demo_shows_two_teams_each_seeing_its_own_service(demo_target, fernet_key, client):
+    from checklists.models import Deployment
+    from demo.loader import BILLING_LEAD
+
+    port, dns_port = demo_target
+    platform = demo_load(target_port=port, dns_port=dns_port).deployment
+    billing = Deployment.objects.get(environment__service__name="billing-api")
+    assert platform.environment.service.team.slug == "platform" and billing.environment.service.team.slug == "billing"
+
+    def seen(username, password):
+        assert client.login(username=username, password=password)
+        dashboard = client.get("/").content.decode()
+        return ("ctrlchecks-api" in dashboard, "billing-api" in dashboard), client.get(f"/deployments/{billing.pk}/").status_code
+
+    assert seen(*DEMO_USERS["lead"]) == ((True, False), 404)
+    assert seen(*BILLING_LEAD) == ((False, True), 200)
+    assert seen(*DEMO_USERS["admin"]) == ((True, True), 200)  # the site admin: break-glass
+
+
+@pytest.mark.django_db
 def test_the_demo_probes_pass_and_fail_for_real(demo_target, fernet_key, broker_up, monkeypatch):
     monkeypatch.setattr("probes.services.task_send", lambda *args, **kwargs: None)  # the test runs the batches itself
     port, dns_port = demo_target

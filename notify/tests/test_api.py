@@ -166,3 +166,23 @@ def test_each_person_switches_their_own_email_off_and_on(client, people):
     assert personal_email_enabled(people["engineer"]) is False
     client.post("/notifications/personal/", {"email": "on"})
     assert personal_email_enabled(people["engineer"]) is True
+
+
+def test_a_lead_of_one_team_manages_only_that_teams_subscriptions(api, people, owned, team):
+    from conftest import make_user
+    from core.models import Membership, Team
+
+    other = Team.objects.create(slug="search", name="Search")
+    alice = make_user("alice", None)
+    Membership.objects.create(team=team, user=alice, role="lead")
+    Membership.objects.create(team=other, user=alice, role="viewer")
+    theirs = api.post("admin", "subscriptions", {"channel": "webhook", "target": HOOK, "team": "search"}).json()
+
+    mine = api.post(alice, "subscriptions", {"channel": "webhook", "target": HOOK, "service": owned.name})
+    assert mine.status_code == 201, mine.json()
+    refused = api.post(alice, "subscriptions", {"channel": "webhook", "target": HOOK, "team": "search"})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "Only a lead of Search (or an admin) may manage its subscriptions."
+    assert [s["id"] for s in api.get(alice, "subscriptions").json()["subscriptions"]] == [mine.json()["id"]]
+    assert api.get(alice, f"subscriptions/{theirs['id']}/deliveries").status_code == 404
+    assert api.client.delete(f"/api/v1/subscriptions/{theirs['id']}", **api._headers(alice)).status_code == 404

@@ -128,7 +128,7 @@ def test_a_signed_off_deployment_reads_the_same_after_pruning(
 
 
 def test_a_run_carried_to_a_later_deployment_survives_pruning_of_its_own(
-    staging, production, people, probe_result, kept
+    staging, production, people, probe_result, kept  # noqa: F811 (the fixtures imported above)
 ):
     """Evidence carried over names a run of the deployment it was attested in, which may go on."""
     deployment_reopen(deployment_id=staging.pk, reason="One more look", actor=people["lead"], source="api")

@@ -4,7 +4,7 @@ from django.db import transaction
 from core.actors import SYSTEM
 from core.errors import Unavailable
 from core.models import Source
-from demo.loader import demo_load
+from demo.loader import DEMO_LOGINS, demo_load
 from probes.services import runs_request
 
 
@@ -27,5 +27,5 @@ class Command(BaseCommand):
             except Unavailable as error:
                 self.stderr.write(error.message)
         self.stdout.write("Logins (username / password):")
-        for role, (username, password) in demo.logins.items():
-            self.stdout.write(f"  {role:<9} {username} / {password}")
+        for who, (username, password) in DEMO_LOGINS.items():
+            self.stdout.write(f"  {who:<20} {username} / {password}")

@@ -9,7 +9,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from demo.loader import DEMO_DNS_PORT, DEMO_USERS
+from demo.loader import DEMO_DNS_PORT, DEMO_LOGINS
 
 
 class Command(BaseCommand):
@@ -33,8 +33,8 @@ class Command(BaseCommand):
         for name, command in commands.items():
             processes[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True)
         self.stdout.write(f"ctrlready is at http://{addr}/  (Ctrl-C stops everything)")
-        for role, (username, password) in DEMO_USERS.items():
-            self.stdout.write(f"  {role:<9} {username} / {password}")
+        for who, (username, password) in DEMO_LOGINS.items():
+            self.stdout.write(f"  {who:<20} {username} / {password}")
         stopping = False
 
         def stop(*_):
