@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ticks.py
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/notify.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles

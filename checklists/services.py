@@ -16,11 +16,11 @@ from django.utils.text import slugify
 
 from checklists.models import Checklist, ChecklistVersion, Deployment, Item, ItemState, Section, SignOff
 from checklists.parsing import MAX_BYTES, ChecklistError, ParsedChecklist, parse_checklist
-from checklists.selectors import deployment_snapshot
+from checklists.selectors import blocking_q, deployment_snapshot, freshness_cutoff
 from core import roles
 from core.actors import SYSTEM, actor_name, actor_user
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooLarge
-from core.events import event_append, event_fields
+from core.events import event_append, event_fields, events_append
 from core.live import live_touch
 from core.models import Event, Source
 from core.text import excerpt
@@ -519,7 +519,7 @@ def evidence_carry(*, deployment: Deployment, origin: Deployment | None, actor, 
             },
         )))
     rows_save(carried, list(CARRIED_FIELDS))
-    Event.objects.bulk_create(events)
+    events_append(events)
     parents = {state.item.parent_id: state.item for state in carried if state.item.parent_id}
     for item in parents.values():
         refresh_parent(deployment, item, actor=actor, source=source)
@@ -658,7 +658,11 @@ def item_state_set(
                     **(_waiver_data(item_state) if state == State.WAIVED else {}),
                 } or None,
             )
+            if state == State.FAILED:
+                item_failed_append(deployment=deployment, item=item, actor=actor, source=source, note=note or "")
             refresh_parent(deployment, item, actor=actor, source=source)
+            if not item.optional and before not in DONE and state in DONE:
+                ready_check(deployment=deployment, actor=actor, source=source)
         else:
             # A note or evidence link: who set the state, and the waiver, stay as they were.
             changed = False
@@ -905,6 +909,74 @@ def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) ->
         refresh_parent(deployment, parent_state.item, actor=actor, source=source)
 
 
+# --- Facts people are told about ("Nobody waits unseen") ----------------------------
+
+
+def item_failed_append(*, deployment: Deployment, item: Item, actor, source: str, note: str = "") -> None:
+    """An item became failed: a fact of its own in the history, beside the change that made it."""
+    event_append(
+        kind=Event.Kind.ITEM_FAILED, source=source, actor=actor, deployment=deployment, item=item,
+        after=State.FAILED, note=note,
+    )
+
+
+def ready_check(*, deployment: Deployment, actor, source: str) -> bool:
+    """After a change that cleared something that blocked: if nothing blocks now, append `ready_for_signoff`.
+
+    Called only when the change took a required item out of blocking, so the event marks the moment
+    the last blocker cleared, once per such moment. One query (does anything still block?).
+    """
+    if deployment.status != Deployment.Status.OPEN:
+        return False
+    if ItemState.objects.filter(deployment=deployment).filter(blocking_q(timezone.now())).exists():
+        return False
+    event_append(
+        kind=Event.Kind.READY_FOR_SIGNOFF, source=source, actor=actor, deployment=deployment,
+        note="Nothing blocks sign-off any more.",
+    )
+    return True
+
+
+def stale_results_note(*, now=None) -> int:
+    """Beat: append `stale` once for each passing result of an open deployment that has gone stale.
+
+    A result is noted once per passing run: an item whose `stale` event is newer than its last pass is
+    not noted again. Returns how many events were appended.
+    """
+    now = now or timezone.now()
+    candidates = list(
+        ItemState.objects.filter(deployment__status=Deployment.Status.OPEN, item__probe__isnull=False,
+                                 carried_from__isnull=True, state=State.PASSED, last_passed_at__lt=freshness_cutoff(now))
+        .select_related("item", "deployment")
+        .order_by("deployment_id", "item__position")
+    )
+    if not candidates:
+        return 0
+    noted = set(
+        Event.objects.filter(
+            deployment_ref__in={state.deployment_id for state in candidates}, kind=Event.Kind.STALE,
+            at__gte=min(state.last_passed_at for state in candidates),
+        ).values_list("deployment_ref", "item_key", "at")
+    )
+    latest = {}
+    for deployment_ref, key, at in noted:
+        latest[(deployment_ref, key)] = max(at, latest.get((deployment_ref, key), at))
+    events = [
+        Event(**event_fields(
+            kind=Event.Kind.STALE, source=Source.PROBE, actor=SYSTEM, deployment=state.deployment, item=state.item,
+            before=State.PASSED, after=State.PASSED,
+            note=f"Its last passing result ({state.last_passed_at:%Y-%m-%d %H:%M} UTC) is older than "
+                 f"{settings.CTRLREADY_RESULT_TTL_MINUTES} minutes: it blocks until the probe passes again.",
+        ))
+        for state in candidates
+        if latest.get((state.deployment_id, state.item.key)) is None
+        or latest[(state.deployment_id, state.item.key)] < state.last_passed_at
+    ]
+    with transaction.atomic():
+        events_append(events)
+    return len(events)
+
+
 # --- Sign-off ---------------------------------------------------------------
 
 
@@ -1041,10 +1113,16 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
         .select_related("item", "deployment")
     }
     changed_states, events, parents, changed_runs = {}, [], [], set()
+    cleared: dict[int, Deployment] = {}  # deployments where a result cleared something that blocked
+    cutoff = freshness_cutoff()
     for outcome in sorted(results, key=lambda r: r.run_id):
         item_state = states.get((outcome.deployment_id, outcome.item_id))
         if item_state is None or (item_state.latest_run_id or 0) > outcome.run_id:
             continue
+        if outcome.passed and item_state.state == State.PASSED and not item_state.item.optional and (
+            item_state.carried_from_id is None and (item_state.last_passed_at is None or item_state.last_passed_at < cutoff)
+        ):
+            cleared[item_state.deployment_id] = item_state.deployment  # a stale result made fresh again
         item_state.latest_run_id = outcome.run_id
         item_state.result = outcome.result
         item_state.run_state = ItemState.RunState.IDLE
@@ -1062,6 +1140,14 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
             note=str(outcome.result.get("message", ""))[:500], data={"run": outcome.run_id},
         )))
         changed_runs.add(outcome.run_id)
+        if after == State.FAILED:
+            events.append(Event(**event_fields(
+                kind=Event.Kind.ITEM_FAILED, source=Source.PROBE, actor=SYSTEM, deployment=item_state.deployment,
+                item=item_state.item, before=item_state.state, after=after,
+                note=str(outcome.result.get("message", ""))[:500], data={"run": outcome.run_id},
+            )))
+        if after in DONE and item_state.state not in DONE and not item_state.item.optional:
+            cleared[item_state.deployment_id] = item_state.deployment
         item_state.state = after
         item_state.updated_by = None
         item_state.updated_by_name = actor_name(SYSTEM)
@@ -1073,11 +1159,13 @@ def item_results_apply(results: list[RunResult]) -> set[int]:
         ["latest_run_id", "result", "run_state", "last_passed_at", "state", "updated_by", "updated_by_name", "updated_at",
          "carried_from"],
     )
-    Event.objects.bulk_create(events)
+    events_append(events)
     for item_state in changed_states.values():  # a result that left the state as it was still shows a new run
         live_touch(item_state.deployment_id, [item_state.item.key])
     for item_state in parents:
         refresh_parent(item_state.deployment, item_state.item, actor=SYSTEM, source=Source.PROBE)
+    for deployment in cleared.values():
+        ready_check(deployment=deployment, actor=SYSTEM, source=Source.PROBE)
     return changed_runs
 
 

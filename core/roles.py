@@ -38,6 +38,7 @@ ACTIONS = {
     "waive": Role.LEAD,
     "signoff": Role.LEAD,
     "reopen": Role.LEAD,
+    "subscribe": Role.LEAD,
     "manage": Role.ADMIN,
 }
 

@@ -51,9 +51,8 @@ def redis_broker():
     redis = PrivateRedis()
     redis.start()
     def use(url):
-        # The connection and producer pools are bound to the broker URL they were made with, and kombu
-        # keeps one per URL in registries of its own: closing the app's pool alone leaves a closed pool
-        # registered for the URL, which a later test would be handed. Close and forget them all.
+        # kombu keeps one connection pool and one producer pool per broker URL, process-wide: close and
+        # forget them all, or later tests publish into a pool closed here (or to this test's stopped server).
         pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
