@@ -291,8 +291,6 @@ def _parse_clause(text: str, whole: str) -> Condition:
     value, quoted = _parse_value(raw, whole)
     if op.endswith("matches"):
         pattern = value if quoted else raw
-        if not isinstance(pattern, str):
-            pattern = raw
         try:
             _regex(pattern)
         except Exception as exc:  # re2.error, and whatever a pathological pattern raises
@@ -347,12 +345,9 @@ def _to_number(text: str) -> int | float | None:
     text = text.strip()
     if len(text) > 100 or not _NUMBER.fullmatch(text):
         return None
-    try:
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
-        number = float(text)
-    except (ValueError, OverflowError):
-        return None
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    number = float(text)
     return number if math.isfinite(number) else None
 
 
@@ -365,12 +360,9 @@ def _is_number(value: object) -> bool:
 
 
 def _resolve(observed: Mapping[str, object], placeholder: str, path: tuple[str | int, ...]) -> object:
-    try:
-        if placeholder not in observed:
-            return _MISSING
-        value = observed[placeholder]
-    except (TypeError, KeyError):
+    if placeholder not in observed:
         return _MISSING
+    value = observed[placeholder]
     for step in path:
         if isinstance(step, int):
             if not isinstance(value, (list, tuple)) or not -len(value) <= step < len(value):
@@ -472,16 +464,11 @@ def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS, *, redact: Redact |
     off and half shown.
     """
     if redact is not None:
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if isinstance(value, (list, tuple, Mapping)):
-            try:
-                value = _plain(value, depth=0)
-            except RecursionError:
-                return f"<{type(value).__name__} that cannot be shown>"
-        elif not (value is None or isinstance(value, (bool, int, float, str))):
-            value = str(value)
-        value = redact(value)
+        try:
+            plain = _plain(value.decode("utf-8", "replace") if isinstance(value, bytes) else value, depth=0)
+        except (TypeError, ValueError):
+            return f"<{type(value).__name__} that cannot be shown>"
+        value = redact(plain)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -496,7 +483,7 @@ def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS, *, redact: Redact |
         try:
             plain = _plain(value, depth=0)
             text = json.dumps(plain, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
+        except (TypeError, ValueError):
             return f"<{type(value).__name__} that cannot be shown>"
         if len(text) > limit:
             return _cut(text, limit)
