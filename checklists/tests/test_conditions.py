@@ -548,6 +548,7 @@ def test_word_operators_take_any_blanks_and_need_a_blank_after():
 def test_or_splits_outside_quotes_only(expr, parts):
     cond = parse_condition(expr)
     assert [cond.placeholder, *(c.placeholder for c in cond.alternatives)] == parts
+    assert cond.evaluate({}).expr == expr
     assert all(c.expr == expr for c in cond.alternatives)
 
 
@@ -702,6 +703,7 @@ def test_a_pattern_from_a_placeholder_that_re2_refuses_fails_the_condition():
         ([4.0], "4", True),
         ({"1": 0}, "1", False),
         ({"a": 0}, "a", True),
+        ({"a": 0}, "b", False),
         ({"a": 0}, "'a'", True),
         (4, "4", False),
         (None, "x", False),
@@ -844,3 +846,58 @@ def test_jsonable_redacts_plain_values_before_cutting():
     jsonable(type("Odd", (), {"__str__": lambda self: "odd"})(), redact=redact)
     assert seen == ["abc", [1, "nan", {"2": "b'x'"}], "Unprintable", 3.5, None, "odd"]
     assert jsonable("a" * 600, redact=lambda v: v.replace("a", "b")) == "b" * 499 + "…"
+
+
+def test_a_result_as_a_dict():
+    assert ConditionResult("[X] == 1", True, 1).as_dict() == {"expr": "[X] == 1", "ok": True, "observed": 1}
+
+
+def test_a_list_never_equals_a_text_of_the_same_length():
+    assert not check("[X] == [Y]", X=["a"], Y="a").ok
+    assert not check("[X] == [Y]", X="a", Y=["a"]).ok
+    assert not check("[X] == [Y]", X={"a": 1}, Y="a").ok
+    assert not check("[X] == [Y]", X=1, Y=[1]).ok
+
+
+def test_true_and_false_never_match_as_text():
+    assert not check("[X] matches True", X=True).ok
+    assert not check("[X] matches ^False$", X=False).ok
+    assert check("[X] matches ^1.5$", X=1.5).ok
+
+
+def test_jsonable_counts_mappings_in_the_nesting_too():
+    from checklists.conditions import jsonable
+
+    def nest(depth, leaf):
+        for _ in range(depth):
+            leaf = {"k": leaf}
+        return leaf
+
+    assert jsonable(nest(50, "x"), limit=10_000) == nest(50, "x")
+    assert jsonable(nest(51, "x"), limit=10_000) == nest(51, "…")
+
+
+def test_a_value_starting_with_a_letter_is_bare_text():
+    assert parse_condition("[X] == Xylophone").value == "Xylophone"
+
+
+def test_a_quoted_value_ending_in_a_backslash_is_never_closed():
+    with pytest.raises(ConditionError) as info:
+        parse_condition('[X] == "a\\')
+    assert str(info.value) == 'The condition `[X] == "a\\` opens a quote (") that is never closed.'
+
+
+def test_text_right_after_a_closing_quote_is_refused():
+    with pytest.raises(ConditionError) as info:
+        parse_condition('[X] == "a"b')
+    assert "has text after its quoted value" in str(info.value)
+
+
+def test_jsonable_redacts_undecodable_bytes_as_replacement_characters_and_nests_50_levels():
+    from checklists.conditions import jsonable
+
+    assert jsonable(b"a\xff", redact=lambda v: v) == "a\ufffd"
+    nested = "x"
+    for _ in range(50):
+        nested = [nested]
+    assert jsonable(nested, limit=10_000, redact=lambda v: v) == nested
