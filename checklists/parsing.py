@@ -415,9 +415,8 @@ class _Parser:
 
     def _list_item(self, i: int, token: Token) -> int:
         tokens = self.tokens
-        is_task = (
+        is_task = (  # a list item always has its closing token, so tokens[i + 1] is there
             self.quote_depth == 0
-            and i + 2 < len(tokens)
             and tokens[i + 1].type == "paragraph_open"
             and _BOX.match(tokens[i + 2].content) is not None
         )
@@ -521,9 +520,7 @@ class _Parser:
         for child in inline.children or ():
             if child.type != "html_inline" or not child.content.startswith("<!--"):
                 continue
-            start = content.find(child.content, cursor)
-            if start == -1:
-                continue
+            start = content.find(child.content, cursor)  # the comment is a slice of the content: found
             pieces.append(content[cursor:start])
             cursor = start + len(child.content)
             first_line = content.count("\n", 0, start)
@@ -553,7 +550,7 @@ class _Parser:
             return comment
         start = inline.map[0] + first_line
         raw = self.lines[start + 1 : start + len(comment_lines)]
-        raw[-1] = raw[-1][: raw[-1].find("-->") + 3] if "-->" in raw[-1] else comment_lines[-1]
+        raw[-1] = raw[-1][: raw[-1].find("-->") + 3]  # the comment's last line is where it closes
         return "\n".join([comment_lines[0], *raw])
 
     def _use_comment(self, comment: _Comment, item: _Item | None) -> None:
