@@ -256,7 +256,9 @@ class RefusedItemOut(Schema):
 
 class ItemsRefusedOut(Schema):
     error: str
-    refused: list[RefusedItemOut]
+    refused: list[RefusedItemOut] = Field(
+        default_factory=list, description="Each item refused and why; empty or absent when the whole request is."
+    )
 
 
 class SignOffIn(Schema):
