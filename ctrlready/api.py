@@ -25,6 +25,7 @@ from core.text import excerpt
 from core.tokens import api_token_find, api_token_user
 from ctrlready.api_tokens import router as tokens_router
 from ctrlready.logging import bind_user
+from notify.api import router as notify_router
 from probes.api import router as probes_router
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ api.add_router("", environments_router, tags=["environments"])
 api.add_router("", probes_router, tags=["probe runs"])
 api.add_router("", teams_router, tags=["teams"])
 api.add_router("", tokens_router, tags=["API tokens"])
+api.add_router("", notify_router, tags=["notifications"])
 
 _fallback = Router()
 

@@ -9,6 +9,7 @@ import os
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "core",
     "checklists",
     "probes",
+    "notify",
     "demo",
 ]
 
@@ -255,6 +257,9 @@ CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-runs": {"task": "probes.sweep_stuck_runs", "schedule": float(envint("CTRLREADY_SWEEP_SECONDS", 60))},
     "prune-runs": {"task": "probes.prune_runs", "schedule": 3600.0},
+    "send-reminders": {"task": "checklists.send_reminders", "schedule": 60.0},
+    "note-stale-results": {"task": "probes.note_stale_results", "schedule": float(envint("CTRLREADY_SWEEP_SECONDS", 60))},
+    "sweep-deliveries": {"task": "notify.sweep_deliveries", "schedule": 30.0},
     "recheck-open-deployments": {
         "task": "probes.recheck_open_deployments",
         "schedule": 60.0 * CTRLREADY_RECHECK_MINUTES,
@@ -266,6 +271,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CTRLREADY_SECRET_KEYS = envlist("CTRLREADY_SECRET_KEYS")
 CTRLREADY_RESULT_TTL_MINUTES = envint("CTRLREADY_RESULT_TTL_MINUTES", 60)
 CTRLREADY_PREVENT_SELF_SIGNOFF = envbool("CTRLREADY_PREVENT_SELF_SIGNOFF", False)
+# A waiver of a required item is `proposed` (it still blocks) until a second lead approves it.
+CTRLREADY_WAIVER_APPROVAL = envbool("CTRLREADY_WAIVER_APPROVAL", False)
+# The schedule appends one `due_soon` to a deployment due within this many hours while anything blocks.
+CTRLREADY_DUE_SOON_HOURS = envint("CTRLREADY_DUE_SOON_HOURS", 24)
 # A checklist version holds at most this many items (children included); a larger import is refused.
 CTRLREADY_MAX_ITEMS = envint("CTRLREADY_MAX_ITEMS", 5000)
 # A run that is still `queued`/`running` this long after its probe's limit is ended by the sweep.
@@ -276,6 +285,47 @@ CTRLREADY_PROBE_BATCH_SIZE = envint("CTRLREADY_PROBE_BATCH_SIZE", 250)
 CTRLREADY_RUNS_KEPT = envint("CTRLREADY_RUNS_KEPT", 20)
 # The hard time limit of one probe task never exceeds this; Redis's visibility timeout must stay above it.
 CTRLREADY_MAX_TASK_SECONDS = 900
+
+# --- Notifications ---------------------------------------------------------
+# Who hears of each appended event, in its transaction (core.events): the outbox writes the deliveries.
+CTRLREADY_EVENT_LISTENERS = ["notify.outbox.outbox_write"]
+CTRLREADY_DELIVERY_ATTEMPTS = envint("CTRLREADY_DELIVERY_ATTEMPTS", 8)
+# The n-th retry waits about this × 3^(n−1) seconds, with jitter (a fraction is allowed, for tests).
+CTRLREADY_DELIVERY_BACKOFF_SECONDS = float(os.environ.get("CTRLREADY_DELIVERY_BACKOFF_SECONDS", "").strip() or 10)
+# Webhook and Slack targets on private or loopback addresses are refused unless this is on.
+CTRLREADY_WEBHOOK_ALLOW_PRIVATE = envbool("CTRLREADY_WEBHOOK_ALLOW_PRIVATE", False)
+# Where links in notifications point: the site as people reach it.
+CTRLREADY_SITE_URL = os.environ.get("CTRLREADY_SITE_URL", "").strip() or (
+    CSRF_TRUSTED_ORIGINS[0] if CSRF_TRUSTED_ORIGINS else "http://127.0.0.1:8000"
+)
+
+
+def mailer(url: str) -> dict:
+    """`EMAIL_URL` → the default mailer: `smtp://[user:password@]host:port`, `smtp+tls://` (STARTTLS),
+    `smtps://` (TLS from the start). Unset: mail is printed to the console while DEBUG is on."""
+    if not url:
+        if DEBUG:
+            return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        return {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {"host": "localhost", "timeout": 10}}
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtp+tls", "smtps"):
+        raise RuntimeError("EMAIL_URL must start with smtp://, smtp+tls:// or smtps://, e.g. smtp://mail.example.com:25.")
+    return {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": parts.hostname or "localhost",
+            "port": parts.port,
+            "username": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+            "use_tls": parts.scheme == "smtp+tls",
+            "use_ssl": parts.scheme == "smtps",
+            "timeout": 10,
+        },
+    }
+
+
+MAILERS = {"default": mailer(os.environ.get("EMAIL_URL", "").strip())}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "ctrlready <ctrlready@localhost>"
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("checklists.urls")),
     path("", include("probes.urls")),
+    path("", include("notify.urls")),
 ]
 
 

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from checklists import services as item_services
 from probes import services
 
 log = logging.getLogger(__name__)
@@ -34,3 +35,8 @@ def recheck_open_deployments() -> int:
 @shared_task(name="probes.prune_runs", ignore_result=True)
 def prune_runs() -> int:
     return services.runs_prune_recent()
+
+
+@shared_task(name="probes.note_stale_results", ignore_result=True)
+def note_stale_results() -> int:
+    return item_services.stale_results_note()

@@ -148,6 +148,7 @@ def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
         "/checklists/launch/",
         "/checklists/launch/diff/?from=1&to=2",
         "/people/",
+        "/notifications/",
         "/teams/",
         f"/teams/{team.slug}/",
         "/tokens/",

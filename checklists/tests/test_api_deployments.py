@@ -159,6 +159,7 @@ def test_deployment_from_pending_to_signed_off_and_reopened(api, deployment):
         ("state", "engineer", "alerts-errors", "pending", "na", "api"),
         ("state", "engineer", "alerts", "pending", "passed", "api"),
         ("waive", "lead", "health", "pending", "waived", "api"),
+        ("ready_for_signoff", "lead", None, "", "", "api"),  # the waiver cleared the last blocker
         ("note", "engineer", "nice", "pending", "pending", "api"),
         ("signoff", "lead", None, "", "lead", "api"),
         ("signed_off", "lead", None, "open", "signed_off", "api"),

@@ -1,8 +1,9 @@
 """The arrows of the design, checked: imports run one way, and the pure cores stay free of Django.
 
-    core  ←  checklists  ←  probes  ←  demo, ctrlready (settings, URLs, the API's root)
+    core  ←  checklists  ←  probes, notify  ←  demo, ctrlready (settings, URLs, the API's root)
 
 `core` imports neither app; `checklists` never imports `probes` (it queues runs by task name);
+`probes` and `notify` never import each other (notify hears of events through `core.events`);
 an import hidden inside a function is how a cycle hides, so application code has none.
 """
 
@@ -14,19 +15,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("core", "checklists", "probes", "demo", "ctrlready")
+APPS = ("core", "checklists", "probes", "notify", "demo", "ctrlready")
 #: What each package may import of the others.
 ALLOWED = {
     "core": set(),
     "checklists": {"core"},
     "probes": {"core", "checklists"},
-    "demo": {"core", "checklists", "probes"},
-    "ctrlready": {"core", "checklists", "probes", "demo"},
+    "notify": {"core", "checklists"},
+    "demo": {"core", "checklists", "probes", "notify"},
+    "ctrlready": {"core", "checklists", "probes", "notify", "demo"},
 }
 PURE = (
     "checklists.parsing",
     "checklists.annotations",
     "core.text",
+    "core.addresses",
     "checklists.spec",
     "checklists.conditions",
     "checklists.hostkeys",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.test import override_settings
 from django.urls import reverse
 
 from checklists.models import Deployment, Environment, Service
@@ -32,7 +33,7 @@ from core.tokens import api_token_create
 
 PEOPLE = ("p-viewer", "p-engineer", "p-lead", "p-admin", "b-lead", "site-viewer", "site-admin", "outsider")
 RANK = {"viewer": 0, "engineer": 1, "lead": 2, "admin": 3}
-NEEDS = {"read": 0, "tick": 1, "run": 1, "waive": 2, "signoff": 2, "reopen": 2, "manage": 3}
+NEEDS = {"read": 0, "tick": 1, "run": 1, "comment": 1, "assign": 2, "waive": 2, "signoff": 2, "reopen": 2, "manage": 3}
 #: Each person's best role on Platform's things, anywhere at all, and site-wide (-1: none).
 RANKS = {
     "p-viewer": (0, 0, -1),
@@ -176,6 +177,20 @@ def signoff_form(w):
     return {"role": "lead", "digest": deployment_snapshot(w.ready).digest}
 
 
+def proposed(call):
+    """`call`, once another Platform lead has proposed a waiver of the open deployment's `health`
+    (CTRLREADY_WAIVER_APPROVAL on): approving it is someone else's to do."""
+
+    def ask(client, w, who):
+        proposer = User.objects.create_user(username="proposer", password="pw")
+        Membership.objects.create(team=w.staging.service.team, user=proposer, role="lead")
+        with override_settings(CTRLREADY_WAIVER_APPROVAL=True):
+            item_state_set(deployment_id=w.open.pk, key="health", state="waived", note="LB", actor=proposer, source="api")
+            return call(client, w, who)
+
+    return ask
+
+
 PAGES = [
     Op("dashboard", "read", "any", 200, page("dashboard")),
     Op("deployment page", "read", "team", 200, page("deployment", OPEN)),
@@ -208,6 +223,14 @@ PAGES = [
        post("deployment-items", {"pick": ["pending:rollback"], "state": "passed"}, OPEN, **HX)),
     Op("note", "tick", "team", 302, post("item", {"note": "Checked with ops"}, OPEN, lambda w: "rollback")),
     Op("waive", "waive", "team", 302, post("item", {"state": "waived", "note": "LB"}, OPEN, lambda w: "health")),
+    Op("take an item", "tick", "team", 302,
+       lambda c, w, who: c.post(reverse("item", args=[w.open.pk, "rollback"]), {"assignee": who})),
+    Op("assign someone else", "assign", "team", 302, post("item", {"assignee": "p-viewer"}, OPEN, lambda w: "rollback")),
+    Op("waive until", "waive", "team", 302,
+       post("item", {"state": "waived", "note": "LB", "for_days": "7"}, OPEN, lambda w: "health")),
+    Op("approve a waiver", "waive", "team", 302, proposed(post("item-approve", {}, OPEN, lambda w: "health"))),
+    Op("comment", "comment", "team", 302, post("item-comment", {"text": "Done, @p-lead"}, OPEN, lambda w: "rollback")),
+    Op("waiting on me", "read", "any", 200, page("me")),
     Op("run probes", "run", "team", 302, post("deployment-runs", {"key": "health"}, OPEN)),
     Op("run probes (htmx)", "run", "team", 200, post("deployment-runs", {"key": "health"}, OPEN, **HX)),
     Op("sign off", "signoff", "team", 302, post("deployment-signoff", signoff_form, lambda w: w.ready.pk)),
@@ -314,6 +337,18 @@ API = [
        api("post", dep("/items"), {"keys": ["rollback"], "state": "passed"})),
     Op("POST …/items/<key> waived", "waive", "team", 200,
        api("post", dep("/items/health"), {"state": "waived", "note": "LB"})),
+    Op("POST …/items/<key> taken", "tick", "team", 200,
+       lambda c, w, who: api("post", dep("/items/rollback"), {"assignee": who})(c, w, who)),
+    Op("POST …/items/<key> assigned to someone else", "assign", "team", 200,
+       api("post", dep("/items/rollback"), {"assignee": "p-viewer"})),
+    Op("POST …/items/<key> waived for days", "waive", "team", 200,
+       api("post", dep("/items/health"), {"state": "waived", "note": "LB", "for_days": 7})),
+    Op("POST …/items/<key>/approve", "waive", "team", 200, proposed(api("post", dep("/items/health/approve")))),
+    Op("POST …/items/<key>/comments", "comment", "team", 201,
+       api("post", dep("/items/rollback/comments"), {"text": "Done, @p-lead"})),
+    Op("POST deployments with due_at", "run", "team", 201,
+       api("post", "deployments", lambda w: {"environment": w.staging.pk, "checklist": "small-checklist", "release": "v8",
+                                             "due_at": "2099-01-01T00:00:00Z"})),
     Op("POST deployments/<id>/runs", "run", "team", 202, api("post", dep("/runs"), {"items": ["health"]})),
     Op("POST deployments/<id>/results (not external)", "run", "team", 400,
        api("post", dep("/results"), {"key": "health", "status": "passed"})),

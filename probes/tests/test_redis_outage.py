@@ -6,6 +6,7 @@ import subprocess
 import time
 
 import pytest
+from kombu import pools
 
 from probes.models import ProbeRun
 
@@ -50,11 +51,10 @@ def redis_broker():
     redis = PrivateRedis()
     redis.start()
     def use(url):
-        # The connection and producer pools are bound to the broker URL they were made with:
-        # drop them with the URL, or later tests publish to this test's stopped server.
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        # kombu keeps one connection pool and one producer pool per broker URL, process-wide: close and
+        # forget them all, or later tests publish into a pool closed here (or to this test's stopped server).
+        pools.reset()
+        app._pool = None
         app.amqp._producer_pool = None
         app.conf.broker_url = url
 

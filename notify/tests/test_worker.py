@@ -1,0 +1,117 @@
+"""The real path: an API change → the outbox → Redis → a Celery worker process → a receiver on loopback."""
+
+import shutil
+import uuid
+
+import pytest
+from django.db import connection
+from kombu import pools
+
+from notify.models import Attempt, Delivery
+from notify.services import deliveries_sweep, subscription_create
+from notify.tests.receivers import WebhookReceiver, webhook_receiver
+from probes.tests.test_redis_outage import PrivateRedis
+from probes.tests.worker import Worker, require_worker_services, wait_until
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def queue():
+    from ctrlready.celery import app
+
+    require_worker_services(connection)
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    yield name
+    app.conf.task_default_queue = previous
+
+
+def notify_worker(queue, fernet_key, **env) -> Worker:
+    worker = Worker(connection, queue)
+    worker.env.update({
+        "CTRLREADY_SECRET_KEYS": fernet_key,
+        "CTRLREADY_WEBHOOK_ALLOW_PRIVATE": "1",
+        "CTRLREADY_DELIVERY_BACKOFF_SECONDS": "0.3",
+        **env,
+    })
+    return worker
+
+
+def test_a_failed_item_reaches_a_webhook_through_a_real_worker_after_two_500s(api, people, deployment, queue, fernet_key, settings):
+    settings.CTRLREADY_WEBHOOK_ALLOW_PRIVATE = True
+    with webhook_receiver(WebhookReceiver(script=[500, 500])) as receiver:
+        created = subscription_create(channel="webhook", target=receiver.url, events=["item_failed"], actor=people["admin"])
+        receiver.secret = created.secret
+        worker = notify_worker(queue, fernet_key).start()
+        try:
+            response = api.post("engineer", f"deployments/{deployment.pk}/items/rollback", {"state": "failed", "note": "no plan"})
+            assert response.status_code == 200
+            assert wait_until(lambda: Delivery.objects.filter(status="delivered").exists(), timeout=30), worker.log.read_text()[-3000:]
+        finally:
+            worker.stop()
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.kind) == ("delivered", 3, "item_failed")
+    assert [r.answered for r in receiver.received] == [500, 500, 200]
+    assert {r.id for r in receiver.received} == {str(delivery.pk)} and all(r.verified for r in receiver.received)
+    assert Attempt.objects.filter(delivery=delivery).count() == 3
+    assert created.secret.removeprefix("whsec_") not in worker.log.read_text()
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test's own, used by this process's publishing and by the worker."""
+    from ctrlready.celery import app
+
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server (apt-get install redis-server)")
+    redis = PrivateRedis()
+    redis.start()
+
+    def use(url):
+        # kombu keeps one connection pool and one producer pool per broker URL, process-wide: close and
+        # forget them all, or later tests publish into a pool closed here (or to this test's stopped server).
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+        app.conf.broker_url = url
+
+    original = app.conf.broker_url
+    use(f"redis://127.0.0.1:{redis.port}/0")
+    try:
+        yield redis
+    finally:
+        use(original)
+        if redis.process.poll() is None:
+            redis.stop()
+
+
+def test_with_redis_stopped_while_events_happen_every_notification_arrives_once_it_is_back(
+    api, people, ready_deployment, queue, fernet_key, settings, private_redis
+):
+    settings.CTRLREADY_WEBHOOK_ALLOW_PRIVATE = True
+    deployment = ready_deployment
+    with webhook_receiver(WebhookReceiver()) as receiver:
+        receiver.secret = subscription_create(channel="webhook", target=receiver.url, actor=people["admin"]).secret
+        worker = notify_worker(queue, fernet_key, REDIS_URL=f"redis://127.0.0.1:{private_redis.port}/0").start()
+        try:
+            private_redis.stop()
+            base = f"deployments/{deployment.pk}"
+            assert api.post("engineer", f"{base}/items/rollback", {"state": "failed"}).status_code == 200
+            assert api.post("engineer", f"{base}/items/rollback", {"state": "passed"}).status_code == 200
+            digest = api.get("lead", base).json()["digest"]
+            assert api.post("lead", f"{base}/signoffs", {"role": "lead", "digest": digest}).status_code == 201
+            pending = set(Delivery.objects.values_list("pk", flat=True))
+            assert {d.kind for d in Delivery.objects.all()} == {"item_failed", "ready_for_signoff", "signed_off"}
+            assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
+            assert receiver.received == []
+
+            private_redis.start()  # the same port: the worker and the pools reconnect
+            assert deliveries_sweep(grace_seconds=0) == len(pending)  # what beat's sweep does
+            assert wait_until(lambda: Delivery.objects.filter(status="delivered").count() == len(pending), timeout=60), (
+                worker.log.read_text()[-3000:]
+            )
+        finally:
+            worker.stop()
+    assert receiver.delivered_ids() == {str(pk) for pk in pending}
