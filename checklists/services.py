@@ -1,6 +1,7 @@
 """The rules of the domain.  The API, the pages, the commands and the tasks all write through here."""
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -23,7 +24,10 @@ from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.events import event_append, event_fields, events_append
 from core.live import live_touch
 from core.models import Event, Source
+from core.queue import task_send
 from core.text import excerpt
+
+logger = logging.getLogger(__name__)
 
 State = ItemState.State
 DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
@@ -368,7 +372,25 @@ def deployment_create(
                 after=state.assignee.get_username(), note="The checklist names them as its owner.",
                 data={"user": state.assignee.get_username()},
             )
+    if settings.CTRLREADY_RUN_ON_CREATE:
+        transaction.on_commit(lambda: _first_runs_send(deployment.pk))
     return deployment
+
+
+#: The probes app's task that queues a new deployment's probes (sent by name: checklists never imports probes).
+FIRST_RUNS_TASK = "probes.run_new_deployment"
+
+
+def _first_runs_send(deployment_id: int) -> None:
+    """Ask the probes app to run a new deployment's probes now rather than at beat's next re-check.
+
+    Sent once its transaction has committed, without retrying: with the queue unreachable the deployment
+    is still created, and beat's re-check (`CTRLREADY_RECHECK_MINUTES`) runs its probes later.
+    """
+    try:
+        task_send(FIRST_RUNS_TASK, args=(deployment_id,), retry=False)
+    except Exception:
+        logger.warning("The probe queue could not be reached; deployment %s's probes run at the next re-check.", deployment_id)
 
 
 def _due_at(due_at: datetime | None) -> datetime | None:

@@ -254,6 +254,8 @@ CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
+# A new deployment's probes are queued as soon as it is created (not only at beat's next re-check).
+CTRLREADY_RUN_ON_CREATE = envbool("CTRLREADY_RUN_ON_CREATE", True)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-runs": {"task": "probes.sweep_stuck_runs", "schedule": float(envint("CTRLREADY_SWEEP_SECONDS", 60))},
     "prune-runs": {"task": "probes.prune_runs", "schedule": 3600.0},

@@ -412,6 +412,15 @@ def runs_sweep_batch(run_ids: list[int], message: str) -> int:
     return results_record({pk: observation for pk in unfinished}, observed_target=False)
 
 
+def deployment_first_runs(deployment_id: int) -> int:
+    """A new deployment's automated items, queued at once; nothing if it is gone, locked or the queue is down
+    (beat's re-check runs them then)."""
+    try:
+        return runs_request(deployment_id=deployment_id, keys=None, actor=SYSTEM, source=Source.PROBE)
+    except (Unavailable, Conflict, NotFound):
+        return 0
+
+
 def recheck_open_deployments() -> int:
     """Beat: re-run the automated items of every open deployment."""
     queued = 0

@@ -6,6 +6,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from checklists import services as item_services
+from checklists.services import FIRST_RUNS_TASK
 from probes import services
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,11 @@ def execute_runs(run_ids: list[int]) -> int:
         log.warning("probe batch hit its time limit", extra={"runs": len(run_ids)})
         services.runs_sweep_batch(run_ids, "The probe did not finish within its time limit.")
     return 0
+
+
+@shared_task(name=FIRST_RUNS_TASK, ignore_result=True)
+def run_new_deployment(deployment_id: int) -> int:
+    return services.deployment_first_runs(deployment_id)
 
 
 @shared_task(name="probes.sweep_stuck_runs", ignore_result=True)

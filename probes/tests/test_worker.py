@@ -64,6 +64,19 @@ def finished(deployment) -> int:
     return ProbeRun.objects.filter(deployment=deployment, status__in=ProbeRun.FINISHED).count()
 
 
+def test_a_new_deployment_queues_its_probes_at_once(people, queue, settings):
+    settings.CTRLREADY_RUN_ON_CREATE = True
+    with http_target() as base_url:
+        worker = Worker(connection, queue).start()
+        try:
+            deployment = deployment_for(people, base_url, 3)  # nobody asks for a run
+            assert wait_until(lambda: finished(deployment) == 3, timeout=30)
+        finally:
+            worker.stop()
+    assert set(ItemState.objects.filter(deployment=deployment).values_list("state", flat=True)) == {"passed"}
+    assert ProbeRun.objects.filter(deployment=deployment).count() == 3  # queued once
+
+
 def test_requested_runs_reach_a_real_worker_and_change_item_states(people, queue):
     with http_target() as base_url:
         deployment = deployment_for(people, base_url, 3)
