@@ -226,3 +226,24 @@ def test_every_task_beat_sends_is_registered_under_its_name(settings):
     assert {"notify.sweep_deliveries", "probes.note_stale_results"} <= scheduled
     assert scheduled <= set(app.tasks)
     assert "notify.deliver" in app.tasks
+
+
+def test_completing_a_parent_is_not_ready_while_another_item_blocks(deployment, people):
+    for key in ("alerts-down", "alerts-errors"):
+        item_state_set(deployment_id=deployment.pk, key=key, state="passed", actor=people["engineer"], source="api")
+    assert "ready_for_signoff" not in kinds(deployment)  # rollback and health still block
+
+
+def test_ready_for_signoff_through_nested_parents(people, environment):
+    from checklists.services import checklist_import, deployment_create
+
+    text = "# Nested\n\n## Ops\n\n- [ ] Top {#top}\n  - [ ] Middle {#middle}\n    - [ ] Leaf a {#leaf-a}\n    - [ ] Leaf b {#leaf-b}\n"
+    version = checklist_import(markdown=text, name="Nested", actor=SYSTEM, source="cli").version
+    deployment = deployment_create(
+        environment=environment, checklist_slug=version.checklist.slug, release="v1", actor=people["engineer"], source="api"
+    )
+    item_state_set(deployment_id=deployment.pk, key="leaf-a", state="passed", actor=people["engineer"], source="api")
+    assert "ready_for_signoff" not in kinds(deployment)
+    item_state_set(deployment_id=deployment.pk, key="leaf-b", state="passed", actor=people["engineer"], source="api")
+    assert kinds(deployment).count("ready_for_signoff") == 1
+    assert not deployment_snapshot(deployment).blocking
