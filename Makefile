@@ -10,12 +10,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: help run test migrate demo bench clean
+.PHONY: help run test migrate demo bench mutation clean
 
 help:
 	@echo "make run    create .venv, install, migrate, load the demo and serve http://127.0.0.1:8000"
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the benchmarks behind the README's figures"
+	@echo "make mutation  mutation-test the pure cores against their own tests (minutes; not part of make test)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (Django 6.1 requires it)."; exit 1; }
@@ -44,6 +45,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/notify.py
+
+# Each pure core mutated by mutmut and run against its own test file(s); prints killed / total per core.
+mutation: $(STAMP)
+	$(BIN)/python bench/mutation.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 staticfiles

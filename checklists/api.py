@@ -1,16 +1,18 @@
 """JSON API for checklists and deployments.  Handlers translate: validate, call a service, serialise."""
 
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Literal
 
+from django.db import transaction
 from ninja import Field, Query, Router, Schema, Status
 
-from checklists import selectors, services
+from checklists import assignments, comments, selectors, services
 from checklists.models import ChecklistVersion, Deployment, Environment, ItemState
 from checklists.reports import FORMATS
 from checklists.views.reports import report_response
 from core import roles
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, InvalidInput, NotFound
 from core.models import Source
 from core.text import excerpt
 
@@ -156,6 +158,13 @@ class ItemOut(Schema):
     waiver_reason: str = Field(description="Why a lead waived the item; empty unless it is waived.")
     waived_by: str | None
     waived_at: datetime | None
+    waiver_expires_at: datetime | None = Field(None, description="When the waiver ends: past it, the item blocks again.")
+    waiver_expired: bool = Field(False, description="The waiver is past its expiry: the item blocks again.")
+    waiver_proposed: bool = Field(
+        False, description="The waiver waits for a second lead's approval (CTRLREADY_WAIVER_APPROVAL); it blocks till then."
+    )
+    waiver_approved_by: str | None = None
+    assignee: str | None = Field(None, description="The username of the person the item waits on.")
     evidence_url: str
     stale: bool
     blocking: bool
@@ -186,6 +195,7 @@ class DeploymentOut(Schema):
     required_roles: list[str]
     missing_roles: list[str]
     created_at: datetime
+    due_at: datetime | None = Field(None, description="The planned go-live.")
 
 
 class DeploymentSummaryOut(Schema):
@@ -220,6 +230,7 @@ class DeploymentIn(Schema):
         None, alias="from", ge=1,
         description="A signed-off deployment of the same release (e.g. in staging) whose `scope: release` evidence carries over.",
     )
+    due_at: datetime | None = Field(None, description="The planned go-live, ISO 8601 (UTC if no offset is given).")
 
 
 class ItemStateIn(Schema):
@@ -229,6 +240,12 @@ class ItemStateIn(Schema):
     seen: ItemState.State | None = Field(
         None, description="The state you saw: if the item is no longer in it, 409 with the item as it is now."
     )
+    assignee: str | None = Field(
+        None, max_length=150,
+        description="A username to assign the item to (your own to take it; a lead assigns anyone), or null for nobody.",
+    )
+    expires_at: datetime | None = Field(None, description="With `state: waived`: when the waiver ends.")
+    for_days: int | None = Field(None, ge=1, le=3650, description="With `state: waived`: the waiver ends this many days from now.")
 
 
 class ItemMovedOut(Schema):
@@ -256,7 +273,21 @@ class RefusedItemOut(Schema):
 
 class ItemsRefusedOut(Schema):
     error: str
-    refused: list[RefusedItemOut]
+    refused: list[RefusedItemOut] = Field(
+        default_factory=list, description="Each item refused and why; empty or absent when the whole request is."
+    )
+
+
+class CommentIn(Schema):
+    text: str = Field(..., max_length=comments.MAX_COMMENT, description="Markdown; `@username` mentions notify.")
+
+
+class CommentOut(Schema):
+    id: int
+    at: datetime
+    author: str
+    text: str
+    html: str = Field(description="The Markdown rendered and sanitised.")
 
 
 class SignOffIn(Schema):
@@ -346,6 +377,11 @@ def _item_out(row: selectors.ItemRow, parent_key: str | None) -> dict:
         "waiver_reason": state.waiver_reason,
         "waived_by": state.waived_by_name or None,
         "waived_at": state.waived_at,
+        "waiver_expires_at": state.waiver_expires_at if state.state == ItemState.State.WAIVED else None,
+        "waiver_expired": row.lapsed and not state.waiver_proposed,
+        "waiver_proposed": state.state == ItemState.State.WAIVED and state.waiver_proposed,
+        "waiver_approved_by": state.waiver_approved_by_name or None,
+        "assignee": state.assignee_name,
         "evidence_url": state.evidence_url,
         "stale": row.stale,
         "blocking": row.blocking,
@@ -381,6 +417,7 @@ def _deployment_out(deployment: Deployment) -> dict:
         "required_roles": snapshot.required_roles,
         "missing_roles": snapshot.missing_roles,
         "created_at": deployment.created_at,
+        "due_at": deployment.due_at,
     }
 
 
@@ -472,6 +509,7 @@ def deployment_create(request, payload: DeploymentIn):
         version_number=payload.version,
         release=payload.release,
         from_id=payload.from_,
+        due_at=payload.due_at,
         actor=request.auth,
         source=API,
     )
@@ -515,22 +553,61 @@ def items_bulk_set(request, deployment_id: int, payload: ItemsBulkIn):
 
 
 @router.post(
+    "deployments/{int:deployment_id}/items/{key}/comments",
+    response={201: CommentOut, **_errors(400, 401, 403, 404)},
+)
+def comment_add(request, deployment_id: int, key: str, payload: CommentIn):
+    """Comment on an item (Markdown, sanitised); each `@username` mentioned who may read it is told."""
+    event = comments.comment_add(deployment_id=deployment_id, key=key, text=payload.text, actor=request.auth, source=API)
+    return Status(
+        201, {"id": event.pk, "at": event.at, "author": event.actor_name, "text": event.note, "html": event.data["html"]}
+    )
+
+
+@router.post(
+    "deployments/{int:deployment_id}/items/{key}/approve",
+    response={200: ItemOut, **_errors(400, 401, 403, 404, 409)},
+)
+def waiver_approve(request, deployment_id: int, key: str):
+    """Approve a proposed waiver (CTRLREADY_WAIVER_APPROVAL): a lead other than the one who proposed it."""
+    item_state = services.waiver_approve(deployment_id=deployment_id, key=key, actor=request.auth, source=API)
+    return _state_item_out(item_state)
+
+
+@router.post(
     "deployments/{int:deployment_id}/items/{path:key}",
     response={200: ItemOut, 409: ItemMovedOut | ErrorOut, **_errors(400, 401, 403, 404)},
 )
 def item_state_set(request, deployment_id: int, key: str, payload: ItemStateIn):
-    """Set an item's state, note or evidence link; with `seen`, only if the item is still in that state."""
+    """Set an item's state, note or evidence link (a waiver with its expiry), and/or its assignee; with `seen`,
+    only if the item is still in that state."""
+    changes_state = any(
+        value is not None
+        for value in (payload.state, payload.note, payload.evidence_url, payload.expires_at, payload.for_days)
+    )
+    assigns = "assignee" in payload.model_fields_set
+    if not changes_state and not assigns:
+        raise InvalidInput("Give a `state`, a `note`, an `evidence_url` or an `assignee`.")
     try:
-        item_state = services.item_state_set(
-            deployment_id=deployment_id,
-            key=key,
-            state=payload.state,
-            note=payload.note,
-            evidence_url=payload.evidence_url,
-            seen=payload.seen,
-            actor=request.auth,
-            source=API,
-        )
+        # One transaction for both changes; a lone change is already one (and a savepoint would cost a tick two queries).
+        with transaction.atomic() if changes_state and assigns else nullcontext():
+            if changes_state:
+                item_state = services.item_state_set(
+                    deployment_id=deployment_id,
+                    key=key,
+                    state=payload.state,
+                    note=payload.note,
+                    evidence_url=payload.evidence_url,
+                    waiver_expires_at=payload.expires_at,
+                    waiver_for_days=payload.for_days,
+                    seen=payload.seen,
+                    actor=request.auth,
+                    source=API,
+                )
+            if assigns:
+                item_state = assignments.item_assign(
+                    deployment_id=deployment_id, key=key, assignee=payload.assignee, actor=request.auth, source=API
+                )
     except services.ItemMoved as moved:
         return Status(409, {"error": moved.message, "current": _state_item_out(moved.item_state)})
     return _state_item_out(item_state)

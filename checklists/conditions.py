@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -134,9 +135,9 @@ class Condition:
                 return ConditionResult(self.expr, False, jsonable(value, redact=redact))
         try:
             ok = _compare(value, self.op, expected)
-        except Exception:  # TypeError, OverflowError, RecursionError, a right-side pattern RE2 refuses …
+        except Exception:  # RecursionError, a right-side pattern RE2 refuses, text RE2 cannot encode …
             ok = False
-        return ConditionResult(self.expr, bool(ok), jsonable(value, redact=redact))
+        return ConditionResult(self.expr, ok, jsonable(value, redact=redact))
 
 
 def parse_condition(expr: str) -> Condition:
@@ -291,8 +292,6 @@ def _parse_clause(text: str, whole: str) -> Condition:
     value, quoted = _parse_value(raw, whole)
     if op.endswith("matches"):
         pattern = value if quoted else raw
-        if not isinstance(pattern, str):
-            pattern = raw
         try:
             _regex(pattern)
         except Exception as exc:  # re2.error, and whatever a pathological pattern raises
@@ -347,12 +346,9 @@ def _to_number(text: str) -> int | float | None:
     text = text.strip()
     if len(text) > 100 or not _NUMBER.fullmatch(text):
         return None
-    try:
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
-        number = float(text)
-    except (ValueError, OverflowError):
-        return None
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    number = float(text)
     return number if math.isfinite(number) else None
 
 
@@ -365,12 +361,9 @@ def _is_number(value: object) -> bool:
 
 
 def _resolve(observed: Mapping[str, object], placeholder: str, path: tuple[str | int, ...]) -> object:
-    try:
-        if placeholder not in observed:
-            return _MISSING
-        value = observed[placeholder]
-    except (TypeError, KeyError):
+    if placeholder not in observed:
         return _MISSING
+    value = observed[placeholder]
     for step in path:
         if isinstance(step, int):
             if not isinstance(value, (list, tuple)) or not -len(value) <= step < len(value):
@@ -399,8 +392,7 @@ def _coerce(observed: object, expected: object) -> tuple[object, object]:
 
 
 def _equal(a: object, b: object) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    """Equal as JSON values: true is not 1, 1 is 1.0, a list is a list (or a tuple), a mapping a mapping."""
     if _is_number(a) and _is_number(b):
         return a == b
     if type(a) is not type(b) and not (isinstance(a, Mapping) and isinstance(b, Mapping)) and not (
@@ -418,12 +410,9 @@ def _compare(observed: object, op: str, expected: object) -> bool:
     if op.startswith("not "):
         return not _compare(observed, op[4:], expected)
     if op == "matches":
-        if isinstance(observed, bool) or observed is None:
+        if isinstance(observed, bool) or not isinstance(observed, (str, int, float)):
             return False
-        if not isinstance(observed, (str, int, float)):
-            return False
-        text = observed if isinstance(observed, str) else str(observed)
-        return _regex(str(expected)).search(text[:MAX_MATCH_CHARS]) is not None
+        return _regex(str(expected)).search(str(observed)[:MAX_MATCH_CHARS]) is not None
     if op == "contains":
         if isinstance(observed, str):
             if expected is None or isinstance(expected, (list, dict)):
@@ -440,21 +429,12 @@ def _compare(observed: object, op: str, expected: object) -> bool:
         return _equal(a, b)
     if op == "!=":
         return not _equal(a, b)
-    if _is_number(a) and _is_number(b):
-        pass
-    elif isinstance(a, str) and isinstance(b, str):
-        pass
-    else:
+    if not (_is_number(a) and _is_number(b) or isinstance(a, str) and isinstance(b, str)):
         return False
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    if op == ">":
-        return a > b
-    if op == ">=":
-        return a >= b
-    return False
+    return _ORDER[op](a, b)
+
+
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 @functools.lru_cache(maxsize=512)
@@ -472,16 +452,11 @@ def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS, *, redact: Redact |
     off and half shown.
     """
     if redact is not None:
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if isinstance(value, (list, tuple, Mapping)):
-            try:
-                value = _plain(value, depth=0)
-            except RecursionError:
-                return f"<{type(value).__name__} that cannot be shown>"
-        elif not (value is None or isinstance(value, (bool, int, float, str))):
-            value = str(value)
-        value = redact(value)
+        try:
+            plain = _plain(value.decode(errors="replace") if isinstance(value, bytes) else value, depth=0)
+        except (TypeError, ValueError):
+            return f"<{type(value).__name__} that cannot be shown>"
+        value = redact(plain)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -491,12 +466,12 @@ def jsonable(value: object, limit: int = MAX_OBSERVED_CHARS, *, redact: Redact |
     if isinstance(value, str):
         return _cut(value, limit)
     if isinstance(value, bytes):
-        return _cut(value.decode("utf-8", "replace"), limit)
+        return _cut(value.decode(errors="replace"), limit)
     if isinstance(value, (list, tuple, Mapping)):
         try:
             plain = _plain(value, depth=0)
             text = json.dumps(plain, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
+        except (TypeError, ValueError):
             return f"<{type(value).__name__} that cannot be shown>"
         if len(text) > limit:
             return _cut(text, limit)

@@ -5,12 +5,18 @@ from django import forms
 from checklists.models import Checklist, ItemState
 from checklists.parsing import MAX_BYTES
 
+#: What a browser's `datetime-local` input sends (the page says the time is UTC).
+LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
 
 class ItemStateForm(forms.Form):
     state = forms.ChoiceField(label="State", choices=ItemState.State.choices, required=False)
     note = forms.CharField(label="Note", required=False, max_length=10_000, widget=forms.Textarea)
     evidence_url = forms.URLField(label="Evidence link", required=False, max_length=1000, assume_scheme="https")
     seen = forms.ChoiceField(label="State seen", choices=ItemState.State.choices, required=False)
+    assignee = forms.CharField(label="Assigned to", required=False, max_length=150)
+    expires_at = forms.DateTimeField(label="Waived until", required=False, input_formats=LOCAL_TIME_FORMATS)
+    for_days = forms.IntegerField(label="Waived for days", required=False, min_value=1, max_value=3650)
 
 
 class ItemsBulkForm(forms.Form):
@@ -34,6 +40,10 @@ class ItemsBulkForm(forms.Form):
         return seen
 
 
+class CommentForm(forms.Form):
+    text = forms.CharField(label="Comment", max_length=10_000, widget=forms.Textarea)
+
+
 class SignOffForm(forms.Form):
     role = forms.CharField(label="Role", max_length=20)
     digest = forms.CharField(label="Digest", max_length=64)
@@ -50,6 +60,7 @@ class DeploymentCreateForm(forms.Form):
         label="Checklist", queryset=Checklist.objects.all(), to_field_name="slug", empty_label=None
     )
     release = forms.CharField(label="Release", max_length=200, help_text="A tag or a git sha, e.g. v1.4.2")
+    due_at = forms.DateTimeField(label="Due (UTC)", required=False, input_formats=LOCAL_TIME_FORMATS)
 
 
 class ImportForm(forms.Form):

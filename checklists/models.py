@@ -202,6 +202,10 @@ class Deployment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     signed_off_at = models.DateTimeField(null=True, blank=True)
+    # The planned go-live; the schedule appends one `due_soon` before it while anything blocks, and
+    # notes when (`due_soon_at`, cleared when `due_at` moves) so it is appended once.
+    due_at = models.DateTimeField(null=True, blank=True)
+    due_soon_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -265,6 +269,17 @@ class ItemState(models.Model):
     carried_from = models.ForeignKey(
         Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The one person the item waits on: themselves (an engineer takes it) or whoever a lead names.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_items"
+    )
+    # A waiver may expire: past `waiver_expires_at` the item blocks again, judged when it is read. With
+    # CTRLREADY_WAIVER_APPROVAL a waiver of a required item is proposed (still blocking) until a second
+    # lead approves it. `waiver_expiry_noted`: the schedule has appended this waiver's `waiver_expired`.
+    waiver_expires_at = models.DateTimeField(null=True, blank=True)
+    waiver_proposed = models.BooleanField(default=False)
+    waiver_approved_by_name = models.CharField(max_length=150, blank=True)
+    waiver_expiry_noted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -273,6 +288,11 @@ class ItemState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item.key}: {self.state}"
+
+    @property
+    def assignee_name(self) -> str | None:
+        """The assignee's username (as the selector's rows read it); load `assignee` with the row."""
+        return self.assignee.get_username() if self.assignee_id else None
 
 
 class SignOff(models.Model):

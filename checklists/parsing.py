@@ -33,6 +33,10 @@ exactly what a Git host renders as a task-list checkbox. The choices where the f
 - An ``<!-- item ... -->`` comment follows its item like a probe comment and holds the item's
   evidence settings: ``scope`` (``environment``, the default, or ``release``), ``valid`` (a
   duration such as ``90d`` or ``12h``, for manual items only) and ``owner`` (a username).
+- ``<!-- ctrlready owner: username -->`` in a heading, or on its own after a heading, names the default
+  owner of every item under that heading (its subsections' too, unless they name their own); before
+  the first section, of the whole checklist. An item's own ``owner`` wins, and a child item without one
+  takes its parent's. ``signoff`` may be set once in the file; ``owner`` once per heading.
 """
 
 from __future__ import annotations
@@ -135,6 +139,8 @@ class ParsedSection:
     items: tuple[ParsedItem, ...] = ()
     sections: tuple[ParsedSection, ...] = ()
     description: str = ""
+    #: The default owner named by the heading's `ctrlready` comment (its items already carry it), or "".
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,8 @@ class _Section:
     items: list[_Item] = field(default_factory=list)
     sections: list[_Section] = field(default_factory=list)
     description: str = ""
+    owner: str = ""
+    owner_line: int | None = None
 
 
 @dataclass
@@ -298,6 +306,11 @@ class _Parser:
         self.last_item: _Item | None = None
         self.roles: tuple[str, ...] = DEFAULT_ROLES
         self.roles_line: int | None = None
+        # The checklist's default owner (a `ctrlready owner:` before any section), and the heading whose
+        # own line is being read: a `ctrlready owner:` written in it is that heading's.
+        self.owner = ""
+        self.owner_line: int | None = None
+        self.reading_heading: _Section | None = None
         self.item_count = 0
         # For descriptions: where each heading's prose starts, and the lines that are not prose.
         self.prose_starts: list[tuple[int, int, _Section | None]] = []  # (heading's first line, first prose line, section)
@@ -323,7 +336,7 @@ class _Parser:
         description = self._describe()
         return ParsedChecklist(
             title=self.title,
-            sections=_KeyAssigner(self.roots).freeze(),
+            sections=_KeyAssigner(self.roots, owner=self.owner).freeze(),
             required_roles=self.roles,
             description=description,
         )
@@ -372,7 +385,12 @@ class _Parser:
         self.last_item = None
         line = token.map[0] + 1
         self._parse_inline(inline, "heading")
-        title = _join_lines(self._comments_in_inline(inline, item=None))
+        heading = _Section("", "", 0, False, line)  # takes the heading's own `ctrlready owner:`, if any
+        self.reading_heading = heading
+        try:
+            title = _join_lines(self._comments_in_inline(inline, item=None))
+        finally:
+            self.reading_heading = None
         level = int(token.tag[1:])
         if level == 1 and self.title is None:
             if not title:
@@ -380,6 +398,8 @@ class _Parser:
                     "The `# Title` heading is empty: write the checklist's name after `# `.", line
                 )
             self.title, self.title_plain = title, _plain(inline)
+            if heading.owner:
+                self.owner, self.owner_line = heading.owner, heading.owner_line
             self.stack.clear()
             self.prose_starts.append((token.map[0], token.map[1], None))
             return
@@ -387,7 +407,7 @@ class _Parser:
             self.stack.pop()
         parent = self.stack[-1] if self.stack else None
         optional = "(optional" in title.lower() or (parent is not None and parent.optional)
-        section = _Section(title, _plain(inline), level, optional, line)
+        section = _Section(title, _plain(inline), level, optional, line, owner=heading.owner, owner_line=heading.owner_line)
         (parent.sections if parent else self.roots).append(section)
         self.stack.append(section)
         if self.title is not None:
@@ -395,9 +415,8 @@ class _Parser:
 
     def _list_item(self, i: int, token: Token) -> int:
         tokens = self.tokens
-        is_task = (
+        is_task = (  # a list item always has its closing token, so tokens[i + 1] is there
             self.quote_depth == 0
-            and i + 2 < len(tokens)
             and tokens[i + 1].type == "paragraph_open"
             and _BOX.match(tokens[i + 2].content) is not None
         )
@@ -501,9 +520,7 @@ class _Parser:
         for child in inline.children or ():
             if child.type != "html_inline" or not child.content.startswith("<!--"):
                 continue
-            start = content.find(child.content, cursor)
-            if start == -1:
-                continue
+            start = content.find(child.content, cursor)  # the comment is a slice of the content: found
             pieces.append(content[cursor:start])
             cursor = start + len(child.content)
             first_line = content.count("\n", 0, start)
@@ -533,7 +550,7 @@ class _Parser:
             return comment
         start = inline.map[0] + first_line
         raw = self.lines[start + 1 : start + len(comment_lines)]
-        raw[-1] = raw[-1][: raw[-1].find("-->") + 3] if "-->" in raw[-1] else comment_lines[-1]
+        raw[-1] = raw[-1][: raw[-1].find("-->") + 3]  # the comment's last line is where it closes
         return "\n".join([comment_lines[0], *raw])
 
     def _use_comment(self, comment: _Comment, item: _Item | None) -> None:
@@ -542,7 +559,7 @@ class _Parser:
         elif comment.kind == "item":
             self._attach_item_settings(comment, item)
         else:
-            self._read_roles(comment)
+            self._read_settings(comment)
 
     def _attach_probe(self, comment: _Comment, item: _Item | None) -> None:
         if item is None:
@@ -580,41 +597,68 @@ class _Parser:
             raise ChecklistError(str(exc), comment.line) from None
         item.settings_line = comment.line
 
-    def _read_roles(self, comment: _Comment) -> None:
-        if self.roles_line is not None:
-            raise ChecklistError(
-                f"There is already a `ctrlready` comment on line {self.roles_line}: keep only one.",
-                comment.line,
-            )
-        self.roles_line = comment.line
+    def _read_settings(self, comment: _Comment) -> None:
+        """A `ctrlready` comment: the sign-off roles (once in the file) and/or a heading's default owner."""
         data = _load_yaml(comment, "ctrlready")
-        if data is None:
-            return
-        if not isinstance(data, dict):
+        if data is not None and not isinstance(data, dict):
             raise ChecklistError(
-                "The `ctrlready` comment must hold YAML settings like `signoff: [lead, admin]`.",
+                "The `ctrlready` comment must hold YAML settings like `signoff: [lead, admin]` or `owner: alice`.",
                 comment.line,
             )
-        unknown = [str(name) for name in data if name != "signoff"]
+        data = data or {}
+        unknown = [str(name) for name in data if name not in ("signoff", "owner")]
         if unknown:
             raise ChecklistError(
-                f"Unknown setting `{excerpt(unknown[0])}` in the `ctrlready` comment: the only setting is "
-                "`signoff`, a list of roles like `[lead, admin]`.",
+                f"Unknown setting `{excerpt(unknown[0])}` in the `ctrlready` comment: use `signoff`, a list of "
+                "roles like `[lead, admin]`, or `owner`, the username the items under its heading wait on.",
                 comment.line,
             )
+        if "owner" in data:
+            self._read_owner(data["owner"], comment.line)
+        if "signoff" in data or not data:
+            self._read_roles(data, comment.line)
+
+    def _read_owner(self, owner: object, line: int) -> None:
+        if not isinstance(owner, str) or not _OWNER.match(owner):
+            raise ChecklistError(
+                "`owner` in the `ctrlready` comment must be one username (letters, digits and `.@+-_`, "
+                "at most 150 characters).",
+                line,
+            )
+        target = self.reading_heading or (self.stack[-1] if self.stack else None)
+        where = "heading" if target is not None else "checklist"
+        taken = target.owner_line if target is not None else self.owner_line
+        if taken is not None:
+            raise ChecklistError(
+                f"This {where} already names its owner on line {taken}: keep only one `owner`.", line
+            )
+        if target is None:
+            self.owner, self.owner_line = owner, line
+        else:
+            target.owner, target.owner_line = owner, line
+
+    def _read_roles(self, data: dict, line: int) -> None:
+        if self.roles_line is not None:
+            raise ChecklistError(
+                f"The `ctrlready` comment on line {self.roles_line} already sets `signoff`: keep only one.",
+                line,
+            )
+        self.roles_line = line
+        if not data:
+            return
         roles = data.get("signoff")
         roles = [roles] if isinstance(roles, str) else roles
         allowed = ", ".join(f"`{role}`" for role in SIGNOFF_ROLES)
         if not isinstance(roles, list) or not roles:
             raise ChecklistError(
                 f"`signoff` in the `ctrlready` comment must list one or more roles among {allowed}.",
-                comment.line,
+                line,
             )
         for role in roles:
             if role not in SIGNOFF_ROLES:
                 raise ChecklistError(
                     f"`{excerpt(role)}` is not a sign-off role: use {allowed}.",
-                    comment.line,
+                    line,
                 )
         self.roles = tuple(dict.fromkeys(roles))
 
@@ -740,10 +784,11 @@ def _plain(inline: Token) -> str:
 
 
 class _KeyAssigner:
-    """Give every item its key: explicit keys as written, generated ones de-duplicated in order."""
+    """Give every item its key (explicit keys as written, generated ones de-duplicated in order) and its owner."""
 
-    def __init__(self, roots: list[_Section]):
+    def __init__(self, roots: list[_Section], *, owner: str = ""):
         self.roots = roots
+        self.owner = owner
         self.used: set[str] = set()
         self.next_suffix: dict[str, int] = {}
         explicit: dict[str, int] = {}
@@ -771,22 +816,24 @@ class _KeyAssigner:
             yield from self._all_items(section.sections)
 
     def freeze(self) -> tuple[ParsedSection, ...]:
-        return tuple(self._section(section, ()) for section in self.roots)
+        return tuple(self._section(section, (), self.owner) for section in self.roots)
 
-    def _section(self, section: _Section, path: tuple[str, ...]) -> ParsedSection:
+    def _section(self, section: _Section, path: tuple[str, ...], owner: str) -> ParsedSection:
         path = (*path, _slug(section.plain, "section"))
         prefix = ".".join(path)
+        owner = section.owner or owner
         return ParsedSection(
             title=section.title,
             level=section.level,
             optional=section.optional,
             line=section.line,
-            items=tuple(self._item(item, prefix) for item in section.items),
-            sections=tuple(self._section(child, path) for child in section.sections),
+            items=tuple(self._item(item, prefix, owner) for item in section.items),
+            sections=tuple(self._section(child, path, owner) for child in section.sections),
             description=section.description,
+            owner=section.owner,
         )
 
-    def _item(self, item: _Item, prefix: str) -> ParsedItem:
+    def _item(self, item: _Item, prefix: str, owner: str) -> ParsedItem:
         key = item.explicit_key or self._generated_key(f"{prefix}.{_slug(item.plain, 'item')}")
         settings = item.settings or ItemSettings()
         if settings.valid_seconds is not None and item.probe is not None:
@@ -801,10 +848,10 @@ class _KeyAssigner:
             optional=item.optional,
             probe=item.probe,
             line=item.line,
-            children=tuple(self._item(child, key) for child in item.children),
+            children=tuple(self._item(child, key, settings.owner or owner) for child in item.children),
             scope=settings.scope,
             valid_seconds=settings.valid_seconds,
-            owner=settings.owner,
+            owner=settings.owner or owner,
         )
 
     def _generated_key(self, base: str) -> str:

@@ -171,6 +171,10 @@ class StateRead:
     waiver_reason: str
     waived_by_name: str
     waived_at: datetime | None
+    assignee_name: str | None  # the username of the person the item waits on
+    waiver_expires_at: datetime | None
+    waiver_proposed: bool
+    waiver_approved_by_name: str
     latest_run_id: int | None
     item: ItemRead
     latest_run: RunRead | None
@@ -179,7 +183,8 @@ class StateRead:
 
 _STATE_FIELDS = (
     "id", "state", "note", "evidence_url", "updated_by_name", "updated_at", "last_passed_at", "run_state",
-    "waiver_reason", "waived_by_name", "waived_at",
+    "waiver_reason", "waived_by_name", "waived_at", "assignee__username", "waiver_expires_at", "waiver_proposed",
+    "waiver_approved_by_name",
 )
 _ITEM_FIELDS = ("item__id", "item__key", "item__text", "item__optional", "item__probe", "item__parent_id",
                 "item__section_id", "item__section_path", "item__has_children", "item__scope", "item__valid_for")
@@ -194,6 +199,7 @@ class ItemRow:
     stale: bool
     blocking: bool
     depth: int
+    lapsed: bool = False  # waived, but the waiver does not count: proposed, or past its expiry
     # Plain attributes rather than properties: pages read them many times per row.
     item: object = field(init=False)
     run: object = field(init=False)
@@ -278,9 +284,15 @@ def is_stale(
     return False
 
 
-def is_blocking(*, optional: bool, state: str, stale: bool) -> bool:
-    """An item blocks sign-off while it is required and not done, or done by a stale result."""
-    return not optional and (state not in DONE or stale)
+def waiver_lapsed(*, state: str, expires_at: datetime | None, proposed: bool, now: datetime) -> bool:
+    """A waiver that does not count — the one place this rule is written: still only proposed (waiting for a
+    second lead's approval), or past its expiry. Judged when read, so no schedule lag lets a sign-off through."""
+    return state == State.WAIVED and (proposed or (expires_at is not None and expires_at <= now))
+
+
+def is_blocking(*, optional: bool, state: str, stale: bool, lapsed: bool = False) -> bool:
+    """An item blocks sign-off while it is required and not done, or done by a stale result or a lapsed waiver."""
+    return not optional and (state not in DONE or stale or lapsed)
 
 
 # The same two rules for the database, where counts are taken without reading every row (ItemState rows).
@@ -305,8 +317,13 @@ def stale_q(moment: datetime | Expression) -> Q:
     return Q(state=State.PASSED) & (probe_stale | attestation_stale)
 
 
+def lapsed_q(moment: datetime | Expression) -> Q:
+    """`waiver_lapsed` as a filter on ItemState rows, judged at `moment`."""
+    return Q(state=State.WAIVED) & (Q(waiver_proposed=True) | Q(waiver_expires_at__lte=moment))
+
+
 def blocking_q(moment: datetime | Expression) -> Q:
-    return Q(item__optional=False) & (~Q(state__in=DONE) | stale_q(moment))
+    return Q(item__optional=False) & (~Q(state__in=DONE) | stale_q(moment) | lapsed_q(moment))
 
 
 def judged_at(now: datetime) -> Case:
@@ -406,12 +423,25 @@ def item_row(
         cutoff=cutoff,
         now=now,
     )
-    blocking = is_blocking(optional=item.optional, state=item_state.state, stale=stale)
-    return ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth)
+    lapsed = waiver_lapsed(
+        state=item_state.state, expires_at=item_state.waiver_expires_at, proposed=item_state.waiver_proposed, now=now
+    )
+    blocking = is_blocking(optional=item.optional, state=item_state.state, stale=stale, lapsed=lapsed)
+    return ItemRow(state=item_state, stale=stale, blocking=blocking, depth=depth, lapsed=lapsed)
+
+
+def _waiver_seen(reason: str, expires_at: datetime | None, proposed: bool) -> str:
+    """A waiver as the digest keeps it: its reason, and its expiry and approval when it has them."""
+    if expires_at is not None:
+        reason += f"\0until {_iso(expires_at)}"
+    if proposed:
+        reason += "\0proposed"
+    return reason
 
 
 class _Digest:
-    """What a signer saw, line by line: each item's key, state, note, waiver, evidence link, latest run and staleness."""
+    """What a signer saw, line by line: each item's key, state, note, waiver, evidence link, latest run and
+    staleness (or a waiver that lapsed)."""
 
     def __init__(self, deployment: Deployment):
         self.hasher = hashlib.sha256(f"{deployment.pk}:{deployment.status}\n".encode())
@@ -434,8 +464,9 @@ def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
     for row in rows:
         state = row.state
         digest.add(
-            row.item.key, state.state, state.note, state.waiver_reason, state.evidence_url, state.latest_run_id,
-            row.stale,
+            row.item.key, state.state, state.note,
+            _waiver_seen(state.waiver_reason, state.waiver_expires_at, state.waiver_proposed),
+            state.evidence_url, state.latest_run_id, row.stale or row.lapsed,
         )
     return digest.hexdigest()
 
@@ -590,12 +621,14 @@ class Overview:
         return [section for section in self.sections if section.pk in wanted]
 
 
-def deployment_overview(deployment: Deployment, *, now: datetime | None = None, blocking_kept: int = 25) -> Overview:
+def deployment_overview(
+    deployment: Deployment, *, now: datetime | None = None, blocking_kept: int = 25, assignee_id: int | None = None
+) -> Overview:
     """The deployment's overview in five queries whose answers do not grow with its items.
 
     The database counts (overall and by section) and picks the first `blocking_kept` items that block;
     no item is read into Python, so an answer that shows the panels never pays for the whole page.
-    Judged now, or — signed off — as it was signed.
+    Judged now, or — signed off — as it was signed. `mine` counts the items assigned to `assignee_id`.
     """
     moment = snapshot_moment(deployment, now)
     sections = [
@@ -605,13 +638,14 @@ def deployment_overview(deployment: Deployment, *, now: datetime | None = None, 
         for section in version_outline(deployment.version_id)
     ]
     by_pk = {section.pk: section for section in sections}
-    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", "human", "optional", *State.values), 0)
-    for row in _counts(ItemState.objects.filter(deployment=deployment), "item__section_id", moment, filters=True):
+    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", "human", "optional", "mine", *State.values), 0)
+    states = ItemState.objects.filter(deployment=deployment)
+    for row in _counts(states, "item__section_id", moment, filters=True, assignee_id=assignee_id):
         section = by_pk[row["item__section_id"]]
         section.total, section.failed, section.blocking = row["total"], row["failed"], row["blocking"]
         section.done = row["passed"] + row["waived"] + row["na"]
         for key in progress:
-            progress[key] += row[key]
+            progress[key] += row.get(key, 0)
     progress["done"] = progress["passed"] + progress["waived"] + progress["na"]
     # A section comes after its parent in document order: add each one's counts to its parent, last first.
     for section in reversed(sections):
@@ -642,14 +676,16 @@ FILTER_COUNTS = {
 }
 
 
-def _counts(states, by: str, moment: datetime | Expression, *, filters: bool = False):
+def _counts(states, by: str, moment: datetime | Expression, *, filters: bool = False, assignee_id: int | None = None):
     """Item states counted per `by`: per state, and how many block, are stale (judged at `moment`), or have a
     run in flight; with `filters`, also what the deployment page's filters count (manual items waiting on a
-    person, optional items)."""
+    person, optional items, and — given `assignee_id` — the items assigned to them: `mine`)."""
+    mine = {"mine": Count("id", filter=Q(assignee_id=assignee_id))} if filters and assignee_id is not None else {}
     return (
         states.values(by)
         .annotate(
             **(FILTER_COUNTS if filters else {}),
+            **mine,
             total=Count("id"),
             blocking=Count("id", filter=blocking_q(moment)),
             stale=Count("id", filter=stale_q(moment)),
@@ -670,15 +706,21 @@ def deployment_digest(deployment: Deployment, *, now: datetime | None = None) ->
         .annotate(automated=ExpressionWrapper(Q(item__probe__isnull=False), output_field=BooleanField()))
         .values_list(
             "item__key", "state", "note", "waiver_reason", "evidence_url", "latest_run_id", "automated",
-            "last_passed_at", "updated_at", "item__valid_for", "carried_from_id",
+            "last_passed_at", "updated_at", "item__valid_for", "carried_from_id", "waiver_expires_at", "waiver_proposed",
         )
     )
-    for key, state, note, waiver_reason, evidence_url, run_id, automated, last_passed_at, updated_at, valid_for, origin in values:
+    for (
+        key, state, note, waiver_reason, evidence_url, run_id, automated, last_passed_at, updated_at, valid_for,
+        origin, expires_at, proposed,
+    ) in values:
         stale = is_stale(
             automated=automated, state=state, last_passed_at=last_passed_at, updated_at=updated_at,
             valid_for=valid_for, carried=origin is not None, cutoff=cutoff, now=moment,
         )
-        digest.add(key, state, note, waiver_reason, evidence_url, run_id, stale)
+        lapsed = waiver_lapsed(state=state, expires_at=expires_at, proposed=proposed, now=moment)
+        digest.add(
+            key, state, note, _waiver_seen(waiver_reason, expires_at, proposed), evidence_url, run_id, stale or lapsed
+        )
     return digest.hexdigest()
 
 
@@ -987,6 +1029,7 @@ class Side:
     stale: bool
     carried: CarriedRead | None
     run: RunRead | None
+    waiver_expires_at: datetime | None = None
 
     @property
     def observed(self) -> list[dict] | None:
@@ -1007,6 +1050,7 @@ class Side:
             "evidence_url": self.evidence_url,
             "stale": self.stale,
             "carried_from": self.carried.as_dict() if self.carried else None,
+            "waiver_expires_at": self.waiver_expires_at,
             "observed": self.observed,
         }
 
@@ -1045,6 +1089,7 @@ def _side(row: ItemRow) -> Side:
     return Side(
         state=state.state, by=state.updated_by_name, at=state.updated_at, note=state.note,
         evidence_url=state.evidence_url, stale=row.stale, carried=state.carried, run=row.run,
+        waiver_expires_at=state.waiver_expires_at if state.state == State.WAIVED else None,
     )
 
 
@@ -1162,7 +1207,8 @@ def deployment_report(deployment: Deployment) -> dict:
         "items": items,
         "waivers": [
             {"key": item["key"], "text": item["text"], "reason": item["waiver"]["reason"], "by": item["waiver"]["by"],
-             "at": item["waiver"]["at"], "expires_at": None}
+             "at": item["waiver"]["at"], "expires_at": item["waiver"]["expires_at"],
+             "approved_by": item["waiver"]["approved_by"], "proposed": item["waiver"]["proposed"]}
             for item in items
             if item["state"] == State.WAIVED and item["waiver"]
         ],
@@ -1201,7 +1247,11 @@ def _report_item(row: ItemRow, parent_key: str | None) -> dict:
         "at": _iso(state.updated_at),
         "note": state.note,
         "waiver": (
-            {"reason": state.waiver_reason, "by": state.waived_by_name or None, "at": _iso(state.waived_at)}
+            {
+                "reason": state.waiver_reason, "by": state.waived_by_name or None, "at": _iso(state.waived_at),
+                "expires_at": _iso(state.waiver_expires_at), "expired": row.lapsed and not state.waiver_proposed,
+                "proposed": state.waiver_proposed, "approved_by": state.waiver_approved_by_name or None,
+            }
             if state.waiver_reason else None
         ),
         "evidence_url": state.evidence_url,

@@ -2,9 +2,11 @@
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -297,10 +299,14 @@ def deployment_create(
     release: str = "",
     version_number: int | None = None,
     from_id: int | None = None,
+    due_at: datetime | None = None,
     actor,
     source: str,
 ) -> Deployment:
     """Start a deployment; with `from_id`, carry evidence over from that signed-off deployment of the release.
+
+    `due_at` is its planned go-live. Items whose checklist names an owner who exists (and may read the
+    deployment) start assigned to them.
 
     With `from_id`, the checklist (and then its version) and the release default to the origin's.
     Whatever the origin, items with `valid:` take over the latest signed-off attestation of this
@@ -329,12 +335,17 @@ def deployment_create(
         raise NotFound(f"There is no checklist `{excerpt(checklist_slug)}`" + (f" version {version_number}." if version_number else "."))
     if origin is not None:
         _check_origin(origin, environment=environment, version=version, release=release)
+    due_at = _due_at(due_at)
     with transaction.atomic():
         deployment = Deployment.objects.create(
-            environment=environment, version=version, release=release, created_by=actor_user(actor)
+            environment=environment, version=version, release=release, created_by=actor_user(actor), due_at=due_at
         )
+        owners = _default_owners(version, team=environment.owner_team_id)
         ItemState.objects.bulk_create(
-            [ItemState(deployment=deployment, item_id=item_id) for item_id in version.items.values_list("id", flat=True)]
+            [
+                ItemState(deployment=deployment, item_id=item_id, assignee=owners.get(owner))
+                for item_id, owner in version.items.values_list("id", "owner")
+            ]
         )
         note = f"{release} to {environment}, checklist {version.checklist.slug} v{version.number}"
         if origin is not None:
@@ -348,7 +359,37 @@ def deployment_create(
             data={"from": origin.pk} if origin is not None else None,
         )
         evidence_carry(deployment=deployment, origin=origin, actor=actor, source=source)
+        # One by one, through `event_append`: whatever listens to appended events hears of each.
+        for state in (
+            deployment.states.filter(assignee__isnull=False).select_related("item", "assignee").order_by("item__position")
+            if owners else ()
+        ):
+            event_append(
+                kind=Event.Kind.ASSIGNED, source=source, actor=actor, deployment=deployment, item=state.item,
+                after=state.assignee.get_username(), note="The checklist names them as its owner.",
+                data={"user": state.assignee.get_username()},
+            )
     return deployment
+
+
+def _due_at(due_at: datetime | None) -> datetime | None:
+    """A planned go-live as stored: aware (a naive time is taken as UTC), and not already past."""
+    if due_at is None:
+        return None
+    if timezone.is_naive(due_at):
+        due_at = timezone.make_aware(due_at, dt_timezone.utc)
+    if due_at < timezone.now() - timedelta(minutes=5):
+        raise InvalidInput("The due time is in the past; give the planned go-live, e.g. 2026-12-01T18:00:00Z.")
+    return due_at
+
+
+def _default_owners(version: ChecklistVersion, *, team) -> dict:
+    """The checklist's owners who exist, are active and may read its deployments (of `team`): {username: user}."""
+    names = set(version.items.exclude(owner="").values_list("owner", flat=True))
+    if not names:
+        return {}
+    users = get_user_model().objects.filter(username__in=names, is_active=True)
+    return {user.get_username(): user for user in users if roles.can(user, "read", team=team)}
 
 
 def _carry_origin(from_id: int, actor) -> Deployment:
@@ -387,7 +428,8 @@ def _check_origin(origin: Deployment, *, environment, version: ChecklistVersion,
 CARRIED_FIELDS = (
     "state", "note", "evidence_url", "updated_by", "updated_by_name", "updated_at",
     "latest_run_id", "result", "last_passed_at", "carried_from",
-    "waiver_reason", "waived_by", "waived_by_name", "waived_at",
+    "waiver_reason", "waived_by", "waived_by_name", "waived_at", "waiver_expires_at", "waiver_proposed",
+    "waiver_approved_by_name",
 )
 
 
@@ -542,11 +584,15 @@ def item_state_set(
     state: str | None = None,
     note: str | None = None,
     evidence_url: str | None = None,
+    waiver_expires_at: datetime | None = None,
+    waiver_for_days: int | None = None,
     seen: str | None = None,
     actor,
     source: str,
 ) -> ItemState:
     """Set an item's state and/or note, following who may set what.
+
+    A waiver may expire (`waiver_expires_at`, or `waiver_for_days` from now): past it, the item blocks again.
 
     Returns the item's state with its item, the item's parent and the locked deployment loaded, so the
     answer needs no query for them. A tick of an item without a parent costs four queries: the
@@ -556,6 +602,7 @@ def item_state_set(
     `seen` is the state the author saw: if the item has moved since, `ItemMoved` (409) and nothing changes.
     """
     seen = _valid_seen(seen or None)
+    expires = _waiver_expiry(waiver_expires_at, waiver_for_days, waiving=state == State.WAIVED)
     if state is None and note is None and evidence_url is None:
         raise InvalidInput("Give a `state`, a `note` or an `evidence_url`.")
     if state is not None and state not in State.values:
@@ -584,7 +631,7 @@ def item_state_set(
         item = item_state.item
         before = item_state.state
         if state == State.WAIVED and before == State.WAIVED:
-            _waiver_replace(item_state, note, actor, deployment=deployment, source=source)
+            _waiver_replace(item_state, note, expires, actor, deployment=deployment, source=source)
             state = None
             note = None
         if state is not None and state != before:
@@ -598,7 +645,7 @@ def item_state_set(
         if state is not None and state != before:
             item_state.state = state
             if state == State.WAIVED:
-                _waiver_stamp(item_state, note, actor)
+                _waiver_stamp(item_state, note, actor, expires=expires)
             else:
                 _waiver_stamp(item_state, "", None)
                 if note is not None:
@@ -611,7 +658,10 @@ def item_state_set(
             event_append(
                 kind=kind, source=source, actor=actor, deployment=deployment, item=item,
                 before=before, after=state, note=note or "",
-                data={"evidence_url": evidence_url} if evidence_url else None,
+                data={
+                    **({"evidence_url": evidence_url} if evidence_url else {}),
+                    **(_waiver_data(item_state) if state == State.WAIVED else {}),
+                } or None,
             )
             if state == State.FAILED:
                 item_failed_append(deployment=deployment, item=item, actor=actor, source=source, note=note or "")
@@ -698,27 +748,97 @@ def items_bulk_set(
     return changed
 
 
-def _waiver_stamp(item_state: ItemState, reason: str, actor) -> None:
-    """Write the waiver's reason and author (a lead waiving), or clear them (`actor` None: no longer waived)."""
+#: What a waiver is made of, written together by `_waiver_stamp`.
+WAIVER_FIELDS = [
+    "waiver_reason", "waived_by", "waived_by_name", "waived_at", "waiver_expires_at", "waiver_proposed",
+    "waiver_approved_by_name", "waiver_expiry_noted",
+]
+
+
+def _waiver_stamp(item_state: ItemState, reason: str, actor, *, expires: datetime | None = None) -> None:
+    """Write the waiver (a lead waiving: reason, author, expiry; proposed if approval is required), or clear it
+    (`actor` None: no longer waived)."""
+    waiving = actor is not None
     item_state.waiver_reason = reason
-    item_state.waived_by = actor_user(actor) if actor is not None else None
-    item_state.waived_by_name = actor_name(actor) if actor is not None else ""
-    item_state.waived_at = timezone.now() if actor is not None else None
+    item_state.waived_by = actor_user(actor) if waiving else None
+    item_state.waived_by_name = actor_name(actor) if waiving else ""
+    item_state.waived_at = timezone.now() if waiving else None
+    item_state.waiver_expires_at = expires if waiving else None
+    item_state.waiver_proposed = waiving and settings.CTRLREADY_WAIVER_APPROVAL and not item_state.item.optional
+    item_state.waiver_approved_by_name = ""
+    item_state.waiver_expiry_noted = False
 
 
-def _waiver_replace(item_state: ItemState, reason: str | None, actor, *, deployment, source: str) -> None:
-    """A lead gives a waived item a new reason: the waiver is theirs from now on."""
+def _waiver_data(item_state: ItemState) -> dict:
+    data = {}
+    if item_state.waiver_expires_at is not None:
+        data["expires_at"] = item_state.waiver_expires_at.isoformat()
+    if item_state.waiver_proposed:
+        data["proposed"] = True
+    return data
+
+
+def _waiver_expiry(expires_at: datetime | None, for_days: int | None, *, waiving: bool) -> datetime | None:
+    """When a waiver being given ends: at `expires_at`, or `for_days` from now; None: it does not expire."""
+    if expires_at is None and for_days is None:
+        return None
+    if not waiving:
+        raise InvalidInput("An expiry (`expires_at` or `for_days`) goes with a waiver: send it with `state: waived`.")
+    if expires_at is not None and for_days is not None:
+        raise InvalidInput("Give the waiver's `expires_at` or its `for_days`, not both.")
+    if for_days is not None:
+        if not 1 <= for_days <= 3650:
+            raise InvalidInput("`for_days` must be a whole number of days from 1 to 3650.")
+        return timezone.now() + timedelta(days=for_days)
+    if timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, dt_timezone.utc)
+    if expires_at <= timezone.now():
+        raise InvalidInput("The waiver's expiry is in the past: give a later `expires_at`, or `for_days`.")
+    return expires_at
+
+
+def _waiver_replace(
+    item_state: ItemState, reason: str | None, expires: datetime | None, actor, *, deployment, source: str
+) -> None:
+    """A lead gives a waived item a new reason or expiry: the waiver is theirs from now on (and, when approval
+    is required, proposed again)."""
     roles.require(actor, "waive", team=deployment.owner_team_id)
     if not reason:
         raise InvalidInput("Say why this item is waived: a reason is required.")
-    if reason == item_state.waiver_reason:
+    if reason == item_state.waiver_reason and expires == item_state.waiver_expires_at:
         return
-    _waiver_stamp(item_state, reason, actor)
-    item_state.save(update_fields=["waiver_reason", "waived_by", "waived_by_name", "waived_at"])
+    _waiver_stamp(item_state, reason, actor, expires=expires)
+    item_state.save(update_fields=WAIVER_FIELDS)
     event_append(
         kind=Event.Kind.WAIVE, source=source, actor=actor, deployment=deployment, item=item_state.item,
-        before=State.WAIVED, after=State.WAIVED, note=reason,
+        before=State.WAIVED, after=State.WAIVED, note=reason, data=_waiver_data(item_state) or None,
     )
+
+
+def waiver_approve(*, deployment_id: int, key: str, actor, source: str) -> ItemState:
+    """A second lead approves a proposed waiver (CTRLREADY_WAIVER_APPROVAL): from now on it counts."""
+    with transaction.atomic():
+        deployment = _lock_open_deployment(deployment_id, actor=actor, action="waive")
+        item_state = (
+            ItemState.objects.select_for_update(of=("self",)).select_related("item")
+            .filter(deployment=deployment, item__key=key).first()
+        )
+        if item_state is None:
+            raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.")
+        if item_state.state != State.WAIVED or not item_state.waiver_proposed:
+            raise Conflict("This item has no waiver waiting for approval.")
+        if item_state.waived_by_id == actor_user(actor).pk:
+            raise Forbidden("You proposed this waiver; another lead must approve it.")
+        item_state.waiver_proposed = False
+        item_state.waiver_approved_by_name = actor_name(actor)
+        item_state.save(update_fields=["waiver_proposed", "waiver_approved_by_name"])
+        event_append(
+            kind=Event.Kind.WAIVER_APPROVED, source=source, actor=actor, deployment=deployment,
+            item=item_state.item, before=State.WAIVED, after=State.WAIVED,
+            note=f"Approved the waiver by {item_state.waived_by_name}: {item_state.waiver_reason}",
+            data={"proposed_by": item_state.waived_by_name},
+        )
+    return item_state
 
 
 def _valid_evidence_url(url: str) -> str:

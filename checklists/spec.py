@@ -223,7 +223,7 @@ def _auth(auth: object) -> dict:
 
 
 def _tls(data: dict) -> dict:
-    return {"host": _host(data, "tls", required=False), "port": _port(data, "tls", default=443)}
+    return {"host": _host(data, "tls"), "port": _port(data, "tls", default=443)}
 
 
 def _dns(data: dict) -> dict:
@@ -235,7 +235,7 @@ def _dns(data: dict) -> dict:
 
 
 def _tcp(data: dict) -> dict:
-    return {"host": _host(data, "tcp", required=False), "port": _port(data, "tcp", default=None)}
+    return {"host": _host(data, "tcp"), "port": _port(data, "tcp", default=None)}
 
 
 def _ssh(data: dict) -> dict:
@@ -286,9 +286,9 @@ _HOST_EXAMPLES = {
 
 def _hosts(data: dict, kind: str) -> dict:
     """`hosts: web` or `hosts: [web, worker]`: the roles of the SSH hosts to run on (all when left out)."""
-    if "hosts" not in data or data["hosts"] is None:
+    value = data.get("hosts")
+    if value is None:
         return {}
-    value = data["hosts"]
     roles = [value] if isinstance(value, str) else value
     if not isinstance(roles, list) or not roles or not all(
         isinstance(r, str) and re.fullmatch(r"[A-Za-z0-9_.\-]{1,50}", r) for r in roles
@@ -305,7 +305,7 @@ def _retries(data: dict, kind: str) -> dict:
     retries = _int(data, "retries", 0, 0, MAX_RETRIES, kind)
     delay = data.get("retry_delay", DEFAULT_RETRY_DELAY)
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or not 0 <= delay <= MAX_RETRY_DELAY:
-        raise ProbeSpecError(f"The {kind} probe's `retry_delay` is `{delay}`: use a number of seconds from 0 to {MAX_RETRY_DELAY}.")
+        raise ProbeSpecError(f"The {kind} probe's `retry_delay` is `{excerpt(delay)}`: use a number of seconds from 0 to {MAX_RETRY_DELAY}.")
     return {"retries": retries, "retry_delay": delay} if retries else {}
 
 
@@ -438,9 +438,9 @@ def _bool(data: dict, field: str, default: bool, kind: str) -> bool:
 
 
 def _text(data: dict, field: str, kind: str, *, example: str) -> str:
-    if field not in data or data[field] is None:
+    value = data.get(field)
+    if value is None:
         raise ProbeSpecError(f"The {kind} probe needs `{field}`: add a line like `{example}`.")
-    value = data[field]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ProbeSpecError(f"The {kind} probe's `{field}` must be text, like `{example}`.")
     value = str(value).strip()
@@ -449,9 +449,10 @@ def _text(data: dict, field: str, kind: str, *, example: str) -> str:
     return value
 
 
-def _host(data: dict, kind: str, *, required: bool) -> str | None:
+def _host(data: dict, kind: str) -> str | None:
+    """The host to probe, or None for the environment's base URL host."""
     value = data.get("host")
-    if value is None and not required:
+    if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or not _HOST.match(value.strip()):
         raise ProbeSpecError(
@@ -494,17 +495,7 @@ def _timeout(data: dict) -> int | float:
 
 
 def _expect(data: dict, kind: str, allowed: tuple[str, ...] | None = None) -> list[str]:
-    example = {
-        "http": "[STATUS] == 200",
-        "tls": "[CERT_DAYS_LEFT] > 14",
-        "dns": "len([ANSWERS]) > 0",
-        "tcp": "[CONNECTED] == true",
-        "ssh": "[EXIT_STATUS] == 0",
-        "load": "[P95_MS] < 500",
-        "host": f"[{allowed[0]}] == true" if allowed else "[EXISTS] == true",
-        "postgres": "[VALUE] == 0",
-        "external": '[STATUS] == "passed"',
-    }[kind]
+    example = f"[{allowed[0]}] == true" if kind == "host" else _EXAMPLES[kind]
     raw = data.get("expect")
     if kind == "external" and (raw is None or raw == []):
         raw = ['[STATUS] == "passed"']  # a pushed result stands on its own status unless told more
@@ -546,6 +537,18 @@ def _expect(data: dict, kind: str, allowed: tuple[str, ...] | None = None) -> li
                 )
         out.append(cond.expr)
     return out
+
+
+_EXAMPLES = {
+    "http": "[STATUS] == 200",
+    "tls": "[CERT_DAYS_LEFT] > 14",
+    "dns": "len([ANSWERS]) > 0",
+    "tcp": "[CONNECTED] == true",
+    "ssh": "[EXIT_STATUS] == 0",
+    "load": "[P95_MS] < 500",
+    "postgres": "[VALUE] == 0",
+    "external": '[STATUS] == "passed"',
+}
 
 
 def _yaml_kind(value: object) -> str:

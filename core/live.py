@@ -88,6 +88,28 @@ def live_changes(deployment_id: int, since: int) -> Changes:
         return Changes(since, frozenset(), False)
 
 
+#: How long a rendered answer to "what changed after N" is kept for other pages asking the same.
+ANSWER_SECONDS = 30
+
+
+def live_answer(deployment_id: int, variant: str, render) -> str:
+    """The answer `render()` makes for `variant` (what changed after a version, for one kind of page), rendered
+    once and shared: every page that asks the same question gets the same bytes, so 20 open pages of one
+    deployment cost one render per change, not twenty. An unreachable log: rendered for this page alone."""
+    key = f"{deployment_id}:answer:{variant}"
+    try:
+        body = _store().answer_get(key)
+    except Exception:  # noqa: BLE001
+        return render()
+    if body is None:
+        body = render()
+        try:
+            _store().answer_set(key, body, ANSWER_SECONDS)
+        except Exception:  # noqa: BLE001
+            log.warning("could not keep a live answer", exc_info=True)
+    return body
+
+
 def _changes(since: int, version: int, members: list[tuple[str, int]], oldest_kept: int | None) -> Changes:
     """Changes from the log's entries after `since` ((key, version) pairs); `oldest_kept` is the lowest version
     still in the log once it was trimmed (None: nothing was ever trimmed, the log reaches back to the start)."""
@@ -127,6 +149,13 @@ class _RedisStore:
     def version(self, deployment_id: int) -> int:
         return int(self.client.get(self._keys(deployment_id)[0]) or 0)
 
+    def answer_get(self, key: str) -> str | None:
+        body = self.client.get(self.prefix + key)
+        return body.decode() if body is not None else None
+
+    def answer_set(self, key: str, body: str, seconds: int) -> None:
+        self.client.set(self.prefix + key, body.encode(), ex=seconds)
+
     def changes(self, deployment_id: int, since: int) -> Changes:
         version_key, keys_key = self._keys(deployment_id)
         version = int(self.client.get(version_key) or 0)
@@ -149,6 +178,7 @@ class _MemoryStore:
         self.lock = threading.Lock()
         self.versions: dict[int, int] = {}
         self.logs: dict[int, dict[str, int]] = {}
+        self.answers: dict[str, tuple[str, float]] = {}
 
     def touch(self, deployment_id: int, keys: set[str]) -> int:
         with self.lock:
@@ -164,6 +194,21 @@ class _MemoryStore:
 
     def version(self, deployment_id: int) -> int:
         return self.versions.get(deployment_id, 0)
+
+    def answer_get(self, key: str) -> str | None:
+        import time
+
+        with self.lock:
+            body, until = self.answers.get(key, (None, 0.0))
+        return body if time.monotonic() < until else None
+
+    def answer_set(self, key: str, body: str, seconds: int) -> None:
+        import time
+
+        with self.lock:
+            now = time.monotonic()
+            self.answers = {k: v for k, v in self.answers.items() if v[1] > now}
+            self.answers[key] = (body, now + seconds)
 
     def changes(self, deployment_id: int, since: int) -> Changes:
         with self.lock:

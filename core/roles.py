@@ -33,6 +33,8 @@ ACTIONS = {
     "read": Role.VIEWER,
     "tick": Role.ENGINEER,
     "run": Role.ENGINEER,
+    "comment": Role.ENGINEER,
+    "assign": Role.LEAD,  # someone else: anyone may take an item who may tick it
     "waive": Role.LEAD,
     "signoff": Role.LEAD,
     "reopen": Role.LEAD,

@@ -257,6 +257,7 @@ CTRLREADY_RECHECK_MINUTES = envint("CTRLREADY_RECHECK_MINUTES", 15)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-runs": {"task": "probes.sweep_stuck_runs", "schedule": float(envint("CTRLREADY_SWEEP_SECONDS", 60))},
     "prune-runs": {"task": "probes.prune_runs", "schedule": 3600.0},
+    "send-reminders": {"task": "checklists.send_reminders", "schedule": 60.0},
     "note-stale-results": {"task": "probes.note_stale_results", "schedule": float(envint("CTRLREADY_SWEEP_SECONDS", 60))},
     "sweep-deliveries": {"task": "notify.sweep_deliveries", "schedule": 30.0},
     "recheck-open-deployments": {
@@ -270,6 +271,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 CTRLREADY_SECRET_KEYS = envlist("CTRLREADY_SECRET_KEYS")
 CTRLREADY_RESULT_TTL_MINUTES = envint("CTRLREADY_RESULT_TTL_MINUTES", 60)
 CTRLREADY_PREVENT_SELF_SIGNOFF = envbool("CTRLREADY_PREVENT_SELF_SIGNOFF", False)
+# A waiver of a required item is `proposed` (it still blocks) until a second lead approves it.
+CTRLREADY_WAIVER_APPROVAL = envbool("CTRLREADY_WAIVER_APPROVAL", False)
+# The schedule appends one `due_soon` to a deployment due within this many hours while anything blocks.
+CTRLREADY_DUE_SOON_HOURS = envint("CTRLREADY_DUE_SOON_HOURS", 24)
 # A checklist version holds at most this many items (children included); a larger import is refused.
 CTRLREADY_MAX_ITEMS = envint("CTRLREADY_MAX_ITEMS", 5000)
 # A run that is still `queued`/`running` this long after its probe's limit is ended by the sweep.

@@ -5,11 +5,14 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django import template
+from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince, timeuntil
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml as escape_html
 
+from checklists.comments import comment_html
 from core import roles
 
 register = template.Library()
@@ -69,6 +72,26 @@ def inline_md(text: str) -> str:
 @lru_cache(maxsize=1024)
 def _render_block(text: str) -> str:
     return mark_safe(_BLOCK.render(text))
+
+
+@register.filter
+def due_text(due_at) -> str:
+    """A planned go-live as a countdown: "in 5 hours, 3 minutes", or "overdue by 2 hours"."""
+    if not due_at:
+        return ""
+    now = timezone.now()
+    return f"in {timeuntil(due_at, now)}" if due_at > now else f"overdue by {timesince(due_at, now)}"
+
+
+@lru_cache(maxsize=1024)
+def _render_comment(text: str) -> str:
+    return mark_safe(comment_html(text))
+
+
+@register.filter
+def comment_md(text: str) -> str:
+    """A comment as HTML: Markdown rendered at read time and sanitised by nh3 (see checklists.comments)."""
+    return _render_comment(text or "")
 
 
 @register.filter

@@ -72,6 +72,7 @@ def test_page_asks_for_changes_every_second_and_hears_nothing_when_nothing_chang
         response = poll(client, deployment, since)
     assert response.status_code == 204 and response.content == b""
     assert not any("checklists_itemstate" in query["sql"] for query in context.captured_queries)
+    assert len(context.captured_queries) <= 4  # the session, the person, the deployment, their roles
 
 
 def test_another_persons_tick_comes_back_as_its_row_and_the_panels(
@@ -166,3 +167,31 @@ def test_pages_are_never_stored_and_go_out_compressed(client, people, seed_deplo
     response = client.get(reverse("deployment", args=[seed_deployment.pk]), HTTP_ACCEPT_ENCODING="gzip")
     assert "no-store" in response["Cache-Control"]
     assert response["Content-Encoding"] == "gzip" and len(response.content) < 60_000
+
+
+def test_pages_asking_the_same_share_one_rendered_answer_without_a_csrf_token_of_its_own(
+    client, people, deployment, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    from conftest import make_user
+
+    client.force_login(people["viewer"])
+    since = since_of(client.get(reverse("deployment", args=[deployment.pk])).content.decode())
+    with django_capture_on_commit_callbacks(execute=True):
+        item_state_set(deployment_id=deployment.pk, key="rollback", state="passed", actor=people["engineer"], source="api")
+    first = poll(client, deployment, since).content
+    other = Client()
+    other.force_login(make_user("viewer2", "viewer"))
+    other.get("/")
+    reset_queries()
+    with CaptureQueriesContext(connection) as context:
+        second = poll(other, deployment, since).content
+    assert second == first
+    assert not any("checklists_itemstate" in query["sql"] for query in context.captured_queries)
+    engineer = Client()
+    engineer.force_login(people["engineer"])
+    engineer.get("/")
+    answer = poll(engineer, deployment, since).content
+    assert answer != first and b"Back to pending" in answer  # what a person may do is part of the question
+    assert not re.search(rb'name="csrfmiddlewaretoken" value="[^"]+"', answer)  # htmx sends the page's own

@@ -499,14 +499,26 @@ MARKDOWNISH = st.lists(
     max_size=40,
 ).map("\n".join)
 
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def line_count(source) -> int:
+    text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+    return len(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
 
 def assert_parses_or_refuses(source):
     try:
         checklist = parse_checklist(source)
     except ChecklistError as error:
-        assert error.message
+        # a sentence that says what to do, about a line of the file when it names one
+        assert error.message[0].isupper() or error.message[0] == "`", error.message
+        assert error.message.endswith("."), error.message
+        if error.line is None:
+            assert str(error) == error.message
+        else:
+            assert 1 <= error.line <= line_count(source)
+            assert str(error) == f"line {error.line}: {error.message}"
         return
     assert isinstance(checklist, ParsedChecklist)
     keys = [item.key for _, item, _ in checklist.iter_items()]
@@ -540,3 +552,316 @@ def test_parser_imports_no_django():
     code = "import sys, checklists.parsing; assert 'django' not in sys.modules, sorted(sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# Every refusal, word for word (the line it names included)
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (b"", 'The file is empty: write a `# Title` heading and items like `- [ ] text`.'),
+        ("  \n\t\n", 'The file is empty: write a `# Title` heading and items like `- [ ] text`.'),
+        (b"# T\n- [ ] a\n\x00", 'line 3: This is not a text file (it contains NUL bytes): save the checklist as UTF-8 Markdown and import it again.'),
+        (b"# T\n\n- [ ] caf\xe9\n", 'line 3: This is not a text file (it is not valid UTF-8): save the checklist as UTF-8 Markdown and import it again.'),
+        ("# T\n- [ ] a\n\n\x00", 'line 4: This is not a text file (it contains NUL characters): save the checklist as UTF-8 Markdown and import it again.'),
+        ("# T\n\nJust prose.\n- plain bullet\n- [x]\n", 'line 5: This item has no text: write what to check after the box, like `- [ ] Backups tested`.'),
+        ("Prose\n\n## S\n- [ ] a\n", 'line 1: The file has no `# Title` heading: start it with a line like `# Production readiness`.'),
+        ("#\n- [ ] a\n", "line 1: The `# Title` heading is empty: write the checklist's name after `# `."),
+        ("# T\n## S\n- [ ]\n", 'line 3: This item has no text: write what to check after the box, like `- [ ] Backups tested`.'),
+        ("# T\n## S\n- [ ] {#k}\n", 'line 3: This item has no text: write what to check after the box, like `- [ ] Backups tested`.'),
+        ("# T\n## S\n- [ ] a {#-k}\n", 'line 3: The key `{#-k}` is not valid: a key starts with a letter or digit and uses only letters, digits, `.`, `_` and `-` (at most 200 characters).'),
+        ("# T\n## S\n- [ ] a {#" + "k" * 201 + "}\n", 'line 3: The key `{#kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk…}` is not valid: a key starts with a letter or digit and uses only letters, digits, `.`, `_` and `-` (at most 200 characters).'),
+        ("# T\n- [ ] a {#k}\n- [ ] b {#k}\n", 'line 3: The key `k` is used twice: on line 2 and line 3. Keys must be unique within a checklist; change one of them.'),
+        ("# T\n\nSome prose <!-- probe\ntype: http\nrequest: GET /\nexpect: \"[STATUS] == 200\"\n--> more prose.\n\n- [ ] a\n", "line 3: This probe comment does not follow an item: put it on the lines right after the `- [ ]` item it checks, indented like the item's text."),
+        ("# T\n\n<!-- probe\ntype: http\n-->\n- [ ] a\n", "line 3: This probe comment does not follow an item: put it on the lines right after the `- [ ]` item it checks, indented like the item's text."),
+        ("# T\n- [ ] a\n  <!-- probe\n  type: tcp\n  port: 1\n  expect: \"[CONNECTED] == true\"\n  -->\n  <!-- probe\n  type: tcp\n  port: 2\n  expect: \"[CONNECTED] == true\"\n  -->\n", 'line 8: The item on line 2 already has a probe (line 3): an item carries at most one probe; split it into two items.'),
+        ("# T\n- [ ] a\n  <!-- probe\n  type: nope\n  -->\n", 'line 3: Unknown probe type `nope`: use one of http, tls, dns, tcp, ssh, load, host, postgres, external.'),
+        ("# T\n- [ ] a\n  <!-- probe\n  type: [\n  -->\n", "line 5: The `probe` comment starting on line 3 is not valid YAML (expected the node content, but found '<stream end>'): fix the YAML between `<!-- probe` and `-->`."),
+        ("# T\n- [ ] a\n  <!-- probe\n  type: tcp\n", 'line 3: This `<!-- probe` comment is not closed: end it with `-->`, start it on its own line below the item and indent all its lines at least as much as that first line.'),
+        ("# T\n- [ ] a <!-- probe type: tcp\n", 'line 2: This `<!-- probe` comment is not closed: end it with `-->`, start it on its own line below the item and indent all its lines at least as much as that first line.'),
+        ("# T\n\n<!-- item\nscope: release\n-->\n- [ ] a\n", "line 3: This `item` comment does not follow an item: put it on the lines right after the `- [ ]` item it describes, indented like the item's text."),
+        ("# T\n- [ ] a\n  <!-- item\n  scope: release\n  -->\n  <!-- item\n  owner: x\n  -->\n", 'line 6: The item on line 2 already has an `item` comment (line 3): put all its settings in one.'),
+        ("# T\n- [ ] a\n  <!-- item\n  scope: global\n  -->\n", 'line 3: `scope` must be `environment` (the default) or `release`.'),
+        ("# T\n- [ ] a\n  <!-- item\n  - x\n  -->\n", 'line 3: The `item` comment must hold YAML settings like `scope: release` or `valid: 90d`.'),
+        ("# T\n- [ ] a\n  <!-- item\n  colour: red\n  -->\n", 'line 3: Unknown setting `colour` in the `item` comment: use `scope`, `valid` or `owner`.'),
+        ("# T\n- [ ] a\n  <!-- item\n  owner: two words\n  -->\n", 'line 3: `owner` must be one username (letters, digits and `.@+-_`, at most 150 characters).'),
+        ("# T\n- [ ] a\n  <!-- item\n  owner: 3\n  -->\n", 'line 3: `owner` must be one username (letters, digits and `.@+-_`, at most 150 characters).'),
+        ("# T\n- [ ] a\n  <!-- item\n  valid: 0d\n  -->\n", 'line 3: `valid` must be more than zero and at most ten years.'),
+        ("# T\n- [ ] a\n  <!-- item\n  valid: soon\n  -->\n", 'line 3: `valid` must be a duration like `90d`, `12h`, `30m` or `2w`.'),
+        ("# T\n- [ ] a\n  <!-- item\n  valid: 90d\n  -->\n  <!-- probe\n  type: tcp\n  port: 1\n  expect: \"[CONNECTED] == true\"\n  -->\n", 'line 3: `valid` is for attestations a person makes; this item is checked by its probe, whose results stay fresh for the result window (CTRLREADY_RESULT_TTL_MINUTES). Remove `valid`.'),
+        ("<!-- ctrlready\nsignoff: [lead]\n-->\n# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: [admin]\n-->\n", 'line 7: There is already a `ctrlready` comment on line 1: keep only one.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\n- lead\n-->\n", 'line 4: The `ctrlready` comment must hold YAML settings like `signoff: [lead, admin]`.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignof: lead\n-->\n", 'line 4: Unknown setting `signof` in the `ctrlready` comment: the only setting is `signoff`, a list of roles like `[lead, admin]`.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: []\n-->\n", 'line 4: `signoff` in the `ctrlready` comment must list one or more roles among `engineer`, `lead`, `admin`.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff:\n-->\n", 'line 4: `signoff` in the `ctrlready` comment must list one or more roles among `engineer`, `lead`, `admin`.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: {lead: 1}\n-->\n", 'line 4: `signoff` in the `ctrlready` comment must list one or more roles among `engineer`, `lead`, `admin`.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: [lead, viewer]\n-->\n", 'line 4: `viewer` is not a sign-off role: use `engineer`, `lead`, `admin`.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: [lead, [admin]]\n-->\n", 'line 4: `[admin]` is not a sign-off role: use `engineer`, `lead`, `admin`.'),
+        ("# T\n## S\n- [ ] ok\n- [ ] " + "x" * 4997 + "\n", 'line 4: This item is 5,001 characters long: keep it under 5,000 and move the details to a linked document.'),
+        ("# T\n## " + "h" * 5001 + "\n- [ ] a\n", 'line 2: This heading is 5,001 characters long: keep it under 5,000 and move the details to a linked document.'),
+        ("# T\n- [ ] a\n\n" + "p" * 4990 + " <!-- probe\ntype: tcp\n-->\n", 'line 4: This paragraph is 5,015 characters long: keep it under 5,000 and move the details to a linked document.'),
+        ("# T\n" + "".join("  " * d + f"- [ ] level {d}\n" for d in range(30)), 'line 25: Lists or block quotes are nested too deeply here (over 20 levels): flatten them.'),
+        ("# T\n" + "> " * 60 + "- [ ] deep\n", 'line 2: Lists or block quotes are nested too deeply here (over 20 levels): flatten them.'),
+    ],
+)
+def test_every_refusal_reads_as_its_sentence_on_its_line(source, message):
+    assert str(refusal(source)) == message
+
+
+def test_a_checklist_over_its_item_limit_is_refused_naming_the_item():
+    with pytest.raises(ChecklistError) as info:
+        parse_checklist("# T\n- [ ] a\n- [ ] b\n- [ ] c\n", max_items=2)
+    assert str(info.value) == (
+        "line 4: This checklist has more than 2 items (this line is item 3): split it into several checklists, "
+        "or ask an admin to raise CTRLREADY_MAX_ITEMS."
+    )
+    assert parse_checklist("# T\n- [ ] a\n- [ ] b\n", max_items=2).counts()["items"] == 2
+    with pytest.raises(ChecklistError) as info:
+        parse_checklist("# T\n" + "- [ ] a\n" * 1001, max_items=1000)
+    assert "more than 1,000 items (this line is item 1,001)" in str(info.value)
+
+
+def test_only_text_and_bytes_are_read():
+    with pytest.raises(TypeError) as info:
+        parse_checklist(7)
+    assert str(info.value) == "parse_checklist takes str or bytes, not int"
+    assert parse_checklist(bytearray(b"# T\n- [ ] a\n")).title == "T"
+    assert parse_checklist(memoryview(b"# T\n- [ ] a\n")).title == "T"
+
+
+# The limits, at their edge
+
+
+def test_a_file_of_exactly_2_mib_is_read_and_one_byte_more_is_refused():
+    head = "# T\n- [ ] a\n\n"
+    exact = head + "x" * (MAX_BYTES - len(head))
+    assert MAX_BYTES == 2 * 1024 * 1024 and len(exact.encode()) == MAX_BYTES
+    assert parse_checklist(exact).counts()["items"] == 1
+    assert parse_checklist(exact.encode()).counts()["items"] == 1
+    message = "The file is larger than 2 MB (2,097,153 bytes): split it into smaller checklists."
+    assert str(refusal(exact + "x")) == message
+    assert str(refusal((exact + "x").encode())) == message
+    # text is measured in UTF-8 bytes: "é" counts two
+    assert str(refusal(exact[:-1] + "é")) == message
+
+
+def test_an_item_of_5000_characters_is_read_and_one_more_is_refused():
+    text = "x" * 4996  # with its box "[ ] ", the item is 5,000 characters
+    assert parse_checklist(f"# T\n- [ ] {text}\n").sections[0].items[0].text == text
+    assert "This item is 5,001 characters long" in refusal(f"# T\n- [ ] {text}x\n").message
+    heading = "h" * 5000
+    assert parse_checklist(f"# T\n## {heading}\n- [ ] a\n").sections[0].title == heading
+
+
+def test_lists_nest_23_levels_deep_and_no_deeper():
+    def nested(levels):
+        return "# T\n" + "".join("  " * depth + f"- [ ] level {depth}\n" for depth in range(levels))
+
+    assert len(list(parse_checklist(nested(23)).iter_items())) == 23
+    assert str(refusal(nested(24))) == (
+        "line 25: Lists or block quotes are nested too deeply here (over 20 levels): flatten them."
+    )
+
+
+def test_block_quotes_nest_47_levels_deep_and_no_deeper():
+    assert parse_checklist("# T\n- [ ] a\n" + "> " * 47 + "x\n").counts()["items"] == 1
+    assert refusal("# T\n- [ ] a\n" + "> " * 48 + "x\n").line == 3
+
+
+def test_explicit_keys_of_200_characters_are_kept():
+    key = "k" * 200
+    assert parse_checklist(f"# T\n- [ ] a {{#{key}}}\n").sections[0].items[0].key == key
+    assert parse_checklist("# T\n- [ ] a {# k.1_x-2 }\n").sections[0].items[0].key == "k.1_x-2"
+
+
+def test_generated_keys_are_cut_to_200_characters_before_their_suffix():
+    part = "x" * 60
+    source = f"# T\n## {part}\n### {part}\n#### {part}\n" + f"- [ ] {part}\n" * 3
+    keys = [item.key for _, item, _ in parse_checklist(source).iter_items()]
+    base = f"{part}.{part}.{part}.{part}"[:200]
+    assert keys == [base, base[:198] + "-2", base[:198] + "-3"]
+
+
+def test_a_generated_key_cut_on_punctuation_drops_it():
+    part = "x" * 59
+    source = f"# T\n## {part}\n### {part}\n#### {part}\n- [ ] a{'b' * 17}\n- [ ] a{'b' * 17}\n"
+    keys = [item.key for _, item, _ in parse_checklist(source).iter_items()]
+    assert all(len(key) <= 200 and key[-1] not in "-._" for key in keys)
+    assert keys[1] == keys[0][:198].rstrip("-._") + "-2"
+
+
+# Where items and comments belong
+
+
+def test_items_before_the_first_section_are_not_optional():
+    checklist = parse_checklist("# Launch (Optional)\n- [ ] early\n  - [ ] child\n## Later (optional)\n- [ ] late\n")
+    first, later = checklist.sections
+    assert (first.title, first.level, first.optional, first.line) == ("Launch (Optional)", 2, False, 2)
+    assert [(item.optional, item.children[0].optional) for item in first.items] == [(False, False)]
+    assert later.optional and later.items[0].optional
+
+
+def test_items_before_the_title_go_to_the_titled_section():
+    checklist = parse_checklist("- [ ] early\n\n# Launch\n\n- [ ] late\n")
+    assert [(s.title, [i.text for i in s.items]) for s in checklist.sections] == [("Launch", ["early", "late"])]
+    assert checklist.sections[0].items[0].key == "launch.early"
+
+
+def test_a_probe_in_a_prose_paragraph_is_refused():
+    error = refusal("# T\n## S\n- [ ] a\n\nSee below <!-- probe\ntype: tcp\nport: 1\n--> for details.\n")
+    assert (error.line, error.message.split(":")[0]) == (5, "This probe comment does not follow an item")
+
+
+def test_a_second_ctrlready_comment_is_refused_naming_the_first():
+    error = refusal("# T\n<!-- ctrlready signoff: lead -->\n- [ ] a\n<!-- ctrlready\nsignoff: [admin]\n-->\n")
+    assert str(error) == "line 4: There is already a `ctrlready` comment on line 2: keep only one."
+
+
+def test_an_empty_ctrlready_comment_keeps_the_default_roles():
+    assert parse_checklist("# T\n- [ ] a\n<!-- ctrlready -->\n").required_roles == ("lead",)
+    assert parse_checklist("# T\n- [ ] a\n<!-- ctrlready\n-->\n").required_roles == ("lead",)
+
+
+def test_signoff_may_name_one_role_as_text():
+    assert parse_checklist("# T\n- [ ] a\n<!-- ctrlready signoff: engineer -->\n").required_roles == ("engineer",)
+    assert parse_checklist("# T\n- [ ] a\n").required_roles == ("lead",)
+
+
+def test_signoff_lists_each_role_once_in_order():
+    source = "# T\n- [ ] a\n<!-- ctrlready\nsignoff: [admin, engineer, admin, lead]\n-->\n"
+    assert parse_checklist(source).required_roles == ("admin", "engineer", "lead")
+
+
+def test_a_ctrlready_comment_inside_a_paragraph_counts():
+    assert parse_checklist("# T\n\nSee <!-- ctrlready signoff: admin --> here.\n\n- [ ] a\n").required_roles == ("admin",)
+
+
+def test_comments_that_are_not_annotations_are_ignored():
+    source = "# T\n- [ ] a <!-- probably not -->\n  <!-- probes -->\n  <!--itemize-->\n<!-- ctrlready-ish -->\n"
+    checklist = parse_checklist(source)
+    assert checklist.sections[0].items[0].text == "a" and checklist.sections[0].items[0].probe is None
+
+
+def test_a_probe_follows_its_item_through_other_comments_and_the_end_of_a_list():
+    source = (
+        "# T\n- [ ] a\n  - [ ] child\n  <!-- a note -->\n\n  <!-- probe\n  type: tcp\n  port: 1\n"
+        "  expect: '[CONNECTED] == true'\n  -->\n"
+    )
+    checklist = parse_checklist(source)
+    parent = checklist.sections[0].items[0]
+    assert (parent.probe, parent.children[0].probe["port"]) == (None, 1)
+
+
+def test_a_probe_after_a_heading_or_prose_does_not_follow_the_item_above():
+    for between in ("## Next\n", "Prose.\n\n", "- plain\n\n", "<div>x</div>\n\n"):
+        error = refusal(f"# T\n- [ ] a\n\n{between}<!-- probe\ntype: tcp\nport: 1\n-->\n")
+        assert error.message.startswith("This probe comment does not follow an item")
+
+
+def test_an_item_comment_names_its_own_line_in_its_errors():
+    error = refusal("# T\n- [ ] a\n\n\n  <!-- item\n  valid: 11y\n  -->\n")
+    assert str(error) == "line 5: `valid` must be a duration like `90d`, `12h`, `30m` or `2w`."
+
+
+def test_a_comment_opened_on_the_item_line_with_yaml_below_reads_its_lines():
+    source = "# T\n- [ ] a <!-- probe\n  type: tcp\n  port: 7\n  expect: '[CONNECTED] == true' -->\n- [ ] b\n"
+    checklist = parse_checklist(source)
+    assert [(item.text, item.probe and item.probe["port"]) for item in checklist.sections[0].items] == [("a", 7), ("b", None)]
+
+
+def test_a_broken_probe_names_the_line_of_its_yaml():
+    error = refusal("# T\n- [ ] a\n  <!-- probe\n\n  type: tcp\n  -->\n")
+    assert str(error) == "line 3: The tcp probe needs a `port`: add a line like `port: 5432`."
+
+
+# Text, titles and descriptions
+
+
+def test_the_title_keeps_its_inline_markdown_and_drops_comments():
+    checklist = parse_checklist("# Go-live  *of*   `api` <!-- note -->\n- [ ] a\n")
+    assert checklist.title == "Go-live  *of*   `api`"
+    assert checklist.sections[0].items[0].key == "go-live-of-api.a"
+
+
+def test_descriptions_keep_the_prose_under_each_heading():
+    source = (
+        "# T\n\nAbout   this.\n\n\n\nMore.\n\n- [ ] a\n  More of a.\n\n## S\n\n  Indented prose.\n"
+        "<!-- probe-less comment -->\n\n- [ ] b\n\nAfter b.\n"
+    )
+    checklist = parse_checklist(source)
+    assert checklist.description == "About   this.\n\nMore."
+    assert checklist.sections[1].description == "  Indented prose.\n\nAfter b."
+    assert parse_checklist("# T\n\n  Intro.\n\n    More.\n\n- [ ] a\n").description == "Intro.\n\n  More."
+
+
+def test_a_description_drops_annotation_comments():
+    checklist = parse_checklist("# T\n\nIntro.\n\n<!-- ctrlready\nsignoff: admin\n-->\n\nOutro.\n\n- [ ] a\n")
+    assert checklist.description == "Intro.\n\nOutro."
+
+
+def test_setext_headings_and_later_titles_nest_as_written():
+    checklist = parse_checklist("T\n=\n\nS\n-\n- [ ] a\n# Two\n### Deep\n- [ ] b\n")
+    assert [(s.title, s.level) for s in checklist.sections] == [("S", 2), ("Two", 1)]
+    assert checklist.sections[1].sections[0].level == 3
+
+
+def test_item_text_drops_the_box_and_joins_lines():
+    checklist = parse_checklist("# T\n- [x]   done\n  on two lines  \n* [X] upper\n1. [ ] numbered\n")
+    assert [item.text for item in checklist.sections[0].items] == ["done on two lines", "upper", "numbered"]
+
+
+def test_a_key_in_the_text_is_stripped_from_the_plain_text_for_children():
+    checklist = parse_checklist("# T\n- [ ] Parent `x` {#p}\n  - [ ] Child [link](http://a)\n")
+    parent = checklist.sections[0].items[0]
+    assert (parent.key, parent.text, parent.children[0].key) == ("p", "Parent `x`", "p.child-link")
+
+
+def test_counts_count_sections_groups_items_optional_and_automated():
+    source = (
+        "# T\n- [ ] a\n## S (optional)\n### G\n- [ ] b\n  <!-- probe\n  type: tcp\n  port: 1\n"
+        "  expect: '[CONNECTED] == true'\n  -->\n#### H\n## U\n"
+    )
+    assert parse_checklist(source).counts() == {
+        "sections": 3, "groups": 2, "items": 2, "optional_items": 1, "automated_items": 1,
+    }
+
+
+def test_iter_items_gives_the_section_path_and_the_parent_key():
+    checklist = parse_checklist("# T\n## A\n### B\n- [ ] x {#x}\n  - [ ] y {#y}\n    - [ ] z {#z}\n")
+    assert [(path, item.key, parent) for path, item, parent in checklist.iter_items()] == [
+        (("A", "B"), "x", None), (("A", "B"), "y", "x"), (("A", "B"), "z", "y"),
+    ]
+
+
+def test_line_numbers_count_every_kind_of_line_ending_and_a_bom():
+    for newline in ("\n", "\r\n", "\r"):
+        source = newline.join(["\ufeff# T", "", "- [ ] a", "- [ ] b"]).encode()
+        assert [item.line for _, item, _ in parse_checklist(source).iter_items()] == [3, 4]
+    assert parse_checklist("\ufeff# T\n- [ ] a\n").title == "T"
+
+
+def test_tabs_in_indentation_are_four_columns():
+    checklist = parse_checklist("# T\n- [ ] a\n\t- [ ] child\n")
+    assert checklist.sections[0].items[0].children[0].text == "child"
+    checklist = parse_checklist("# T\n- [ ] a\n  \t- [ ] child\n")
+    assert checklist.sections[0].items[0].children[0].text == "child"
+    assert parse_checklist("# T\n- [ ] a\tb\n").sections[0].items[0].text == "a\tb"
+
+
+def test_slugify_keeps_words_digits_and_dashes():
+    assert slugify("  Héllo, World -- 2 _x_ ") == "hello-world-2-_x"
+    assert slugify("a\u00a0b") == "a-b"
+
+
+WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(WORDS, min_size=1, max_size=8).map(" ".join), st.from_regex(KEY_RE, fullmatch=True))
+def test_item_text_and_keys_read_back_as_written(text, key):
+    checklist = parse_checklist(f"# T\n## S\n- [ ] {text}\n- [ ] {text} {{#{key}}}\n")
+    generated, explicit = checklist.sections[0].items
+    assert (generated.text, explicit.text, explicit.key) == (text, text, key)
+    expected = "s." + slugify(text)[:60]
+    assert generated.key == (expected if expected != key else expected + "-2")

@@ -106,7 +106,9 @@ def test_history_is_newest_first(client, people, deployment):
     kinds = re.findall(r'<tr data-event-kind="([a-z_]+)"', _history(client, deployment))
     assert kinds == ["state", "state", "deployment_created"]
     html = _history(client, deployment)
-    assert html.index("<code>nice</code>") < html.index("<code>rollback</code>")
+    # Items by their text, linked; states as people read them.
+    assert html.index(">Nice to have</a>") < html.index(">Rollback plan ready</a>")
+    assert "Pending → N/A" in html and "Pending → Passed" in html
 
 
 def test_history_filters_by_item_person_and_kind(client, people, deployment):

@@ -126,3 +126,11 @@ def test_sign_off_over_htmx_swaps_the_page_locked(client, people, ready_deployme
         {"role": "lead", "digest": deployment_digest(ready_deployment)}, **HX,
     )
     assert response["HX-Retarget"] == "#deployment-page" and "Signed off and locked" in response.content.decode()
+
+
+def test_search_shows_the_items_whose_text_has_every_word(client, people, deployment):
+    client.force_login(people["viewer"])
+    html = page(client, deployment, "?q=error+HIGH").content.decode()
+    assert keys_in(html) == {"alerts-errors"}
+    assert "whose text has “error HIGH”" in html and 'name="q" value="error HIGH"' in html
+    assert "part=changes" in html and "q=error+HIGH" in html  # the poll keeps the search

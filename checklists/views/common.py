@@ -76,5 +76,6 @@ def form_error(form) -> InvalidInput:
 def permissions(user, *, team) -> dict:
     """What `user` may do on a thing of `team`, for templates: `can.tick`, `can.manage`…"""
     return {
-        action: roles.can(user, action, team=team) for action in ("tick", "run", "waive", "signoff", "reopen", "manage")
+        action: roles.can(user, action, team=team)
+        for action in ("tick", "run", "waive", "signoff", "reopen", "manage", "assign", "comment")
     }

@@ -4,18 +4,24 @@ The whole page reads every row; an htmx answer reads only what it shows: a tick'
 changed and their parents, and the panels (progress, sign-off) out of band, from the deployment's overview.
 """
 
+import hashlib
+from contextlib import nullcontext
 from functools import partial
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists.forms import ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
+from checklists.assignments import item_assign
+from checklists.comments import comment_add, item_comments
+from checklists.forms import CommentForm, ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
 from checklists.models import Deployment, ItemState
 from checklists.selectors import (
     ItemRow,
@@ -38,6 +44,7 @@ from checklists.services import (
     item_state_set,
     items_bulk_set,
     signoff_record,
+    waiver_approve,
 )
 from checklists.templatetags.ctrlready import STATE_LABELS, plain_md
 from checklists.views.common import form_error, next_url, permissions, signed_in
@@ -52,7 +59,7 @@ from checklists.views.rows import (
 )
 from core import roles
 from core.errors import DomainError, NotFound
-from core.live import live_changes, live_version
+from core.live import live_answer, live_changes, live_version
 from core.models import Source
 from core.text import excerpt
 
@@ -68,14 +75,25 @@ def _needs_human(row: ItemRow) -> bool:
 
 
 # The page's filters (`?show=`), each a test of the selector's row, and the overview's count of the same rows.
-FILTER_COUNTS = {"human": "human", "failing": "failed", "blocking": "blocking", "stale": "stale", "optional": "optional"}
+FILTER_COUNTS = {
+    "human": "human", "failing": "failed", "blocking": "blocking", "stale": "stale", "optional": "optional", "mine": "mine",
+}
 FILTERS = {
     "human": ("Needs a human", _needs_human),
     "failing": ("Failing", lambda row: row.state.state == State.FAILED),
     "blocking": ("Blocking", lambda row: row.blocking),
     "stale": ("Stale", lambda row: row.stale),
     "optional": ("Optional", lambda row: row.item.optional),
+    "mine": ("Assigned to me", None),  # a test of the person looking: see _filter_test
 }
+
+
+def _filter_test(key: str, me: str):
+    """The row test of filter `key` for the person named `me`."""
+    if key == "mine":
+        return lambda row: row.state.assignee_name == me
+    return FILTERS[key][1]
+
 
 
 def _deployment(request, pk: int) -> Deployment:
@@ -90,8 +108,10 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
     current = request.GET.get("show", "")
     if current not in FILTERS:
         current = ""
+    search = " ".join(request.GET.get("q", "").split())[:100]
     url = reverse("deployment", args=[deployment.pk])
-    query = f"?show={current}" if current else ""
+    params = {key: value for key, value in (("show", current), ("q", search)) if value}
+    query = f"?{urlencode(params)}" if params else ""
     can = permissions(request.user, team=deployment.owner_team_id)
     live = not deployment.locked
     return {
@@ -100,9 +120,12 @@ def _page(request, deployment: Deployment, *, here: str | None = None) -> dict:
         "environment": deployment.environment,
         "version": deployment.version,
         "current_filter": current,
+        "search": search,  # words the item's text must contain
+        "filtered": bool(current or search),
         "page_url": url,
         "here": here or url + query,
-        "anchor_base": url + query if current else "",  # where links to a section or an item point
+        "me": request.user.get_username(),
+        "anchor_base": url + query if params else "",  # where links to a section or an item point
         "part_url": f"{url}{query}{'&' if query else '?'}part=",
         "runs_url": reverse("deployment-runs", args=[deployment.pk]) + query,
         "bulk_url": reverse("deployment-items", args=[deployment.pk]),
@@ -120,7 +143,7 @@ def _row_options(page: dict) -> RowOptions:
     can = page["can"]
     return RowOptions(
         page_url=page["page_url"], tz=timezone.get_current_timezone(), can_run=can["run"], can_waive=can["waive"],
-        actions=page["actions"],
+        actions=page["actions"], username=page["me"], can_assign=can["assign"],
     )
 
 
@@ -159,8 +182,13 @@ def _panels(
 
 def _shown(rows: list[ItemRow], page: dict) -> list[ItemRow]:
     """The rows the page's filter lets through (all of them without a filter)."""
-    test = FILTERS[page["current_filter"]][1] if page["current_filter"] else None
-    return rows if test is None else [row for row in rows if test(row)]
+    test = _filter_test(page["current_filter"], page["me"]) if page["current_filter"] else None
+    if test is not None:
+        rows = [row for row in rows if test(row)]
+    if page["search"]:
+        words = page["search"].casefold().split()
+        rows = [row for row in rows if all(word in row.item.text.casefold() for word in words)]
+    return rows
 
 
 def _blocks(overview: Overview, visible: list[ItemRow], options: RowOptions, *, filtered: bool) -> list[RowBlock]:
@@ -191,7 +219,7 @@ def deployment_detail(request, pk: int):
     page = _page(request, deployment)
     part = request.GET.get("part") if request.htmx else None
     if part in ("progress", "signoff"):
-        return render(request, f"{TEMPLATE}#{part}", {**page, **_panels(request, page, _overview(deployment))})
+        return render(request, f"{TEMPLATE}#{part}", {**page, **_panels(request, page, _overview(deployment, request.user))})
     if part == "changes":
         return _changes_answer(request, deployment, page)
     return render(request, TEMPLATE, _page_context(request, deployment, page, since=live_version(deployment.pk)))
@@ -200,7 +228,7 @@ def deployment_detail(request, pk: int):
 def _page_context(request, deployment: Deployment, page: dict, *, since: int) -> dict:
     """Everything the whole page shows; `since` is the live version read before anything else (see core.live)."""
     rows = item_rows(deployment)
-    overview = _overview(deployment)
+    overview = _overview(deployment, request.user)
     visible = _shown(rows, page)
     return {
         **page,
@@ -208,9 +236,12 @@ def _page_context(request, deployment: Deployment, page: dict, *, since: int) ->
         **_live(page, overview.progress, since=since),
         "rows": rows,
         "visible": visible,
-        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=bool(page["current_filter"]))),
+        "items_html": rows_html(page, blocks=_blocks(overview, visible, _row_options(page), filtered=page["filtered"])),
         "automated_count": sum(1 for row in rows if row.item.probe is not None),
-        "filters": [(key, label, sum(1 for row in rows if test(row))) for key, (label, test) in FILTERS.items()],
+        "filters": [
+            (key, label, sum(1 for row in rows if test(row)))
+            for key, label, test in ((key, label, _filter_test(key, page["me"])) for key, (label, _) in FILTERS.items())
+        ],
         "relations": deployment_relations(deployment),  # the whole page only: compare, promote, report
     }
 
@@ -250,7 +281,7 @@ def _filter_counts(progress: dict) -> list[tuple[str, str, int]]:
 
 
 def _announcement(rows: list[ItemRow]) -> str:
-    """A sentence for screen readers about what others changed."""
+    """A sentence for screen readers about what others changed (the page's `aria-live` region)."""
     lines = [
         f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state).lower()}"
         + (f" ({row.state.updated_by_name})" if row.state.updated_by_name else "")
@@ -273,7 +304,19 @@ def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse
         response["HX-Retarget"] = "#deployment-page"
         response["HX-Reswap"] = "outerHTML"
         return response
-    overview = _overview(deployment)
+    # Pages that ask the same (the same version, filter and search, what their person may do there) share one
+    # rendering of the answer; it carries no CSRF token of its own (htmx sends the page's in a header).
+    team = deployment.owner_team_id
+    signs = [roles.has_role(request.user, role, team=team) for role in (deployment.version.required_roles or ["lead"])]
+    # The person is part of it too: the chips count the items assigned to them.
+    variant = repr((changes.version, request.GET.urlencode(), sorted(page["can"].items()), signs, request.user.pk))
+    variant = hashlib.sha256(variant.encode()).hexdigest()[:32]
+    return HttpResponse(live_answer(deployment.pk, variant, lambda: _changes_body(request, deployment, page, changes)))
+
+
+def _changes_body(request, deployment: Deployment, page: dict, changes) -> str:
+    page = {**page, "csrf_token": ""}
+    overview = _overview(deployment, request.user)
     rows = [row for row in item_rows_with_parents(deployment, changes.keys) if row.item.key in changes.keys or row.item.has_children]
     views = _row_views(_shown(rows, page), page)
     for view in views:
@@ -288,11 +331,12 @@ def _changes_answer(request, deployment: Deployment, page: dict) -> HttpResponse
         "filters": _filter_counts(overview.progress),
         "announcement": _announcement([row for row in rows if row.item.key in changes.keys]),
     }
-    return HttpResponse(render_to_string(f"{TEMPLATE}#changes_response", context, request))
+    return render_to_string(f"{TEMPLATE}#changes_response", context, request)
 
 
-def _overview(deployment: Deployment) -> Overview:
-    return deployment_overview(deployment, blocking_kept=BLOCKING_SHOWN)
+def _overview(deployment: Deployment, user) -> Overview:
+    """The deployment's overview; `mine` counts the items assigned to `user`."""
+    return deployment_overview(deployment, blocking_kept=BLOCKING_SHOWN, assignee_id=user.pk)
 
 
 def _in_flight(deployment: Deployment) -> int:
@@ -340,10 +384,12 @@ def _rows_answer(
         view.oob = True
     context = {**page, "rows_html": rows_html(page, rows=[first, *others]), "panels": panels}
     if panels:
-        overview = _overview(deployment)
+        overview = _overview(deployment, request.user)
         sections = overview.sections_of({row.item.section_id for row in rows})
         context.update(_panels(request, page, overview, sections=sections, oob=True))
         context["filters"] = _filter_counts(overview.progress)
+        row = next(row for row in rows if row.item.key == key)
+        context["announcement"] = f"{plain_md(row.item.text)[:80]}: {STATE_LABELS.get(row.state.state, row.state.state)}."
     return render_to_string(f"{TEMPLATE}#rows_response", context, request)
 
 
@@ -357,17 +403,28 @@ def item(request, pk: int, key: str):
     if not form.is_valid():
         raise form_error(form)
     data = form.cleaned_data
+    assigns = "assignee" in request.POST
+    changes_state = not assigns or any(name in request.POST for name in ("state", "note", "evidence_url"))
     try:
-        item_state = item_state_set(
-            deployment_id=pk,
-            key=key,
-            state=data["state"] or None,
-            note=data["note"] if "note" in request.POST else None,
-            evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
-            seen=data["seen"] or None,
-            actor=request.user,
-            source=Source.WEB,
-        )
+        # One transaction for both changes; a lone change is already one (and a savepoint would cost a tick two queries).
+        with transaction.atomic() if changes_state and assigns else nullcontext():
+            if changes_state:
+                item_state = item_state_set(
+                    deployment_id=pk,
+                    key=key,
+                    state=data["state"] or None,
+                    note=data["note"] if "note" in request.POST else None,
+                    evidence_url=data["evidence_url"] if "evidence_url" in request.POST else None,
+                    waiver_expires_at=data["expires_at"],
+                    waiver_for_days=data["for_days"],
+                    seen=data["seen"] or None,
+                    actor=request.user,
+                    source=Source.WEB,
+                )
+            if assigns:
+                item_state = item_assign(
+                    deployment_id=pk, key=key, assignee=data["assignee"], actor=request.user, source=Source.WEB
+                )
     except ItemMoved as moved:
         if not request.htmx:
             raise
@@ -410,7 +467,7 @@ def items_bulk(request, pk: int):
     views = _row_views(_shown(rows, page), page)
     for view in views:
         view.oob = True
-    overview = _overview(deployment)
+    overview = _overview(deployment, request.user)
     context = {
         **page,
         **_panels(request, page, overview, sections=overview.sections_of({row.item.section_id for row in rows}), oob=True),
@@ -440,8 +497,30 @@ def _item_page(request, pk: int, key: str):
         "section_path": rows[0].item.section_path,
         "in_flight": _in_flight(deployment),
         "item_url": item_url,
+        "comments": item_comments(pk, key),
     }
     return render(request, "checklists/item.html", context)
+
+
+@require_POST
+@signed_in
+def waiver_approval(request, pk: int, key: str):
+    """A second lead approves the item's proposed waiver."""
+    waiver_approve(deployment_id=pk, key=key, actor=request.user, source=Source.WEB)
+    if request.htmx:
+        return HttpResponse(_rows_answer(request, _deployment(request, pk), key, panels=True))
+    return redirect(_back(request, pk) + f"#item-{key}")
+
+
+@require_POST
+@signed_in
+def comment(request, pk: int, key: str):
+    """Comment on the item; back to its thread."""
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        raise form_error(form)
+    comment_add(deployment_id=pk, key=key, text=form.cleaned_data["text"], actor=request.user, source=Source.WEB)
+    return redirect(reverse("item", args=[pk, key]) + "#comments")
 
 
 def _back(request, pk: int) -> str:
@@ -484,7 +563,7 @@ def _signoff_refused(request, pk: int, error: DomainError, *, looked_at) -> Http
     """The sign-off panel as it is now, with the refusal inside it."""
     deployment = _deployment(request, pk)
     page = _page(request, deployment)
-    overview = _overview(deployment)
+    overview = _overview(deployment, request.user)
     since = deployment_events_since(pk, looked_at) if looked_at and isinstance(error, DigestMoved) else []
     context = {
         **page,

@@ -70,6 +70,7 @@ def environment_deployment_create(request, pk: int):
         environment=environment,
         checklist_slug=form.cleaned_data["checklist"].slug,
         release=form.cleaned_data["release"],
+        due_at=form.cleaned_data["due_at"],
         actor=request.user,
         source=Source.WEB,
     )
@@ -205,7 +206,7 @@ def environment_edit(request, pk: int):
             source=Source.WEB,
         )
         messages.success(request, "Settings saved.")
-        return redirect("environment-edit", pk=pk)
+        return redirect("environment", pk=pk)
     return render(request, "checklists/environment_form.html", edit_context(environment))
 
 

@@ -45,6 +45,8 @@ class RowOptions:
     can_run: bool
     can_waive: bool
     actions: bool  # the deployment is open and the person may tick: rows show their buttons
+    username: str = ""  # who is looking: their items say "you", and offer "Take" when they are not theirs
+    can_assign: bool = False  # a lead: may take an item someone else holds
 
 
 def stamp(moment: datetime, tz: tzinfo, *, seconds: bool = False) -> tuple[str, str]:
@@ -168,6 +170,14 @@ class RowView:
     carried: CarriedView | None  # where the state was attested, when it was carried over
     waived_by: str
     waiver_reason: str  # the lead's reason, kept apart from the note ("" unless waived)
+    waiver_until_iso: str  # when the waiver expires ("" if it does not), as a `<time>` shows it
+    waiver_until_text: str
+    waiver_expired: bool  # past its expiry: the item blocks again
+    waiver_proposed: bool  # waits for another lead's approval (and blocks till then)
+    can_approve: bool  # the person may approve it: a lead other than the one who proposed it
+    assignee: str  # the username the item waits on, or ""
+    mine: bool  # …who is the person looking
+    can_take: bool  # the row offers "Take"
     note: str
     evidence_url: str
     evidence: str  # the evidence link when it is safe to follow, else ""
@@ -200,6 +210,11 @@ def row_view(row: ItemRow, options: RowOptions) -> RowView:
         controls = "note"
     run = row.run
     at_iso, at_text = stamp(state.updated_at, options.tz) if state.updated_at else ("", "")
+    waived = status == State.WAIVED
+    until_iso, until_text = stamp(state.waiver_expires_at, options.tz) if waived and state.waiver_expires_at else ("", "")
+    proposed = waived and state.waiver_proposed
+    assignee = state.assignee_name or ""
+    mine = bool(assignee) and assignee == options.username
     return RowView(
         key=item.key,
         state=status,
@@ -220,6 +235,14 @@ def row_view(row: ItemRow, options: RowOptions) -> RowView:
         carried=CarriedView.of(state.carried) if state.carried else None,
         waived_by=state.waived_by_name,
         waiver_reason=state.waiver_reason,
+        waiver_until_iso=until_iso,
+        waiver_until_text=until_text,
+        waiver_expired=row.lapsed and not proposed,
+        waiver_proposed=proposed,
+        can_approve=proposed and options.actions and options.can_waive and state.waived_by_name != options.username,
+        assignee=assignee,
+        mine=mine,
+        can_take=options.actions and not mine and (not assignee or options.can_assign),
         note=state.note,
         evidence_url=state.evidence_url,
         evidence=safe_url(state.evidence_url) if state.evidence_url else "",

@@ -212,3 +212,11 @@ def test_trusting_garbage_is_refused(client, people, environment):
         reverse("environment-host-key", args=[environment.pk]), {"action": "trust", "host_key": "not a key"}
     )
     assert response.status_code == 400 and "OpenSSH public host key" in response.content.decode()
+
+
+def test_saving_the_settings_lands_on_the_environment_page(client, people, environment):
+    client.force_login(people["admin"])
+    response = client.post(reverse("environment-edit", args=[environment.pk]), {"base_url": "http://127.0.0.1:9"})
+    assert response.status_code == 302 and response["Location"] == reverse("environment", args=[environment.pk])
+    page = client.get(reverse("environment-edit", args=[environment.pk])).content.decode()
+    assert '<div class="form-page">' in page and '<aside class="side">' not in page  # the form is not in a side column
