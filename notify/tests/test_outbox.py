@@ -247,3 +247,19 @@ def test_ready_for_signoff_through_nested_parents(people, environment):
     item_state_set(deployment_id=deployment.pk, key="leaf-b", state="passed", actor=people["engineer"], source="api")
     assert kinds(deployment).count("ready_for_signoff") == 1
     assert not deployment_snapshot(deployment).blocking
+
+
+def test_a_mention_and_an_assignment_reach_their_people_and_a_comment_its_subscribers(deployment, people, subscribe, sent):
+    from checklists.assignments import item_assign
+    from checklists.comments import comment_add
+
+    for name in ("engineer", "lead"):
+        people[name].email = f"{name}@example.com"
+        people[name].save()
+    comments = subscribe(events=["comment"]).subscription
+    comment_add(deployment_id=deployment.pk, key="rollback", text="@engineer can you write it?", actor=people["lead"], source="api")
+    item_assign(deployment_id=deployment.pk, key="rollback", assignee="engineer", actor=people["lead"], source="api")
+    item_assign(deployment_id=deployment.pk, key="alerts-down", assignee="lead", actor=people["lead"], source="api")  # took it
+    personal = sorted(Delivery.objects.filter(recipient__isnull=False).values_list("recipient__username", "kind"))
+    assert personal == [("engineer", "assigned"), ("engineer", "mentioned")]
+    assert list(Delivery.objects.filter(subscription=comments).values_list("kind", flat=True)) == ["comment"]
