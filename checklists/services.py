@@ -838,6 +838,7 @@ def waiver_approve(*, deployment_id: int, key: str, actor, source: str) -> ItemS
             note=f"Approved the waiver by {item_state.waived_by_name}: {item_state.waiver_reason}",
             data={"proposed_by": item_state.waived_by_name},
         )
+        ready_check(deployment=deployment, actor=actor, source=source)  # it may have been the last blocker
     return item_state
 
 

@@ -37,7 +37,7 @@ def test_second_person_sees_a_tick_a_probe_result_and_the_lock_without_reloading
     b.locator('[data-item-key="rollback"][data-item-state="passed"]').wait_for(timeout=WITHIN)
     assert "Passed by engineer" in row(b, "rollback").inner_text()
     # A's own page hears of A's tick too: the shared answer's row has no CSRF token of its own, and still works.
-    a.locator('[data-item-key="rollback"] input[name="csrfmiddlewaretoken"][value=""]').wait_for(
+    a.locator('[data-item-key="rollback"] input[name="csrfmiddlewaretoken"][value=""]').first.wait_for(
         state="attached", timeout=WITHIN
     )
     row(a, "rollback").get_by_role("button", name="Back to pending").click()

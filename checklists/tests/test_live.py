@@ -181,8 +181,8 @@ def test_pages_asking_the_same_share_one_rendered_answer_without_a_csrf_token_of
     with django_capture_on_commit_callbacks(execute=True):
         item_state_set(deployment_id=deployment.pk, key="rollback", state="passed", actor=people["engineer"], source="api")
     first = poll(client, deployment, since).content
-    other = Client()
-    other.force_login(make_user("viewer2", "viewer"))
+    other = Client()  # the same person's second tab: rows say "assigned to you" and the chips count their items,
+    other.force_login(people["viewer"])  # so what is shared is shared between one person's pages
     other.get("/")
     reset_queries()
     with CaptureQueriesContext(connection) as context:
@@ -194,4 +194,10 @@ def test_pages_asking_the_same_share_one_rendered_answer_without_a_csrf_token_of
     engineer.get("/")
     answer = poll(engineer, deployment, since).content
     assert answer != first and b"Back to pending" in answer  # what a person may do is part of the question
+    colleague = Client()
+    colleague.force_login(make_user("viewer2", "viewer"))
+    colleague.get("/")
+    with CaptureQueriesContext(connection) as context:
+        poll(colleague, deployment, since)
+    assert any("checklists_itemstate" in query["sql"] for query in context.captured_queries)  # rendered for them
     assert not re.search(rb'name="csrfmiddlewaretoken" value="[^"]+"', answer)  # htmx sends the page's own

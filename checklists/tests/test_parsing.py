@@ -590,9 +590,9 @@ def test_parser_imports_no_django():
         ("# T\n- [ ] a\n  <!-- item\n  valid: 0d\n  -->\n", 'line 3: `valid` must be more than zero and at most ten years.'),
         ("# T\n- [ ] a\n  <!-- item\n  valid: soon\n  -->\n", 'line 3: `valid` must be a duration like `90d`, `12h`, `30m` or `2w`.'),
         ("# T\n- [ ] a\n  <!-- item\n  valid: 90d\n  -->\n  <!-- probe\n  type: tcp\n  port: 1\n  expect: \"[CONNECTED] == true\"\n  -->\n", 'line 3: `valid` is for attestations a person makes; this item is checked by its probe, whose results stay fresh for the result window (CTRLREADY_RESULT_TTL_MINUTES). Remove `valid`.'),
-        ("<!-- ctrlready\nsignoff: [lead]\n-->\n# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: [admin]\n-->\n", 'line 7: There is already a `ctrlready` comment on line 1: keep only one.'),
-        ("# T\n- [ ] a\n\n<!-- ctrlready\n- lead\n-->\n", 'line 4: The `ctrlready` comment must hold YAML settings like `signoff: [lead, admin]`.'),
-        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignof: lead\n-->\n", 'line 4: Unknown setting `signof` in the `ctrlready` comment: the only setting is `signoff`, a list of roles like `[lead, admin]`.'),
+        ("<!-- ctrlready\nsignoff: [lead]\n-->\n# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: [admin]\n-->\n", 'line 7: The `ctrlready` comment on line 1 already sets `signoff`: keep only one.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\n- lead\n-->\n", 'line 4: The `ctrlready` comment must hold YAML settings like `signoff: [lead, admin]` or `owner: alice`.'),
+        ("# T\n- [ ] a\n\n<!-- ctrlready\nsignof: lead\n-->\n", 'line 4: Unknown setting `signof` in the `ctrlready` comment: use `signoff`, a list of roles like `[lead, admin]`, or `owner`, the username the items under its heading wait on.'),
         ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: []\n-->\n", 'line 4: `signoff` in the `ctrlready` comment must list one or more roles among `engineer`, `lead`, `admin`.'),
         ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff:\n-->\n", 'line 4: `signoff` in the `ctrlready` comment must list one or more roles among `engineer`, `lead`, `admin`.'),
         ("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: {lead: 1}\n-->\n", 'line 4: `signoff` in the `ctrlready` comment must list one or more roles among `engineer`, `lead`, `admin`.'),
@@ -713,9 +713,10 @@ def test_a_probe_in_a_prose_paragraph_is_refused():
     assert (error.line, error.message.split(":")[0]) == (5, "This probe comment does not follow an item")
 
 
-def test_a_second_ctrlready_comment_is_refused_naming_the_first():
+def test_a_second_ctrlready_signoff_is_refused_naming_the_first():
+    # `ctrlready` comments may name owners under each heading, but the sign-off is set once per file.
     error = refusal("# T\n<!-- ctrlready signoff: lead -->\n- [ ] a\n<!-- ctrlready\nsignoff: [admin]\n-->\n")
-    assert str(error) == "line 4: There is already a `ctrlready` comment on line 2: keep only one."
+    assert str(error) == "line 4: The `ctrlready` comment on line 2 already sets `signoff`: keep only one."
 
 
 def test_an_empty_ctrlready_comment_keeps_the_default_roles():

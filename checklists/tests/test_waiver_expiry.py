@@ -169,6 +169,8 @@ def test_a_second_lead_approves_and_it_counts(deployment, people, approval):
     assert deployment_snapshot(deployment).blocking == []
     event = Event.objects.get(kind=Event.Kind.WAIVER_APPROVED)
     assert (event.actor_name, event.item_key) == ("lead2", "rollback")
+    ready = Event.objects.filter(deployment_ref=deployment.pk, kind=Event.Kind.READY_FOR_SIGNOFF)
+    assert [e.actor_name for e in ready] == ["lead2"]  # proposing it did not make it ready; approving did
     sign(deployment, people)
 
 

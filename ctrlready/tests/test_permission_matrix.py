@@ -33,7 +33,7 @@ from core.tokens import api_token_create
 
 PEOPLE = ("p-viewer", "p-engineer", "p-lead", "p-admin", "b-lead", "site-viewer", "site-admin", "outsider")
 RANK = {"viewer": 0, "engineer": 1, "lead": 2, "admin": 3}
-NEEDS = {"read": 0, "tick": 1, "run": 1, "comment": 1, "assign": 2, "waive": 2, "signoff": 2, "reopen": 2, "manage": 3}
+NEEDS = {"read": 0, "tick": 1, "run": 1, "comment": 1, "assign": 2, "waive": 2, "signoff": 2, "reopen": 2, "subscribe": 2, "manage": 3}
 #: Each person's best role on Platform's things, anywhere at all, and site-wide (-1: none).
 RANKS = {
     "p-viewer": (0, 0, -1),
@@ -250,6 +250,10 @@ PAGES = [
        post("service-team", {"team": "billing"}, lambda w: w.staging.service_id)),
     Op("import preview", "manage", "any", 200,
        post("checklists", {"step": "preview", "markdown": "# T\n\n## S\n\n- [ ] one\n"})),
+    Op("notifications", "read", "any", 200, page("notifications")),
+    # Subscriptions to a team's events are its leads' (teams are no secret: 403 for anyone else).
+    Op("subscription added (its page shown once)", "subscribe", "directory", 201,
+       post("subscription-create", {"channel": "email", "target": "ops@example.com", "team": "platform"})),
     Op("tokens page", "read", "own", 200, lambda c, w, who: c.get(reverse("tokens"))),
     Op("token revoked", "read", "own", 302,
        lambda c, w, who: c.post(reverse("token-revoke", args=[own_token(w, who)]))),
@@ -362,6 +366,9 @@ API = [
     Op("GET deployments/<id>/report.json", "read", "team", 200, api("get", dep("/report.json"))),
     Op("GET teams", "read", "directory", 200, api("get", "teams")),
     Op("GET tokens", "read", "own", 200, api("get", "tokens")),
+    Op("GET subscriptions", "read", "own", 200, api("get", "subscriptions")),
+    Op("POST subscriptions (a team's)", "subscribe", "directory", 201,
+       api("post", "subscriptions", {"channel": "email", "target": "ops@example.com", "team": "platform"})),
     Op("DELETE tokens/<id> (one's own)", "read", "own", 204,
        lambda c, w, who: api("delete", f"tokens/{own_token(w, who)}")(c, w, who)),
     Op("POST teams", "manage", "site", 201, api("post", "teams", {"name": "Search"})),
