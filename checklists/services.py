@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -635,12 +636,16 @@ def item_state_set(
     with transaction.atomic():
         deployment = _lock_open_deployment(deployment_id, actor=actor, action="tick")
         team = deployment.owner_team_id
+        states = ItemState.objects.select_for_update(of=("self",)).select_related("item__parent")
+        if state in DONE:
+            # Whether anything but this item (and its parent, which follows it) blocks, asked in the same
+            # query: if not, this change clears the last blocker (`ready_for_signoff`) at no extra cost.
+            states = states.annotate(others_block=Exists(
+                ItemState.objects.filter(deployment_id=deployment.pk).filter(blocking_q(timezone.now()))
+                .exclude(pk=OuterRef("pk")).exclude(item_id=Coalesce(OuterRef("item__parent_id"), 0))  # NULL-safe
+            ))
         try:  # `get`, not `first`: the key is unique in the version, and ordering the rows costs compiling it
-            item_state = (
-                ItemState.objects.select_for_update(of=("self",))
-                .select_related("item__parent")
-                .get(deployment=deployment, item__key=key)
-            )
+            item_state = states.get(deployment=deployment, item__key=key)
         except ItemState.DoesNotExist:
             raise NotFound(f"This deployment's checklist has no item `{excerpt(key)}`.") from None
         item_state.deployment = deployment
@@ -682,9 +687,14 @@ def item_state_set(
             )
             if state == State.FAILED:
                 item_failed_append(deployment=deployment, item=item, actor=actor, source=source, note=note or "")
-            refresh_parent(deployment, item, actor=actor, source=source)
+            parent_after = refresh_parent(deployment, item, actor=actor, source=source)
             if not item.optional and before not in DONE and state in DONE:
-                ready_check(deployment=deployment, actor=actor, source=source)
+                if item.parent_id is not None and item.parent.parent_id is not None:
+                    ready_check(deployment=deployment, actor=actor, source=source)  # deeper nesting: ask
+                elif not item_state.others_block and (
+                    item.parent_id is None or item.parent.optional or parent_after in DONE
+                ):
+                    ready_append(deployment=deployment, actor=actor, source=source)
         else:
             # A note or evidence link: who set the state, and the waiver, stay as they were.
             changed = False
@@ -910,15 +920,18 @@ def _children_state(deployment: Deployment, item: Item) -> str:
     return State.PENDING
 
 
-def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) -> None:
-    """A parent item is done when all its children are: keep its stored state in step."""
+def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) -> str | None:
+    """A parent item is done when all its children are: keep its stored state in step.
+
+    Returns the parent's state afterwards (None for an item without a parent).
+    """
     if item.parent_id is None:
-        return
+        return None
     parent_state = ItemState.objects.select_for_update(of=("self",)).select_related("item").get(
         deployment=deployment, item_id=item.parent_id
     )
     if parent_state.state == State.WAIVED:
-        return
+        return parent_state.state
     derived = _children_state(deployment, parent_state.item)
     if derived != parent_state.state:
         before = parent_state.state
@@ -930,6 +943,7 @@ def refresh_parent(deployment: Deployment, item: Item, *, actor, source: str) ->
             before=before, after=derived, note="Follows its children.",
         )
         refresh_parent(deployment, parent_state.item, actor=actor, source=source)
+    return parent_state.state
 
 
 # --- Facts people are told about ("Nobody waits unseen") ----------------------------
@@ -953,11 +967,16 @@ def ready_check(*, deployment: Deployment, actor, source: str) -> bool:
         return False
     if ItemState.objects.filter(deployment=deployment).filter(blocking_q(timezone.now())).exists():
         return False
+    ready_append(deployment=deployment, actor=actor, source=source)
+    return True
+
+
+def ready_append(*, deployment: Deployment, actor, source: str) -> None:
+    """The last blocker just cleared: the deployment waits for its sign-offs."""
     event_append(
         kind=Event.Kind.READY_FOR_SIGNOFF, source=source, actor=actor, deployment=deployment,
         note="Nothing blocks sign-off any more.",
     )
-    return True
 
 
 def stale_results_note(*, now=None) -> int:

@@ -30,8 +30,9 @@ def _page(request, *, created=None, status=200):
             "channels": Subscription.Channel.values,
             "kinds": KINDS,
             "teams": Team.objects.order_by("name"),
-            "services": Service.objects.order_by("name"),
-            "environments": Environment.objects.select_related("service").order_by("service__name", "name"),
+            "services": Service.objects.filter(roles.readable_q(request.user, "team")).order_by("name"),
+            "environments": Environment.objects.filter(roles.readable_q(request.user, "service__team"))
+            .select_related("service").order_by("service__name", "name"),
             "created": created,
         },
         status=status,

@@ -226,3 +226,40 @@ def test_every_task_beat_sends_is_registered_under_its_name(settings):
     assert {"notify.sweep_deliveries", "probes.note_stale_results"} <= scheduled
     assert scheduled <= set(app.tasks)
     assert "notify.deliver" in app.tasks
+
+
+def test_completing_a_parent_is_not_ready_while_another_item_blocks(deployment, people):
+    for key in ("alerts-down", "alerts-errors"):
+        item_state_set(deployment_id=deployment.pk, key=key, state="passed", actor=people["engineer"], source="api")
+    assert "ready_for_signoff" not in kinds(deployment)  # rollback and health still block
+
+
+def test_ready_for_signoff_through_nested_parents(people, environment):
+    from checklists.services import checklist_import, deployment_create
+
+    text = "# Nested\n\n## Ops\n\n- [ ] Top {#top}\n  - [ ] Middle {#middle}\n    - [ ] Leaf a {#leaf-a}\n    - [ ] Leaf b {#leaf-b}\n"
+    version = checklist_import(markdown=text, name="Nested", actor=SYSTEM, source="cli").version
+    deployment = deployment_create(
+        environment=environment, checklist_slug=version.checklist.slug, release="v1", actor=people["engineer"], source="api"
+    )
+    item_state_set(deployment_id=deployment.pk, key="leaf-a", state="passed", actor=people["engineer"], source="api")
+    assert "ready_for_signoff" not in kinds(deployment)
+    item_state_set(deployment_id=deployment.pk, key="leaf-b", state="passed", actor=people["engineer"], source="api")
+    assert kinds(deployment).count("ready_for_signoff") == 1
+    assert not deployment_snapshot(deployment).blocking
+
+
+def test_a_mention_and_an_assignment_reach_their_people_and_a_comment_its_subscribers(deployment, people, subscribe, sent):
+    from checklists.assignments import item_assign
+    from checklists.comments import comment_add
+
+    for name in ("engineer", "lead"):
+        people[name].email = f"{name}@example.com"
+        people[name].save()
+    comments = subscribe(events=["comment"]).subscription
+    comment_add(deployment_id=deployment.pk, key="rollback", text="@engineer can you write it?", actor=people["lead"], source="api")
+    item_assign(deployment_id=deployment.pk, key="rollback", assignee="engineer", actor=people["lead"], source="api")
+    item_assign(deployment_id=deployment.pk, key="alerts-down", assignee="lead", actor=people["lead"], source="api")  # took it
+    personal = sorted(Delivery.objects.filter(recipient__isnull=False).values_list("recipient__username", "kind"))
+    assert personal == [("engineer", "assigned"), ("engineer", "mentioned")]
+    assert list(Delivery.objects.filter(subscription=comments).values_list("kind", flat=True)) == ["comment"]
