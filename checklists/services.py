@@ -555,15 +555,15 @@ def _lock_open_deployment(deployment_id: int, *, actor, action: str) -> Deployme
     Only the deployment's row is locked, and the same query reads what the callers ask next: its status,
     its version (without its Markdown) and checklist, its environment and that environment's service
     (whose team the role check names)."""
-    deployment = (
-        Deployment.objects.select_for_update(of=("self",))
-        .select_related("environment__service", "version__checklist")
-        .defer("version__source")
-        .filter(pk=deployment_id)
-        .first()
-    )
-    if deployment is None:
-        raise NotFound("This deployment does not exist.")
+    try:  # `get`, not `first`, which would order by the model's ordering (newest first) to find one row
+        deployment = (
+            Deployment.objects.select_for_update(of=("self",))
+            .select_related("environment__service", "version__checklist")
+            .defer("version__source")
+            .get(pk=deployment_id)
+        )
+    except Deployment.DoesNotExist:
+        raise NotFound("This deployment does not exist.") from None
     roles.require(actor, action, team=deployment.owner_team_id)
     if deployment.status == Deployment.Status.SIGNED_OFF:
         raise Conflict("This deployment is signed off and locked; a lead can reopen it.")
@@ -619,7 +619,7 @@ def item_state_set(
     Returns the item's state with its item, the item's parent and the locked deployment loaded, so the
     answer needs no query for them. A tick of an item without a parent costs four queries: the
     deployment's lock, the state with its item, its update and its event (and the person's roles, once
-    a request).
+    a request); one more when it clears a blocker (does anything still block sign-off?).
 
     `seen` is the state the author saw: if the item has moved since, `ItemMoved` (409) and nothing changes.
     """

@@ -45,15 +45,14 @@ def test_a_tick_through_the_api_costs_seven_queries_in_one_transaction(api, depl
         "SELECT checklists_itemstate",  # 4. the item's state locked, with its item (has_children, probe) and parent
         "UPDATE checklists_itemstate",  # 5. the new state
         "INSERT core_event",  # 6. its event
-        "SELECT checklists_itemstate",  # 7. a required item became done: does anything still block? (if not,
-        #                                  `ready_for_signoff` is appended: people are told it is ready)
+        "SELECT checklists_itemstate",  # 7. a required item became done: does anything still block sign-off?
         "RELEASE",  # COMMIT
     ]
     assert ItemState.objects.get(deployment=deployment, item__key="rollback").state == "passed"
     assert Event.objects.filter(deployment_ref=deployment.pk, item_key="rollback", after="passed").count() == 1
 
 
-def test_an_htmx_tick_costs_its_seven_queries_and_reads_only_its_row_and_the_panels(
+def test_an_htmx_tick_costs_its_writes_and_reads_only_its_row_and_the_panels(
     client, people, deployment, django_assert_num_queries
 ):
     client.force_login(people["engineer"])
@@ -71,7 +70,7 @@ def test_an_htmx_tick_costs_its_seven_queries_and_reads_only_its_row_and_the_pan
         "SELECT checklists_itemstate",  # 5. the item's state with its item
         "UPDATE checklists_itemstate",  # 6. the new state
         "INSERT core_event",  # 7. its event
-        "SELECT checklists_itemstate",  # 8. does anything still block? (a required item became done)
+        "SELECT checklists_itemstate",  # 8. a required item became done: does anything still block sign-off?
         "RELEASE",  # COMMIT
         "SELECT checklists_itemstate",  # 9. the answer's rows: the item and its parents
         "SELECT checklists_section",  # 10. the outline, for the section's progress
