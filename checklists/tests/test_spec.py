@@ -594,3 +594,33 @@ def test_a_condition_on_another_placeholder_is_checked_too():
     with pytest.raises(ProbeSpecError) as info:
         validate_probe(h(expect=["[STATUS] == [STDOUT]"]))
     assert "looks at `[STDOUT]`" in str(info.value)
+
+
+@pytest.mark.parametrize("field, value", [("headers", {}), ("json", {}), ("body", "x"), ("follow_redirects", True)])
+def test_steps_refuse_every_request_field_at_the_top(field, value):
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe(h(request=DROP, expect=DROP, steps=[{"request": "GET /", "expect": ["[STATUS] == 200"]}],
+                         **{field: value}))
+    assert str(info.value) == (
+        f"The http probe has `steps` and `{field}`: with steps, put `{field}` under the step it belongs to."
+    )
+
+
+@pytest.mark.parametrize("kind, shown", [(1.5, "1.5"), (True, "true"), ({"a": 1}, "mapping")])
+def test_an_unknown_type_is_quoted_or_named(kind, shown):
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe({"type": kind})
+    assert str(info.value).startswith(f"Unknown probe type `{shown}`: ")
+
+
+def test_json_mappings_count_toward_the_64_levels_too():
+    def nest(depth):
+        value = 1
+        for _ in range(depth):
+            value = {"k": value}
+        return value
+
+    assert validate_probe(h(json=nest(64)))["json"] == nest(64)
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe(h(json=nest(65)))
+    assert str(info.value) == "The http probe's `json` is nested too deeply; flatten it."
