@@ -207,7 +207,7 @@ def _read_text(source: str | bytes) -> str:
             raise _not_text("it is not valid UTF-8", data.count(b"\n", 0, exc.start) + 1) from None
     elif isinstance(source, str):
         text = source
-        _check_size(len(text.encode("utf-8", "surrogatepass")))
+        _check_size(len(text.encode(errors="surrogatepass")))
         nul = text.find("\0")
         if nul != -1:
             raise _not_text("it contains NUL characters", text.count("\n", 0, nul) + 1)
@@ -429,7 +429,6 @@ class _Parser:
                 )
             item.explicit_key = key
             text = text[: match.start()].rstrip()
-            plain = re.sub(r"\s*\{#[^{}]*\}\s*\Z", "", plain)
         if not text:
             raise ChecklistError(
                 "This item has no text: write what to check after the box, like `- [ ] Backups tested`.",
