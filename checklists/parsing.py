@@ -528,9 +528,8 @@ class _Parser:
         if len(comment_lines) == 1:
             return comment
         start = inline.map[0] + first_line
-        raw = self.lines[start + 1 : start + len(comment_lines)]
-        raw[-1] = raw[-1][: raw[-1].find("-->") + 3]  # the comment's last line is where it closes
-        return "\n".join([comment_lines[0], *raw])
+        # the last line may go on after the comment: _read_comment stops at its first `-->`
+        return "\n".join([comment_lines[0], *self.lines[start + 1 : start + len(comment_lines)]])
 
     def _use_comment(self, comment: _Comment, item: _Item | None) -> None:
         if comment.kind == "probe":

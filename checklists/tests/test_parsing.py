@@ -863,7 +863,7 @@ def test_item_text_and_keys_read_back_as_written(text, key):
     checklist = parse_checklist(f"# T\n## S\n- [ ] {text}\n- [ ] {text} {{#{key}}}\n")
     generated, explicit = checklist.sections[0].items
     assert (generated.text, explicit.text, explicit.key) == (text, text, key)
-    expected = "s." + slugify(text)[:60]
+    expected = "s." + (slugify(text)[:60].rstrip("-") or "item")
     assert generated.key == (expected if expected != key else expected + "-2")
 
 
@@ -938,3 +938,18 @@ def test_images_and_hard_breaks_read_as_plain_words_in_keys():
 def test_a_box_that_markdown_reads_as_a_link_keeps_its_letter_in_the_key():
     checklist = parse_checklist("# T\n- [x] done\n\n[x]: https://example.com\n")
     assert [(item.key, item.text) for _, item, _ in checklist.iter_items()] == [("t.x-done", "done")]
+
+
+def test_a_comment_opened_on_the_item_line_keeps_its_yaml_indentation():
+    source = (
+        "# T\n\n- [ ] first\n- [ ] a <!-- probe\n  type: http\n  request: GET /\n  headers:\n    X-A: 1\n"
+        "  expect: '[STATUS] == 200' --> after\n"
+    )
+    item = parse_checklist(source).sections[0].items[1]
+    assert (item.text, item.probe["headers"]) == ("a  after", {"X-A": "1"})
+
+
+def test_broken_yaml_in_a_ctrlready_comment_names_the_comment():
+    error = refusal("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: [lead\n-->\n")
+    assert error.message.startswith("The `ctrlready` comment starting on line 4 is not valid YAML (")
+    assert error.message.endswith("): fix the YAML between `<!-- ctrlready` and `-->`.")
