@@ -163,7 +163,7 @@ def parse_condition(expr: str) -> Condition:
 
 def _split_or(text: str) -> list[str]:
     """``a || b`` → ``[a, b]``, leaving a ``||`` inside quotes alone."""
-    parts, start, quote, i = [], 0, None, 0
+    parts, start, quote, i = [], 0, "", 0
     while i < len(text):
         ch = text[i]
         if quote:
@@ -171,8 +171,8 @@ def _split_or(text: str) -> list[str]:
                 i += 2
                 continue
             if ch == quote:
-                quote = None
-        elif ch in "\"'" and (i == 0 or text[i - 1] in " \t"):
+                quote = ""
+        elif ch in "\"'" and text[i - 1 : i] in " \t":  # a quote opens at the start or after a blank
             quote = ch
         elif text.startswith("||", i):
             parts.append(text[start:i])
@@ -272,7 +272,7 @@ def _parse_clause(text: str, whole: str) -> Condition:
     raw = text[m.end():].strip()
     if not raw:
         raise ConditionError(f"The condition `{shown}` has no value after `{op}`.")
-    if op not in _TEXT_OPS and raw[0] in "=<>!" and m.end() < len(text) and text[m.end()] in "=<>!":
+    if text[m.end()] in "=<>!":  # right after a symbol (a word operator ends before a blank)
         raise ConditionError(
             f"The condition `{shown}` has `{op}{raw[0]}`, which is not an operator: "
             f"use one of {', '.join(OPERATORS)}."
@@ -295,7 +295,7 @@ def _parse_clause(text: str, whole: str) -> Condition:
         try:
             _regex(pattern)
         except Exception as exc:  # re2.error, and whatever a pathological pattern raises
-            reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
             raise ConditionError(
                 f"The condition `{shown}` has a regular expression that does not compile ({_short(str(reason), 60)}): "
                 "RE2 runs it, so write it without look-arounds or back-references."

@@ -213,7 +213,7 @@ def _read_text(source: str | bytes) -> str:
             raise _not_text("it is not valid UTF-8", data.count(b"\n", 0, exc.start) + 1) from None
     elif isinstance(source, str):
         text = source
-        _check_size(len(text.encode("utf-8", "surrogatepass")))
+        _check_size(len(text.encode(errors="surrogatepass")))
         nul = text.find("\0")
         if nul != -1:
             raise _not_text("it contains NUL characters", text.count("\n", 0, nul) + 1)
@@ -449,7 +449,6 @@ class _Parser:
                 )
             item.explicit_key = key
             text = text[: match.start()].rstrip()
-            plain = re.sub(r"\s*\{#[^{}]*\}\s*\Z", "", plain)
         if not text:
             raise ChecklistError(
                 "This item has no text: write what to check after the box, like `- [ ] Backups tested`.",
@@ -549,9 +548,8 @@ class _Parser:
         if len(comment_lines) == 1:
             return comment
         start = inline.map[0] + first_line
-        raw = self.lines[start + 1 : start + len(comment_lines)]
-        raw[-1] = raw[-1][: raw[-1].find("-->") + 3]  # the comment's last line is where it closes
-        return "\n".join([comment_lines[0], *raw])
+        # the last line may go on after the comment: _read_comment stops at its first `-->`
+        return "\n".join([comment_lines[0], *self.lines[start + 1 : start + len(comment_lines)]])
 
     def _use_comment(self, comment: _Comment, item: _Item | None) -> None:
         if comment.kind == "probe":

@@ -130,7 +130,7 @@ def validate_probe(data: object) -> dict:
 
 def probe_conditions(spec: dict) -> list[Condition]:
     """The parsed conditions of a validated probe."""
-    return [parse_condition(expr) for expr in spec.get("expect", [])]
+    return [parse_condition(expr) for expr in spec["expect"]]
 
 
 # --- per type ----------------------------------------------------------------
@@ -228,7 +228,7 @@ def _tls(data: dict) -> dict:
 
 def _dns(data: dict) -> dict:
     name = _text(data, "name", "dns", example="name: api.example.com")
-    record = data.get("record", "A")
+    record = data.get("record", DNS_RECORDS[0])
     if not isinstance(record, str) or record.upper() not in DNS_RECORDS:
         raise ProbeSpecError(f"The dns probe's `record` is `{excerpt(record)}`: use one of {', '.join(DNS_RECORDS)}.")
     return {"name": name, "record": record.upper()}

@@ -525,7 +525,7 @@ def test_a_matches_pattern_is_kept_as_written_quoted_or_not():
 
 def test_has_takes_blanks_inside_its_brackets():
     cond = parse_condition("has ( [BODY].a )")
-    assert (cond.op, cond.placeholder, cond.path, cond.value) == ("has", "BODY", ("a",), True)
+    assert cond == Condition("has ( [BODY].a )", "BODY", ("a",), False, "has", True)
 
 
 def test_word_operators_take_any_blanks_and_need_a_blank_after():
@@ -543,6 +543,9 @@ def test_word_operators_take_any_blanks_and_need_a_blank_after():
         ("[A] == 'x||y' || [B] == 2", ["A", "B"]),
         ('[A] == "x\\"||" || [B] == 2', ["A", "B"]),
         ("[A] == it's||[B] == 2", ["A", "B"]),
+        ('[A] == "\\\\" || [B] == 2', ["A", "B"]),
+        ("[A] == Xy || [B] == 2", ["A", "B"]),
+        ('[A] == aX"b || [B] == 2', ["A", "B"]),
     ],
 )
 def test_or_splits_outside_quotes_only(expr, parts):
@@ -901,3 +904,14 @@ def test_jsonable_redacts_undecodable_bytes_as_replacement_characters_and_nests_
     for _ in range(50):
         nested = [nested]
     assert jsonable(nested, limit=10_000, redact=lambda v: v) == nested
+
+
+def test_an_operator_followed_by_a_letter_is_an_operator():
+    assert parse_condition("[X] ==Xy").value == "Xy"
+    assert parse_condition("[X] == =5").value == "=5"
+
+
+def test_or_refuses_a_condition_starting_with_a_quote_like_any_other():
+    with pytest.raises(ConditionError) as info:
+        parse_condition('"[A] == 1 || [B] == 2')
+    assert "does not start with a placeholder" in str(info.value)

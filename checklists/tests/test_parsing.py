@@ -864,5 +864,93 @@ def test_item_text_and_keys_read_back_as_written(text, key):
     checklist = parse_checklist(f"# T\n## S\n- [ ] {text}\n- [ ] {text} {{#{key}}}\n")
     generated, explicit = checklist.sections[0].items
     assert (generated.text, explicit.text, explicit.key) == (text, text, key)
-    expected = "s." + slugify(text)[:60]
+    expected = "s." + (slugify(text)[:60].rstrip("-") or "item")
     assert generated.key == (expected if expected != key else expected + "-2")
+
+
+
+def test_a_checklist_error_carries_its_message_and_line():
+    error = ChecklistError("Fix it.", 3)
+    assert (error.args, error.message, error.line) == (("Fix it.", 3), "Fix it.", 3)
+
+
+def test_a_lone_surrogate_in_text_is_read_not_refused():
+    assert parse_checklist("# T\n- [ ] a\ud800b\n").sections[0].items[0].key == "t.ab"
+
+
+def test_a_byte_order_mark_encoded_twice_is_dropped():
+    assert parse_checklist("\u00ef\u00bb\u00bf# T\n- [ ] a\n").title == "T"
+
+
+def test_two_tabs_of_indentation_are_eight_columns():
+    checklist = parse_checklist("# T\n- [ ] a\n  - [ ] b\n    - [ ] c\n\t\t- [ ] d\n")
+    assert [item.key for _, item, _ in checklist.iter_items()] == ["t.a", "t.a.b", "t.a.b.c", "t.a.b.c.d"]
+
+
+def test_a_comment_word_may_follow_the_opening_at_once_or_on_the_next_line():
+    source = "# T\n- [ ] a\n  <!--probe\n  type: tcp\n  port: 3\n  expect: '[CONNECTED] == true'\n  -->\n"
+    assert parse_checklist(source).sections[0].items[0].probe["port"] == 3
+    assert refusal("# T\n- [ ] a\n  <!--\n  probe\n  type: nope\n  -->\n").line == 4
+
+
+def test_an_unknown_item_setting_is_quoted_cut_to_40_characters():
+    error = refusal("# T\n- [ ] a\n  <!-- item\n  " + "x" * 50 + ": 1\n  -->\n")
+    assert str(error) == (
+        f"line 3: Unknown setting `{'x' * 40}` in the `item` comment: use `scope`, `valid` or `owner`."
+    )
+
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [("3660d", 316_224_000), ("522w", 315_705_600), ("1m", 60), ("999999m", 59_999_940), (" 2w ", 1_209_600), ("2 w", 1_209_600)],
+)
+def test_durations_up_to_ten_years_and_a_bit(value, seconds):
+    from checklists.parsing import duration_seconds
+
+    assert duration_seconds(value) == seconds
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("3661d", "`valid` must be more than zero and at most ten years."),
+        ("523w", "`valid` must be more than zero and at most ten years."),
+        ("0m", "`valid` must be more than zero and at most ten years."),
+        ("1000000m", "`valid` must be a duration like `90d`, `12h`, `30m` or `2w`."),
+        ("2y", "`valid` must be a duration like `90d`, `12h`, `30m` or `2w`."),
+        (90, "`valid` must be a duration like `90d`, `12h`, `30m` or `2w`."),
+    ],
+)
+def test_durations_out_of_range_are_refused(value, message):
+    from checklists.parsing import duration_seconds
+
+    with pytest.raises(ValueError) as info:
+        duration_seconds(value)
+    assert str(info.value) == message
+
+
+def test_images_and_hard_breaks_read_as_plain_words_in_keys():
+    checklist = parse_checklist("# T\n- [ ] ![alt text](i.png) and  \nbreak\n- [ ] a\\\nb\n")
+    assert [(item.key, item.text) for _, item, _ in checklist.iter_items()] == [
+        ("t.alt-text-and-break", "![alt text](i.png) and break"), ("t.a-b", "a\\ b"),
+    ]
+
+
+def test_a_box_that_markdown_reads_as_a_link_keeps_its_letter_in_the_key():
+    checklist = parse_checklist("# T\n- [x] done\n\n[x]: https://example.com\n")
+    assert [(item.key, item.text) for _, item, _ in checklist.iter_items()] == [("t.x-done", "done")]
+
+
+def test_a_comment_opened_on_the_item_line_keeps_its_yaml_indentation():
+    source = (
+        "# T\n\n- [ ] first\n- [ ] a <!-- probe\n  type: http\n  request: GET /\n  headers:\n    X-A: 1\n"
+        "  expect: '[STATUS] == 200' --> after\n"
+    )
+    item = parse_checklist(source).sections[0].items[1]
+    assert (item.text, item.probe["headers"]) == ("a  after", {"X-A": "1"})
+
+
+def test_broken_yaml_in_a_ctrlready_comment_names_the_comment():
+    error = refusal("# T\n- [ ] a\n\n<!-- ctrlready\nsignoff: [lead\n-->\n")
+    assert error.message.startswith("The `ctrlready` comment starting on line 4 is not valid YAML (")
+    assert error.message.endswith("): fix the YAML between `<!-- ctrlready` and `-->`.")

@@ -118,3 +118,10 @@ def test_durations_read_as_written(text, seconds):
 @given(st.integers(min_value=1, max_value=500_000))
 def test_duration_text_reads_back(minutes):
     assert duration_seconds(duration_text(minutes * 60)) == minutes * 60
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(7_776_000, "90d"), (1_209_600, "2w"), (3600, "1h"), (90 * 60, "90m"), (36 * 3600, "36h")]
+)
+def test_duration_text_takes_the_largest_whole_unit(seconds, text):
+    assert duration_text(seconds) == text

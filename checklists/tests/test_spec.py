@@ -594,3 +594,77 @@ def test_a_condition_on_another_placeholder_is_checked_too():
     with pytest.raises(ProbeSpecError) as info:
         validate_probe(h(expect=["[STATUS] == [STDOUT]"]))
     assert "looks at `[STDOUT]`" in str(info.value)
+
+
+@pytest.mark.parametrize("field, value", [("headers", {}), ("json", {}), ("body", "x"), ("follow_redirects", True)])
+def test_steps_refuse_every_request_field_at_the_top(field, value):
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe(h(request=DROP, expect=DROP, steps=[{"request": "GET /", "expect": ["[STATUS] == 200"]}],
+                         **{field: value}))
+    assert str(info.value) == (
+        f"The http probe has `steps` and `{field}`: with steps, put `{field}` under the step it belongs to."
+    )
+
+
+@pytest.mark.parametrize("kind, shown", [(1.5, "1.5"), (True, "true"), ({"a": 1}, "mapping")])
+def test_an_unknown_type_is_quoted_or_named(kind, shown):
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe({"type": kind})
+    assert str(info.value).startswith(f"Unknown probe type `{shown}`: ")
+
+
+def test_json_mappings_count_toward_the_64_levels_too():
+    def nest(depth):
+        value = 1
+        for _ in range(depth):
+            value = {"k": value}
+        return value
+
+    assert validate_probe(h(json=nest(64)))["json"] == nest(64)
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe(h(json=nest(65)))
+    assert str(info.value) == "The http probe's `json` is nested too deeply; flatten it."
+
+
+def test_a_step_names_itself_in_its_own_refusals():
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe(h(request=DROP, expect=DROP, steps=[
+            {"request": "GET /", "expect": ["[STATUS] == 200"]}, {"request": "GET nope", "expect": ["[STATUS] == 200"]},
+        ]))
+    assert str(info.value) == (
+        "The http probe's step 2 probe's `request` target `nope` is neither a path starting with `/` nor an http(s) "
+        "URL: write it like `GET /health` or `GET https://api.example.com/health`."
+    )
+
+
+def test_every_kind_names_itself_when_a_field_is_missing_or_wrong():
+    for data, message in [
+        ({"type": "dns", "expect": ["[ANSWER] != null"]}, "The dns probe needs `name`: add a line like `name: api.example.com`."),
+        (
+            {"type": "tcp", "host": "a b", "port": 1, "expect": ["[CONNECTED] == true"]},
+            "The tcp probe's `host` `a b` is not a host name or IP address; write it like `host: api.example.com`, "
+            "or leave it out to use the environment's base URL host.",
+        ),
+        ({"type": "ssh", "expect": ["[EXIT_STATUS] == 0"]}, 'The ssh probe needs `run`: add a line like `run: "systemctl is-active myapp"`.'),
+        (
+            {"type": "postgres", "dsn": "d", "expect": ["[VALUE] == 0"]},
+            "The postgres probe needs `query`: add a line like `query: SELECT count(*) FROM django_migrations`.",
+        ),
+        ({"type": "load", "expect": ["[ERRORS] == 0"]}, "The load probe needs `request`: add a line like `request: GET /health`."),
+        ({"type": "host", "service": None, "expect": ["[RUNNING] == true"]}, "The host probe needs `service`: add a line like `service: nginx`."),
+        ({"type": "host", "package": 3.5, "user": None, "expect": ["[INSTALLED] == true"]},
+         "A host probe names exactly one resource (file, service, package, port, process, user), like "
+         "`file: /srv/app/.env`; this one names package, user."),
+        ({"type": "host", "process": "", "expect": ["[COUNT] > 0"]}, "The host probe's `process` is empty: fill it in, like `process: gunicorn`."),
+        ({"type": "host", "user": [], "expect": ["[UID] > 0"]}, "The host probe's `user` must be text, like `user: app`."),
+        ({"type": "host", "file": " ", "expect": ["[EXISTS] == true"]}, "The host probe's `file` is empty: fill it in, like `file: /srv/app/.env`."),
+        ({"type": "host", "package": "", "expect": ["[INSTALLED] == true"]}, "The host probe's `package` is empty: fill it in, like `package: openssl`."),
+    ]:
+        with pytest.raises(ProbeSpecError) as info:
+            validate_probe(data)
+        assert str(info.value) == message
+
+
+def test_roles_may_use_capitals_digits_and_dots():
+    spec = validate_probe({"type": "ssh", "run": "true", "hosts": "Web-1.eu_x", "expect": ["[EXIT_STATUS] == 0"]})
+    assert spec["hosts"] == ["Web-1.eu_x"]
