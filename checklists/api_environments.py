@@ -38,6 +38,7 @@ class EnvironmentIn(Schema):
     secrets: dict[str, str] = Field({}, description="Write-only; stored encrypted, never shown again.")
     ssh: SshIn | list[SshIn] | None = Field(None, description="One SSH host, or a list of hosts each with a role.")
     dns_servers: list[str] = Field([], description="DNS servers probes resolve with (`ip` or `ip:port`), each one of the environment's hosts; empty: the worker's.")
+    position: int | None = Field(None, ge=0, le=999, description="Lower comes first (10 dev, 20 staging, 30 production); default: from the name.")
 
 
 class SshOut(Schema):
@@ -118,6 +119,7 @@ def environment_create(request, payload: EnvironmentIn):
         else payload.ssh.model_dump() if payload.ssh else None,
         dns_servers=payload.dns_servers,
         team=payload.team,
+        position=payload.position,
         actor=request.auth,
         source=Source.API,
     )

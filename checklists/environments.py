@@ -130,6 +130,30 @@ def _secret_value(name: str, value) -> str:
     return value
 
 
+#: Where an environment stands by default, by the words in its name: a release goes dev → staging → production.
+_STAGES = (
+    (10, {"dev", "development", "local", "test", "testing", "sandbox", "ci"}),
+    (20, {"staging", "stage", "qa", "uat", "preprod", "pre", "preview", "demo"}),
+    (30, {"production", "prod", "live"}),
+)
+POSITION_MAX = 999
+
+
+def environment_position_default(name: str) -> int:
+    """10 for a development environment, 20 for staging (and anything unknown), 30 for production."""
+    words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    for position, names in reversed(_STAGES):  # "prod-like staging" is still production's neighbour, not dev's
+        if words & names:
+            return position
+    return 20
+
+
+def _position(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= POSITION_MAX:
+        raise InvalidInput(f"The position is a whole number from 0 to {POSITION_MAX}; lower comes first.")
+    return value
+
+
 def _text(value, field: str, max_length: int) -> str:
     text = (value or "").strip() if isinstance(value, str) else ""
     if not text:
@@ -287,6 +311,7 @@ def environment_create(
     ssh: dict | None = None,
     dns_servers: list[str] | None = None,
     team: str | None = None,
+    position: int | None = None,
     actor,
     source: str,
 ) -> Environment:
@@ -305,6 +330,7 @@ def environment_create(
     for host in ssh_hosts:
         _ssh_host_check(host["host"], base_url, allowed_hosts)
     dns_servers = _dns_servers(dns_servers or [], environment_hosts(base_url, allowed_hosts))
+    position = environment_position_default(name) if position is None else _position(position)
 
     owner = _service_owner(service_name, team, actor)
     with transaction.atomic():
@@ -320,6 +346,7 @@ def environment_create(
                     allowed_hosts=allowed_hosts,
                     variables=variables,
                     dns_servers=dns_servers,
+                    position=position,
                 )
         except IntegrityError:
             raise Conflict(f"{service_name} already has an environment named `{name}`; choose another name.") from None
@@ -401,6 +428,7 @@ def environment_update(
     variables: dict | None = None,
     secrets: dict[str, str] | None = None,
     dns_servers: list[str] | None = None,
+    position: int | None = None,
     actor,
     source: str,
 ) -> Environment:
@@ -415,6 +443,8 @@ def environment_update(
         changes["allowed_hosts"] = _allowed_hosts(allowed_hosts)
     if variables is not None:
         changes["variables"] = _variables(variables)
+    if position is not None:
+        changes["position"] = _position(position)
     new_secrets = {_secret_name(key): _secret_value(key, value) for key, value in (secrets or {}).items()}
 
     with transaction.atomic():

@@ -31,10 +31,12 @@ class Environment(models.Model):
         default=list, blank=True, help_text="DNS servers probes resolve with (`ip` or `ip:port`); empty: the worker's."
     )
     ca_bundle = models.TextField(blank=True, help_text="Extra trusted CA certificates (PEM) for TLS probes.")
+    # Where it stands on a release's way out: lower first (dev 10 → staging 20 → production 30 by default).
+    position = models.PositiveSmallIntegerField(default=20)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["service__name", "name"]
+        ordering = ["service__name", "position", "name"]
         constraints = [models.UniqueConstraint(fields=["service", "name"], name="unique_environment_per_service")]
 
     def __str__(self) -> str:

@@ -76,7 +76,7 @@ def environments_readable(actor) -> QuerySet:
     return (
         Environment.objects.select_related("service")
         .filter(roles.readable_q(actor, "service__team"))
-        .order_by("service__name", "name")
+        .order_by("service__name", "position", "name")
     )
 
 
@@ -1295,7 +1295,7 @@ def service_trends(service) -> ServiceTrends:
     - flaky probes: how often a passing probe failed again (and a failing one passed again);
     - waivers in force: the waived items of each environment's latest deployment.
     """
-    environments = list(Environment.objects.filter(service=service).order_by("name"))
+    environments = list(Environment.objects.filter(service=service).order_by("position", "name"))
     deployments = list(
         Deployment.objects.filter(environment__service=service)
         .select_related("environment", "version__checklist")

@@ -89,6 +89,7 @@ class EnvironmentForm(forms.Form):
     allowed_hosts = forms.CharField(label="Other hosts probes may reach", required=False, widget=forms.Textarea)
     variables = forms.CharField(label="Variables", required=False, widget=forms.Textarea)
     dns_servers = forms.CharField(label="DNS servers", required=False)
+    position = forms.IntegerField(label="Position", required=False, min_value=0, max_value=999)
     ssh_role = forms.CharField(label="SSH host role", required=False, max_length=50)
     ssh_host = forms.CharField(label="SSH host", required=False, max_length=255)
     ssh_port = forms.IntegerField(label="SSH port", required=False, min_value=1, max_value=65535)
@@ -145,6 +146,7 @@ def _initial(environment: Environment) -> dict:
         "allowed_hosts": "\n".join(environment.allowed_hosts or []),
         "variables": "\n".join(f"{name}={value}" for name, value in (environment.variables or {}).items()),
         "dns_servers": " ".join(environment.dns_servers or []),
+        "position": environment.position,
     }
 
 
@@ -168,6 +170,7 @@ def environment_new(request):
             secrets={secret_name: secret_value} if secret_name or secret_value else None,
             ssh=form.ssh(),
             dns_servers=data["dns_servers"],
+            position=data["position"],
             # the form always sends a team; it matters only for a new service
             team=None if Service.objects.filter(name=data["service"].strip()).exists() else data["team"] or None,
             actor=request.user,
@@ -202,6 +205,7 @@ def environment_edit(request, pk: int):
             allowed_hosts=data["allowed_hosts"],
             variables=data["variables"],
             dns_servers=data["dns_servers"],
+            position=data["position"],
             actor=request.user,
             source=Source.WEB,
         )
