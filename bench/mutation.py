@@ -113,7 +113,7 @@ def main() -> None:
             f"{core:<12} {killed:>7} {total:>6} {100 * killed / total:>6.1f}%"
             f"  {s['survived']:>8}  {s['no_tests']:>8}  {s['timeout']:>7}"
         )
-    print("\nSurvivors: cd var/mutation/<core> && python -m mutmut results  (then `python -m mutmut show NAME`)")
+    print("\nSurvivors: cd var/mutation/<core> && ../../../.venv/bin/python -m mutmut results (then `... show NAME`)")
 
 
 if __name__ == "__main__":

@@ -668,3 +668,19 @@ def test_every_kind_names_itself_when_a_field_is_missing_or_wrong():
 def test_roles_may_use_capitals_digits_and_dots():
     spec = validate_probe({"type": "ssh", "run": "true", "hosts": "Web-1.eu_x", "expect": ["[EXIT_STATUS] == 0"]})
     assert spec["hosts"] == ["Web-1.eu_x"]
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"request": "GET nope"}, "The load probe's `request` target `nope` is neither a path starting with `/` nor an "
+         "http(s) URL: write it like `GET /health` or `GET https://api.example.com/health`."),
+        ({"headers": "x"}, "The load probe's `headers` must be a mapping of names to values, like `Authorization: Bearer x`."),
+        ({"json": {}, "body": "x"}, "The load probe has both `json` and `body`: keep only one of them."),
+        ({"verify_tls": "no"}, "The load probe's `verify_tls` must be true or false, not `no`."),
+    ],
+)
+def test_a_load_probe_names_itself_in_its_refusals(fields, message):
+    with pytest.raises(ProbeSpecError) as info:
+        validate_probe({"type": "load", "request": "GET /", **fields, "expect": ["[ERRORS] == 0"]})
+    assert str(info.value) == message
