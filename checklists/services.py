@@ -688,7 +688,8 @@ def item_state_set(
             if state == State.FAILED:
                 item_failed_append(deployment=deployment, item=item, actor=actor, source=source, note=note or "")
             parent_after = refresh_parent(deployment, item, actor=actor, source=source)
-            if not item.optional and before not in DONE and state in DONE:
+            # A proposed waiver still blocks until a second lead approves it: not ready yet.
+            if not item.optional and before not in DONE and state in DONE and not item_state.waiver_proposed:
                 if item.parent_id is not None and item.parent.parent_id is not None:
                     ready_check(deployment=deployment, actor=actor, source=source)  # deeper nesting: ask
                 elif not item_state.others_block and (

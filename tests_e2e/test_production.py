@@ -114,12 +114,21 @@ def test_web_answers_ready_from_the_compose_command(stack):
     assert "gunicorn" in stack.command("web")[0] and stack.command("worker")[:3] == ["celery", "-A", "ctrlready"]
 
 
-def test_a_probe_run_queued_through_the_api_completes(stack, shop):
+def test_a_new_deployments_probes_run_at_once_and_a_run_queued_through_the_api_completes(stack, shop):
     api, deployment_id = shop
-    queued = api.post(f"deployments/{deployment_id}/runs", json={"items": ["health"]})
-    assert queued.status_code == 202 and queued.json() == {"queued": 1}
+    # Nobody asked: a new deployment queues its probes as soon as it is created.
     passed = wait_until(lambda: item(api, deployment_id, "health")["state"] == "passed", 30)
     assert passed, item(api, deployment_id, "health")
+    first = item(api, deployment_id, "health")["probe"]["finished_at"]
+    # Once that run has ended, asking again queues one more (a run in flight is never queued twice).
+    queued = wait_until(lambda: api.post(f"deployments/{deployment_id}/runs", json={"items": ["health"]}).json() == {"queued": 1}, 30)
+    assert queued
+    again = wait_until(
+        lambda: (probe := item(api, deployment_id, "health")["probe"])["finished_at"] not in (None, first)
+        and probe["status"] == "passed",
+        30,
+    )
+    assert again, item(api, deployment_id, "health")
 
 
 def test_beats_schedule_fires_and_its_sweep_ends_an_overdue_run(stack, shop):
