@@ -15,6 +15,15 @@ class AddressRefused(Exception):
     """A target whose address ctrlready will not connect to; the message says why and what to do."""
 
 
+def is_address(host: str) -> bool:
+    """Whether `host` (as a URL carries it: an IPv6 address in brackets) is an IP address, not a name."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def address_refusal(address: str, *, allow_private: bool) -> str | None:
     """The sentence refusing `address`, or None when it may be connected to.
 

@@ -6,7 +6,6 @@ Every attempt is kept (`Attempt`); the n-th retry waits about BACKOFF × 3^(n−
 """
 
 import base64
-import ipaddress
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from checklists.models import Deployment, Environment, ItemState, Service
 from checklists.selectors import deployment_summaries
 from core import crypto, roles
 from core.actors import actor_user
-from core.addresses import AddressRefused, address_refusal
+from core.addresses import AddressRefused, address_refusal, is_address
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.models import Event, Team
 from core.text import excerpt
@@ -138,19 +137,12 @@ def _valid_target(channel: str, target: str) -> str:
         parts.port
     except ValueError:
         raise InvalidInput("The target's port is not a number between 0 and 65535.") from None
-    if _is_address(parts.hostname):
+    if is_address(parts.hostname):
         refusal = address_refusal(parts.hostname, allow_private=settings.CTRLREADY_WEBHOOK_ALLOW_PRIVATE)
         if refusal:
             raise InvalidInput(refusal)
     return target
 
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _valid_events(events) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
-import ipaddress
 import json
 import re
 import socket
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 from checklists.conditions import Condition, ConditionResult, jsonable
 from checklists.hosts import environment_hosts
 from checklists.hosts import host_normal as _normal_host
+from core.addresses import is_address
 from probes.runners.redaction import REDACTED, Redactor
 
 __all__ = [
@@ -231,7 +231,7 @@ async def resolve_host(
         return result
     try:
         async with asyncio.timeout(timeout):
-            if resolver is not None and not _is_address(host):
+            if resolver is not None and not is_address(host):
                 addresses = await _ask(resolver, host, timeout)
             else:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -247,13 +247,6 @@ async def resolve_host(
         cache[key] = addresses
     return addresses
 
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 async def _ask(resolver, host: str, timeout: float) -> list[str]:
