@@ -1,16 +1,14 @@
 """The real path: an API change → the outbox → Redis → a Celery worker process → a receiver on loopback."""
 
-import shutil
 import uuid
 
 import pytest
 from django.db import connection
-from kombu import pools
 
 from notify.models import Attempt, Delivery
 from notify.services import deliveries_sweep, subscription_create
 from notify.tests.receivers import WebhookReceiver, webhook_receiver
-from probes.tests.test_redis_outage import PrivateRedis
+from probes.tests.test_redis_outage import redis_broker  # noqa: F401 (a fixture: a redis-server of the test's own)
 from probes.tests.worker import Worker, require_worker_services, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -59,44 +57,16 @@ def test_a_failed_item_reaches_a_webhook_through_a_real_worker_after_two_500s(ap
     assert created.secret.removeprefix("whsec_") not in worker.log.read_text()
 
 
-@pytest.fixture
-def private_redis():
-    """A redis-server of this test's own, used by this process's publishing and by the worker."""
-    from ctrlready.celery import app
-
-    if not shutil.which("redis-server"):
-        pytest.skip("needs redis-server (apt-get install redis-server)")
-    redis = PrivateRedis()
-    redis.start()
-
-    def use(url):
-        # kombu keeps one connection pool and one producer pool per broker URL, process-wide: close and
-        # forget them all, or later tests publish into a pool closed here (or to this test's stopped server).
-        pools.reset()
-        app._pool = None
-        app.amqp._producer_pool = None
-        app.conf.broker_url = url
-
-    original = app.conf.broker_url
-    use(f"redis://127.0.0.1:{redis.port}/0")
-    try:
-        yield redis
-    finally:
-        use(original)
-        if redis.process.poll() is None:
-            redis.stop()
-
-
 def test_with_redis_stopped_while_events_happen_every_notification_arrives_once_it_is_back(
-    api, people, ready_deployment, queue, fernet_key, settings, private_redis
+    api, people, ready_deployment, queue, fernet_key, settings, redis_broker  # noqa: F811 (the fixture above)
 ):
     settings.CTRLREADY_WEBHOOK_ALLOW_PRIVATE = True
     deployment = ready_deployment
     with webhook_receiver(WebhookReceiver()) as receiver:
         receiver.secret = subscription_create(channel="webhook", target=receiver.url, actor=people["admin"]).secret
-        worker = notify_worker(queue, fernet_key, REDIS_URL=f"redis://127.0.0.1:{private_redis.port}/0").start()
+        worker = notify_worker(queue, fernet_key, REDIS_URL=f"redis://127.0.0.1:{redis_broker.port}/0").start()
         try:
-            private_redis.stop()
+            redis_broker.stop()
             base = f"deployments/{deployment.pk}"
             assert api.post("engineer", f"{base}/items/rollback", {"state": "failed"}).status_code == 200
             assert api.post("engineer", f"{base}/items/rollback", {"state": "passed"}).status_code == 200
@@ -107,7 +77,7 @@ def test_with_redis_stopped_while_events_happen_every_notification_arrives_once_
             assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
             assert receiver.received == []
 
-            private_redis.start()  # the same port: the worker and the pools reconnect
+            redis_broker.start()  # the same port: the worker and the pools reconnect
             assert deliveries_sweep(grace_seconds=0) == len(pending)  # what beat's sweep does
             assert wait_until(lambda: Delivery.objects.filter(status="delivered").count() == len(pending), timeout=60), (
                 worker.log.read_text()[-3000:]
