@@ -93,3 +93,18 @@ def test_redis_down_ticks_and_signoffs_work_runs_answer_503_and_recover(api, dep
     digest = api.get("lead", f"deployments/{deployment.pk}").json()["digest"]
     signed = api.post("lead", f"deployments/{deployment.pk}/signoffs", {"role": "lead", "digest": digest, "comment": "ok"})
     assert signed.status_code == 201, signed.json()
+
+
+def test_redis_down_a_new_deployment_is_still_created_and_its_probes_wait_for_the_recheck(
+    api, deployment, redis_broker, settings, caplog, django_capture_on_commit_callbacks
+):
+    settings.CTRLREADY_RUN_ON_CREATE = True
+    redis_broker.stop()
+    body = {"environment": deployment.environment_id, "checklist": deployment.version.checklist.slug, "release": "v2"}
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api.post("engineer", "deployments", body)
+    assert created.status_code == 201, created.json()
+    assert time.monotonic() - started < 10  # one attempt to publish, not the broker's retries
+    assert not ProbeRun.objects.filter(deployment_id=created.json()["id"]).exists()
+    assert "probes run at the next re-check" in caplog.text
