@@ -21,6 +21,7 @@ from checklists.parsing import MAX_BYTES, ChecklistError, ParsedChecklist, parse
 from checklists.selectors import blocking_q, deployment_snapshot, freshness_cutoff
 from core import roles
 from core.actors import SYSTEM, actor_name, actor_user
+from core.db import share_locks
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooLarge
 from core.events import event_append, event_fields, events_append
 from core.live import live_touch
@@ -549,19 +550,29 @@ def evidence_carry(*, deployment: Deployment, origin: Deployment | None, actor, 
     return len(carried)
 
 
-def _lock_open_deployment(deployment_id: int, *, actor, action: str) -> Deployment:
+def _lock_open_deployment(deployment_id: int, *, actor, action: str, shared: bool = False) -> Deployment:
     """The deployment, locked, once `actor` may do `action` on it (404 if they may not even see it), and open.
 
     Only the deployment's row is locked, and the same query reads what the callers ask next: its status,
     its version (without its Markdown) and checklist, its environment and that environment's service
-    (whose team the role check names)."""
+    (whose team the role check names).
+
+    `shared`: a change to one item takes the row `FOR SHARE`, so changes to different items of one
+    deployment run side by side (each item's own row lock orders changes to the same item), while a
+    sign-off, a reopen, a probe result or a bulk change, which take it `FOR UPDATE`, wait for them and
+    make them wait in turn.
+    """
+    query = (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("environment__service", "version__checklist")
+        .defer("version__source")
+    )
     try:  # `get`, not `first`, which would order by the model's ordering (newest first) to find one row
-        deployment = (
-            Deployment.objects.select_for_update(of=("self",))
-            .select_related("environment__service", "version__checklist")
-            .defer("version__source")
-            .get(pk=deployment_id)
-        )
+        if shared:
+            with share_locks():
+                deployment = query.get(pk=deployment_id)
+        else:
+            deployment = query.get(pk=deployment_id)
     except Deployment.DoesNotExist:
         raise NotFound("This deployment does not exist.") from None
     roles.require(actor, action, team=deployment.owner_team_id)
@@ -618,8 +629,9 @@ def item_state_set(
 
     Returns the item's state with its item, the item's parent and the locked deployment loaded, so the
     answer needs no query for them. A tick of an item without a parent costs four queries: the
-    deployment's lock, the state with its item, its update and its event (and the person's roles, once
-    a request); one more when it clears a blocker (does anything still block sign-off?).
+    deployment's lock (shared: ticks of different items run side by side), the state with its item
+    (and whether anything else blocks sign-off), its update and its event (and the person's roles, once
+    a request); when it clears a blocker while others still block, one more after commit (`ready_recheck`).
 
     `seen` is the state the author saw: if the item has moved since, `ItemMoved` (409) and nothing changes.
     """
@@ -634,7 +646,7 @@ def item_state_set(
         evidence_url = _valid_evidence_url(evidence_url)
     roles.grants(actor)  # the person's roles, read before the lock is taken: one round trip fewer while it is held
     with transaction.atomic():
-        deployment = _lock_open_deployment(deployment_id, actor=actor, action="tick")
+        deployment = _lock_open_deployment(deployment_id, actor=actor, action="tick", shared=True)
         team = deployment.owner_team_id
         states = ItemState.objects.select_for_update(of=("self",)).select_related("item__parent")
         if state in DONE:
@@ -677,7 +689,7 @@ def item_state_set(
             _stamp(item_state, actor)
             item_state.save()
             kind = Event.Kind.WAIVE if state == State.WAIVED else Event.Kind.STATE
-            event_append(
+            event = event_append(
                 kind=kind, source=source, actor=actor, deployment=deployment, item=item,
                 before=before, after=state, note=note or "",
                 data={
@@ -691,11 +703,18 @@ def item_state_set(
             # A proposed waiver still blocks until a second lead approves it: not ready yet.
             if not item.optional and before not in DONE and state in DONE and not item_state.waiver_proposed:
                 if item.parent_id is not None and item.parent.parent_id is not None:
-                    ready_check(deployment=deployment, actor=actor, source=source)  # deeper nesting: ask
-                elif not item_state.others_block and (
-                    item.parent_id is None or item.parent.optional or parent_after in DONE
-                ):
-                    ready_append(deployment=deployment, actor=actor, source=source)
+                    ready = ready_check(deployment=deployment, actor=actor, source=source)  # deeper nesting: ask
+                else:
+                    ready = not item_state.others_block and (
+                        item.parent_id is None or item.parent.optional or parent_after in DONE
+                    )
+                    if ready:
+                        ready_append(deployment=deployment, actor=actor, source=source)
+                if not ready:  # unless another change, not yet committed, cleared what still blocked here
+                    transaction.on_commit(
+                        lambda: ready_recheck(deployment_id=deployment.pk, after=event.pk, actor=actor, source=source),
+                        robust=True,
+                    )
         else:
             # A note or evidence link: who set the state, and the waiver, stay as they were.
             changed = False
@@ -969,6 +988,32 @@ def ready_check(*, deployment: Deployment, actor, source: str) -> bool:
     if ItemState.objects.filter(deployment=deployment).filter(blocking_q(timezone.now())).exists():
         return False
     ready_append(deployment=deployment, actor=actor, source=source)
+    return True
+
+
+def ready_recheck(*, deployment_id: int, after: int, actor, source: str) -> bool:
+    """After a change that cleared a blocker has committed while others still blocked as it saw them.
+
+    Changes to different items run side by side (see `_lock_open_deployment`), so two that clear the
+    last two blockers at the same moment each see the other's item still blocking, and neither appends
+    `ready_for_signoff`. Asked again once committed, the last of them to commit sees nothing blocking.
+    Then the deployment is locked (every change in flight has finished) and asked once more, and the
+    event is appended unless one already was after this change's event `after` (by the other change,
+    or by its own re-check): one event for the moment, however the changes interleaved.
+
+    Costs one query when something still blocks, which is nearly always.
+    """
+    if ItemState.objects.filter(deployment_id=deployment_id).filter(blocking_q(timezone.now())).exists():
+        return False
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update(of=("self",)).get(pk=deployment_id)
+        if (
+            deployment.status != Deployment.Status.OPEN
+            or ItemState.objects.filter(deployment=deployment).filter(blocking_q(timezone.now())).exists()
+            or Event.objects.filter(deployment_ref=deployment.pk, kind=Event.Kind.READY_FOR_SIGNOFF, pk__gt=after).exists()
+        ):
+            return False
+        ready_append(deployment=deployment, actor=actor, source=source)
     return True
 
 

@@ -1,8 +1,9 @@
-"""Riding out a database restart: a write that fails because the connection broke is tried again."""
+"""Database helpers Django does not have: riding out a restart, and row locks taken in share mode."""
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
@@ -27,3 +28,22 @@ def db_retry(write: Callable[[], T], *, seconds: float = 30.0, wait: float = 0.5
             log.warning("the database is unreachable; trying again", exc_info=True)
             connection.close()
             time.sleep(wait)
+
+
+@contextmanager
+def share_locks() -> Iterator[None]:
+    """Within this block, `select_for_update()` takes its row locks `FOR SHARE` instead of `FOR UPDATE`.
+
+    Django has no share mode. A share lock lets many transactions hold a row at once while keeping out
+    any that wants it `FOR UPDATE` (or to change it), and waits for such a holder to finish. Only the
+    lock clause at the end of each statement changes; on a database without row locks nothing does.
+    """
+
+    def share(execute, sql, params, many, context):
+        at = sql.rfind(" FOR UPDATE")
+        if at >= 0:
+            sql = sql[:at] + " FOR SHARE" + sql[at + len(" FOR UPDATE") :]
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(share):
+        yield
