@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/notify.py
+	$(BIN)/python bench/events.py
 
 # Each pure core mutated by mutmut and run against its own test file(s); prints killed / total per core.
 mutation: $(STAMP)

@@ -305,6 +305,7 @@ class ReopenIn(Schema):
 
 
 class EventOut(Schema):
+    id: int
     at: datetime
     actor: str
     kind: str
@@ -317,6 +318,14 @@ class EventOut(Schema):
 
 class EventListOut(Schema):
     events: list[EventOut]
+    next: int | None = Field(
+        description="With `limit`: give it as `after` to read on; null once there are no more events."
+    )
+
+
+class EventsQuery(Schema):
+    after: int | None = Field(None, ge=1, description="Start just after this event (the previous answer's `next`).")
+    limit: int | None = Field(None, ge=1, le=1000, description="At most this many events (all of them if left out).")
 
 
 class GoOut(Schema):
@@ -638,16 +647,19 @@ def deployment_reopen(request, deployment_id: int, payload: ReopenIn):
     return _deployment_out(_deployment(request, deployment_id))
 
 
-@router.get("deployments/{int:deployment_id}/events", response={200: EventListOut, **_errors(401, 403, 404)})
-def deployment_events(request, deployment_id: int):
-    """The deployment's history, oldest first."""
+@router.get("deployments/{int:deployment_id}/events", response={200: EventListOut, **_errors(400, 401, 403, 404)})
+def deployment_events(request, deployment_id: int, page: Query[EventsQuery]):
+    """The deployment's history, oldest first: all of it, or `limit` events at a time, each batch read on
+    from the previous one's `next` (`after`)."""
     deployment = Deployment.objects.select_related("environment__service").filter(pk=deployment_id).first()
     # A deleted deployment's history outlives it; whose it was is no longer known, so only site-wide readers see it.
     roles.require(request.auth, "read", team=deployment.owner_team_id if deployment else None)
-    events = selectors.deployment_events(deployment_id)
+    events, cursor = selectors.deployment_events(deployment_id, after=page.after, limit=page.limit)
     return {
+        "next": cursor,
         "events": [
             {
+                "id": event.pk,
                 "at": event.at,
                 "actor": event.actor_name,
                 "kind": event.kind,

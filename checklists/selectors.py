@@ -29,7 +29,7 @@ from django.utils import timezone
 from checklists.models import Deployment, Environment, Item, ItemState, Section, Service, SignOff
 from checklists.parsing import duration_text
 from core import roles
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.models import Event, Membership, Team
 from core.text import excerpt
 
@@ -860,13 +860,34 @@ def deployment_events_since(deployment_id: int, moment: datetime, *, limit: int 
     return list(Event.objects.filter(deployment_ref=deployment_id, at__gt=moment).order_by("at", "id")[:limit])
 
 
-def deployment_events(deployment_id: int) -> list[Event]:
-    """Every event of a deployment, oldest first (an event outlives what it describes, so a deleted
-    deployment's events are still read); NotFound when there is neither."""
-    events = list(Event.objects.filter(deployment_ref=deployment_id).order_by("at", "id"))
-    if not events and not Deployment.objects.filter(pk=deployment_id).exists():
+def deployment_events(
+    deployment_id: int, *, after: int | None = None, limit: int | None = None
+) -> tuple[list[Event], int | None]:
+    """A deployment's events, oldest first, and the cursor that reads on (None once there are no more).
+
+    `after` (an event id, the cursor a previous call gave) starts just after that event; `limit` caps how
+    many are read (every one without it). Read by keyset on the event's time and id, so the last batch
+    of a long history costs what the first does. An event outlives what it describes, so a deleted
+    deployment's events are still read; NotFound when there is neither; InvalidInput for a cursor that
+    is not one of this deployment's events.
+    """
+    events = Event.objects.filter(deployment_ref=deployment_id).order_by("at", "id")
+    if after is not None:
+        cursor = Event.objects.filter(deployment_ref=deployment_id, pk=after).values_list("at", "pk").first()
+        if cursor is None:
+            raise InvalidInput(
+                f"Event {after} is not in this deployment's history; give `after` the `next` of the previous answer."
+            )
+        at, pk = cursor
+        events = events.filter(Q(at__gt=at) | Q(at=at, pk__gt=pk))
+    if limit is None:
+        rows, more = list(events), False
+    else:
+        rows = list(events[: limit + 1])
+        rows, more = rows[:limit], len(rows) > limit
+    if not rows and after is None and not Deployment.objects.filter(pk=deployment_id).exists():
         raise NotFound(f"There is no deployment {deployment_id}.")
-    return events
+    return rows, (rows[-1].pk if more else None)
 
 
 @dataclass

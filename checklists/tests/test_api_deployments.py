@@ -350,3 +350,34 @@ def test_stale_probe_result_blocks(api, deployment):
     health = items_by_key(body)["health"]
     assert (health["stale"], health["blocking"]) == (True, True)
     assert "health" in api.get("viewer", f"deployments/{deployment.pk}/gate").json()["blocking"]
+
+
+def test_the_history_is_read_in_batches_that_follow_each_other_without_a_gap(api, deployment, environment, small_checklist):
+    base = f"deployments/{deployment.pk}"
+    for key in ("rollback", "alerts-down", "alerts-errors"):
+        assert api.post("engineer", f"{base}/items/{key}", {"state": "passed"}).status_code == 200
+    whole = api.get("viewer", f"{base}/events").json()
+    assert whole["next"] is None and len(whole["events"]) == 5  # created, three ticks, the parent following them
+
+    batches, after = [], None
+    while True:
+        query = f"?limit=2&after={after}" if after else "?limit=2"
+        answer = api.get("viewer", f"{base}/events{query}")
+        assert answer.status_code == 200, answer.json()
+        batches.append([event["id"] for event in answer.json()["events"]])
+        after = answer.json()["next"]
+        if after is None:
+            break
+    assert batches == [[e["id"] for e in whole["events"][i : i + 2]] for i in (0, 2, 4)]
+    assert api.get("viewer", f"{base}/events?limit=5").json()["next"] is None  # exactly all: nothing to read on
+
+    other = api.post("engineer", "deployments", {"environment": environment.pk, "checklist": "small-checklist", "release": "v9"})
+    elsewhere = api.get("viewer", f"deployments/{other.json()['id']}/events").json()["events"][0]["id"]
+    for query, said in (
+        (f"?after={elsewhere}", "is not in this deployment's history; give `after` the `next` of the previous answer"),
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+    ):
+        refused = api.get("viewer", f"{base}/events{query}")
+        assert refused.status_code == 400, (query, refused.json())
+        assert said in refused.json()["error"]
