@@ -471,27 +471,35 @@ def digest_of(deployment: Deployment, rows: list[ItemRow]) -> str:
     return digest.hexdigest()
 
 
+def done_of(counts: dict) -> int:
+    """How many items are done: passed, n/a, or waived by a waiver still in force (not `lapsed`)."""
+    return counts["passed"] + counts["waived"] - counts["lapsed"] + counts["na"]
+
+
 class _Progress:
-    """Counts per state, of items that block and of stale ones, and `done` (passed, waived or n/a)."""
+    """Counts per state, of items that block, of stale ones and of lapsed waivers, and `done`."""
 
     def __init__(self):
-        self.counts = {"total": 0, "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0, "stale": 0}
+        self.counts = {
+            "total": 0, "passed": 0, "failed": 0, "pending": 0, "waived": 0, "na": 0, "blocking": 0, "stale": 0, "lapsed": 0,
+        }
 
-    def add(self, state: str, blocking: bool, stale: bool) -> None:
+    def add(self, state: str, blocking: bool, stale: bool, lapsed: bool) -> None:
         counts = self.counts
         counts["total"] += 1
         counts[state] += 1
         counts["blocking"] += blocking
         counts["stale"] += stale
+        counts["lapsed"] += lapsed
 
     def result(self) -> dict:
-        return {**self.counts, "done": self.counts["passed"] + self.counts["waived"] + self.counts["na"]}
+        return {**self.counts, "done": done_of(self.counts)}
 
 
 def progress_of(rows: list[ItemRow]) -> dict:
     progress = _Progress()
     for row in rows:
-        progress.add(row.state.state, row.blocking, row.stale)
+        progress.add(row.state.state, row.blocking, row.stale, row.lapsed)
     return progress.result()
 
 
@@ -638,15 +646,17 @@ def deployment_overview(
         for section in version_outline(deployment.version_id)
     ]
     by_pk = {section.pk: section for section in sections}
-    progress = dict.fromkeys(("total", "blocking", "stale", "in_flight", "human", "optional", "mine", *State.values), 0)
+    progress = dict.fromkeys(
+        ("total", "blocking", "stale", "lapsed", "in_flight", "human", "optional", "mine", *State.values), 0
+    )
     states = ItemState.objects.filter(deployment=deployment)
     for row in _counts(states, "item__section_id", moment, filters=True, assignee_id=assignee_id):
         section = by_pk[row["item__section_id"]]
         section.total, section.failed, section.blocking = row["total"], row["failed"], row["blocking"]
-        section.done = row["passed"] + row["waived"] + row["na"]
+        section.done = done_of(row)
         for key in progress:
             progress[key] += row.get(key, 0)
-    progress["done"] = progress["passed"] + progress["waived"] + progress["na"]
+    progress["done"] = done_of(progress)
     # A section comes after its parent in document order: add each one's counts to its parent, last first.
     for section in reversed(sections):
         parent = by_pk.get(section.parent_id)
@@ -689,6 +699,7 @@ def _counts(states, by: str, moment: datetime | Expression, *, filters: bool = F
             total=Count("id"),
             blocking=Count("id", filter=blocking_q(moment)),
             stale=Count("id", filter=stale_q(moment)),
+            lapsed=Count("id", filter=lapsed_q(moment)),
             in_flight=Count("id", filter=~Q(run_state="")),
             **{state: Count("id", filter=Q(state=state)) for state in State.values},
         )
@@ -740,14 +751,14 @@ def deployment_summaries(deployment_ids, *, now: datetime | None = None) -> dict
         return summaries
     moment = judged_at(now or timezone.now())  # a signed-off deployment as it was signed
     for row in _counts(ItemState.objects.filter(deployment_id__in=ids), "deployment_id", moment):
-        summary = {key: row[key] for key in ("total", "blocking", "stale", "in_flight", *State.values)}
-        summary["done"] = summary["passed"] + summary["waived"] + summary["na"]
+        summary = {key: row[key] for key in ("total", "blocking", "stale", "lapsed", "in_flight", *State.values)}
+        summary["done"] = done_of(summary)
         summaries[row["deployment_id"]] = summary
     return summaries
 
 
 EMPTY_PROGRESS = {
-    "total": 0, "blocking": 0, "stale": 0, "in_flight": 0, **dict.fromkeys(State.values, 0), "done": 0
+    "total": 0, "blocking": 0, "stale": 0, "lapsed": 0, "in_flight": 0, **dict.fromkeys(State.values, 0), "done": 0
 }
 
 

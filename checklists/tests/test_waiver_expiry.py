@@ -69,9 +69,13 @@ def test_past_its_expiry_the_item_blocks_again_with_no_schedule_run(deployment, 
     snapshot = deployment_snapshot(deployment)
     assert [row.item.key for row in snapshot.blocking] == ["rollback"]
     assert snapshot.blocking[0].lapsed
-    # Every reader agrees: the overview, the dashboard's counts, the digest.
-    assert deployment_overview(deployment).progress["blocking"] == 1
-    assert deployment_summaries([deployment.pk])[deployment.pk]["blocking"] == 1
+    # Every reader agrees: the overview, the dashboard's counts, the digest; and a lapsed waiver is not done.
+    overview = deployment_overview(deployment)
+    summary = deployment_summaries([deployment.pk])[deployment.pk]
+    for progress in (snapshot.progress, overview.progress, summary):
+        assert (progress["blocking"], progress["waived"], progress["lapsed"]) == (1, 1, 1)
+        assert (progress["done"], progress["total"]) == (4, 6)  # not the lapsed waiver, nor the optional item left pending
+    assert [(section.done, section.total) for section in overview.sections if section.title == "Ops"] == [(4, 5)]
     assert deployment_digest(deployment) == snapshot.digest
     with pytest.raises(Conflict, match="1 item\\(s\\) still block sign-off"):
         sign(deployment, people)
