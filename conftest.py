@@ -55,7 +55,7 @@ def environment(db):
 @pytest.fixture
 def small_checklist(db):
     """A short checklist with a manual item, an optional one, a parent with children and an automated one."""
-    from checklists.services import checklist_import
+    from checklists.imports import checklist_import
 
     text = """# Small checklist
 
@@ -82,7 +82,7 @@ def small_checklist(db):
 
 @pytest.fixture
 def deployment(people, environment, small_checklist):
-    from checklists.services import deployment_create
+    from checklists.deployments import deployment_create
 
     return deployment_create(
         environment=environment,
@@ -149,7 +149,8 @@ def _repeat_checklist(text: str, copies: int) -> str:
 @pytest.fixture
 def seed_deployment(people, environment, seed_text):
     """An open deployment of the 229-item seed checklist."""
-    from checklists.services import checklist_import, deployment_create
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
 
     version = checklist_import(markdown=seed_text, name="Production readiness", actor=SYSTEM, source="cli").version
     return deployment_create(
@@ -161,7 +162,8 @@ def seed_deployment(people, environment, seed_text):
 @pytest.fixture
 def big_deployment(people, environment, seed_text):
     """An open deployment of a 2,290-item checklist: the seed ten times over."""
-    from checklists.services import checklist_import, deployment_create
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
 
     version = checklist_import(
         markdown=_repeat_checklist(seed_text, 10), name="Big readiness", actor=SYSTEM, source="cli"
@@ -210,7 +212,7 @@ def probe_result(people, broker_up):
 @pytest.fixture
 def ready_deployment(deployment, people, probe_result):
     """The small checklist's deployment with nothing blocking: manual items ticked, the probe passed."""
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     for key in ("rollback", "alerts-down", "alerts-errors"):
         item_state_set(deployment_id=deployment.pk, key=key, state="passed", actor=people["engineer"], source="api")

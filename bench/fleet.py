@@ -69,9 +69,10 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from checklists.models import Environment, Service
     from checklists.selectors import deployment_events_page
-    from checklists.services import checklist_import, deployment_create
     from checklists.tests.test_events_page import add_events
     from conftest import make_user
     from core.actors import SYSTEM

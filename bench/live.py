@@ -79,8 +79,9 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
     from ticks import free_port
 
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from checklists.models import Environment, Service
-    from checklists.services import checklist_import, deployment_create
     from conftest import make_user
     from core.actors import SYSTEM
     from core.live import live_version

@@ -105,8 +105,10 @@ def main() -> None:
     from django.db import connection, transaction
     from django.test import Client
 
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
+    from checklists.items import item_state_set
     from checklists.models import Environment, Service
-    from checklists.services import checklist_import, deployment_create, item_state_set
     from conftest import make_user
     from core.actors import SYSTEM
     from core.tokens import api_token_create

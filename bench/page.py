@@ -26,8 +26,9 @@ def main() -> None:
     from django.test import Client
     from django.utils import timezone
 
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from checklists.models import Environment, ItemState, Service
-    from checklists.services import checklist_import, deployment_create
     from conftest import _repeat_checklist, make_user
     from demo.loader import BUNDLED_CHECKLIST
     from probes.models import ProbeRun

@@ -58,8 +58,9 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from checklists.models import Environment, Service
-    from checklists.services import checklist_import, deployment_create
     from conftest import make_user
     from core.actors import SYSTEM
     from core.tokens import api_token_create
@@ -154,8 +155,9 @@ def mixed_rounds(client, engineer, base_url: str, bare: list[float]) -> tuple[fl
 
     from django.db.models import Max, Min
 
+    from checklists.deployments import deployment_create
     from checklists.environments import environment_create
-    from checklists.services import checklist_import, deployment_create
+    from checklists.imports import checklist_import
     from core.actors import SYSTEM
     from probes.models import ProbeRun
     from probes.tests import servers

@@ -190,8 +190,9 @@ def main() -> None:
     from django.db import connection
     from django.db.models import Count
 
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from checklists.models import Environment, Item, Service
-    from checklists.services import checklist_import, deployment_create
     from core.actors import SYSTEM
     from core.models import Event
     from core.tokens import api_token_create

@@ -47,7 +47,7 @@ def build(services: int) -> None:
     django_on_bench_database(NAME)
     from django.db import connection
 
-    from checklists.services import checklist_import
+    from checklists.imports import checklist_import
     from conftest import make_user
     from core.actors import SYSTEM
     from demo.loader import BUNDLED_CHECKLIST

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from django.db import transaction
 from ninja import Field, Query, Router, Schema, Status
 
-from checklists import assignments, comments, selectors, services
+from checklists import assignments, comments, deployments, imports, items, selectors, signoffs
 from checklists.models import ChecklistVersion, Deployment, Environment, ItemState
 from checklists.reports import FORMATS
 from checklists.views.reports import report_response
@@ -445,14 +445,14 @@ def _deployment(request, deployment_id: int) -> Deployment:
 @router.post("checklists/import", response={200: ImportOut, 201: ImportOut, **_errors(400, 401, 403, 409, 413)})
 def checklist_import(request, payload: ImportIn):
     """Import a Markdown checklist: 201 with the new version, or 200 with an identical existing one."""
-    result = services.checklist_import(markdown=payload.markdown, name=payload.name, actor=request.auth, source=API)
+    result = imports.checklist_import(markdown=payload.markdown, name=payload.name, actor=request.auth, source=API)
     return Status(201 if result.created else 200, result.as_dict())
 
 
 @router.post("checklists/preview", response={200: PreviewOut, **_errors(400, 401, 403, 409, 413)})
 def checklist_import_preview(request, payload: ImportIn):
     """What importing this file would do — the checklist it goes to, its counts — with nothing stored."""
-    preview = services.checklist_import_preview(markdown=payload.markdown, name=payload.name, actor=request.auth)
+    preview = imports.checklist_import_preview(markdown=payload.markdown, name=payload.name, actor=request.auth)
     return preview.as_dict()
 
 
@@ -512,7 +512,7 @@ def deployment_create(request, payload: DeploymentIn):
     environment = Environment.objects.select_related("service").filter(pk=payload.environment).first()
     if environment is None or not roles.can(request.auth, "read", team=environment.owner_team_id):
         raise NotFound(f"There is no environment {payload.environment}; list them with GET /api/v1/environments.")
-    deployment = services.deployment_create(
+    deployment = deployments.deployment_create(
         environment=environment,
         checklist_slug=payload.checklist,
         version_number=payload.version,
@@ -546,11 +546,11 @@ def items_bulk_set(request, deployment_id: int, payload: ItemsBulkIn):
     """Set many items to one state with one note, in one transaction, one event per item changed; if any item
     is refused, nothing changes and `refused` names each one and why."""
     try:
-        changed = services.items_bulk_set(
+        changed = items.items_bulk_set(
             deployment_id=deployment_id, keys=payload.keys, state=payload.state, note=payload.note,
             seen=payload.seen, actor=request.auth, source=API,
         )
-    except services.ItemsRefused:
+    except items.ItemsRefused:
         raise
     except DomainError as error:  # the whole request refused (locked, a role, nothing chosen): no item to name
         return Status(error.status, {"error": error.message, "refused": []})
@@ -579,7 +579,7 @@ def comment_add(request, deployment_id: int, key: str, payload: CommentIn):
 )
 def waiver_approve(request, deployment_id: int, key: str):
     """Approve a proposed waiver (CTRLREADY_WAIVER_APPROVAL): a lead other than the one who proposed it."""
-    item_state = services.waiver_approve(deployment_id=deployment_id, key=key, actor=request.auth, source=API)
+    item_state = items.waiver_approve(deployment_id=deployment_id, key=key, actor=request.auth, source=API)
     return _state_item_out(item_state)
 
 
@@ -601,7 +601,7 @@ def item_state_set(request, deployment_id: int, key: str, payload: ItemStateIn):
         # One transaction for both changes; a lone change is already one (and a savepoint would cost a tick two queries).
         with transaction.atomic() if changes_state and assigns else nullcontext():
             if changes_state:
-                item_state = services.item_state_set(
+                item_state = items.item_state_set(
                     deployment_id=deployment_id,
                     key=key,
                     state=payload.state,
@@ -617,7 +617,7 @@ def item_state_set(request, deployment_id: int, key: str, payload: ItemStateIn):
                 item_state = assignments.item_assign(
                     deployment_id=deployment_id, key=key, assignee=payload.assignee, actor=request.auth, source=API
                 )
-    except services.ItemMoved as moved:
+    except items.ItemMoved as moved:
         return Status(409, {"error": moved.message, "current": _state_item_out(moved.item_state)})
     return _state_item_out(item_state)
 
@@ -628,7 +628,7 @@ def item_state_set(request, deployment_id: int, key: str, payload: ItemStateIn):
 )
 def signoff_record(request, deployment_id: int, payload: SignOffIn):
     """Sign off for a role; refused (409) while anything blocks or when `digest` is no longer current."""
-    signoff = services.signoff_record(
+    signoff = signoffs.signoff_record(
         deployment_id=deployment_id,
         role=payload.role,
         digest=payload.digest,
@@ -643,7 +643,7 @@ def signoff_record(request, deployment_id: int, payload: SignOffIn):
 @router.post("deployments/{int:deployment_id}/reopen", response={200: DeploymentOut, **_errors(400, 401, 403, 404, 409)})
 def deployment_reopen(request, deployment_id: int, payload: ReopenIn):
     """Reopen a signed-off deployment: its sign-offs are voided, and the reason recorded."""
-    services.deployment_reopen(deployment_id=deployment_id, reason=payload.reason, actor=request.auth, source=API)
+    signoffs.deployment_reopen(deployment_id=deployment_id, reason=payload.reason, actor=request.auth, source=API)
     return _deployment_out(_deployment(request, deployment_id))
 
 

@@ -13,8 +13,8 @@ Each change appends one `assigned` event; `data.user` names the new assignee (No
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from checklists.items import _lock_open_deployment
 from checklists.models import ItemState
-from checklists.services import _lock_open_deployment
 from core import roles
 from core.actors import actor_name
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound

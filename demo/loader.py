@@ -11,9 +11,10 @@ from pathlib import Path
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
+from checklists.deployments import deployment_create
 from checklists.environments import environment_create
+from checklists.imports import checklist_import
 from checklists.models import Deployment, Environment, Service
-from checklists.services import checklist_import, deployment_create
 from core.actors import SYSTEM
 from core.models import Source, Team
 from core.teams import membership_set, team_create

@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from checklists.environments import environment_secrets, ssh_host_credentials
 from checklists.models import Deployment, Environment, Item, ItemState
-from checklists.services import RunResult, item_results_apply, item_runs_mark, rows_save
+from checklists.probe_results import RunResult, item_results_apply, item_runs_mark
 from checklists.spec import PUSHED_TYPES, REMOTE_TYPES
 from core import roles
 from core.actors import SYSTEM, actor_user
-from core.db import db_retry
+from core.db import db_retry, rows_save
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from core.events import event_append
 from core.models import Event, Source

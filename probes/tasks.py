@@ -5,8 +5,8 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from checklists import services as item_services
-from checklists.services import FIRST_RUNS_TASK
+from checklists.deployments import FIRST_RUNS_TASK
+from checklists.facts import stale_results_note
 from probes import services
 
 log = logging.getLogger(__name__)
@@ -45,4 +45,4 @@ def prune_runs() -> int:
 
 @shared_task(name="probes.note_stale_results", ignore_result=True)
 def note_stale_results() -> int:
-    return item_services.stale_results_note()
+    return stale_results_note()

@@ -40,7 +40,7 @@ def violations(page) -> list[str]:
 def test_dashboard_deployment_history_and_environment_pages_have_no_serious_violations(
     browser, live_server, people, deployment, width
 ):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     with DB_LOCK:
         finish_runs(deployment, {"health": ("failed", 31)})

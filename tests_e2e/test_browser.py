@@ -124,7 +124,7 @@ def finish_runs(deployment, outcomes: dict[str, tuple[str, int]], *, passed_long
 
 
 def test_tick_updates_row_progress_and_panel_in_place_then_sign_off_and_reopen(open_page, people, deployment):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     for key in ("alerts-down", "alerts-errors"):
         item_state_set(deployment_id=deployment.pk, key=key, state="passed", actor=people["engineer"], source="api")
@@ -222,7 +222,7 @@ def test_queue_down_shows_the_message_in_place(open_page, deployment, broker_dow
 
 def test_pages_look_right(open_page, people, seed_deployment, environment):
     """The other pages, as an admin sees them (and the screenshots for the README)."""
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     deployment = seed_deployment
     manual = list(deployment.version.items.filter(probe__isnull=True, children__isnull=True).values_list("key", flat=True))

@@ -35,8 +35,9 @@ def test_deployment_page_prints_as_a_record(open_page, deployment):
 
 
 def test_compare_filters_to_what_changed_and_service_page_draws_charts(open_page, people, deployment, environment):
+    from checklists.deployments import deployment_create
+    from checklists.items import item_state_set
     from checklists.models import Environment
-    from checklists.services import deployment_create, item_state_set
 
     production = Environment.objects.create(service=environment.service, name="production", base_url="http://127.0.0.1:9")
     other = deployment_create(environment=production, checklist_slug="small-checklist", release="v1.0.0",

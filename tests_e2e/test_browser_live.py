@@ -25,8 +25,9 @@ def row(page, key):
 
 
 def test_second_person_sees_a_tick_a_probe_result_and_the_lock_without_reloading(open_page, people, deployment):
+    from checklists.items import item_state_set
     from checklists.selectors import deployment_digest
-    from checklists.services import item_state_set, signoff_record
+    from checklists.signoffs import signoff_record
 
     a, b = open_page("engineer"), open_page("viewer")
     for page in (a, b):

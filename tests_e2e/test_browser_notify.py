@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_lead_subscribes_a_webhook_sees_its_deliveries_and_redelivers(open_page, people, deployment, settings, fernet_key, monkeypatch):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
     from core.models import Team
     from notify.models import Delivery
     from notify.services import delivery_attempt

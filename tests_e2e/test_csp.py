@@ -98,7 +98,8 @@ def test_pages_send_a_nonce_policy_that_their_scripts_carry(client, people):
 def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
     watched, people, environment, broker_up, monkeypatch
 ):
-    from checklists.services import checklist_import, deployment_create
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from core.actors import SYSTEM
     from core.teams import team_create
 

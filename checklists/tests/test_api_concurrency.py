@@ -7,16 +7,13 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection, connections
 
+from checklists.deployments import deployment_create
+from checklists.facts import ready_recheck
+from checklists.imports import checklist_import
+from checklists.items import item_state_set
 from checklists.models import ItemState, SignOff
 from checklists.selectors import deployment_snapshot
-from checklists.services import (
-    DigestMoved,
-    checklist_import,
-    deployment_create,
-    item_state_set,
-    ready_recheck,
-    signoff_record,
-)
+from checklists.signoffs import DigestMoved, signoff_record
 from conftest import make_user
 from core.actors import SYSTEM
 from core.errors import Conflict

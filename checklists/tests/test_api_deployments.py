@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from checklists.deployments import deployment_create
 from checklists.models import ItemState
-from checklists.services import deployment_create
 from core.models import Event
 
 

@@ -67,7 +67,7 @@ def test_bulk_refusal_names_every_refused_item_and_changes_nothing(api, deployme
 
 
 def test_bulk_refused_when_one_item_moved_since_its_author_looked(api, people, deployment):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     item_state_set(deployment_id=deployment.pk, key="rollback", state="failed", actor=people["engineer"], source="api")
     response = api.post("engineer", f"deployments/{deployment.pk}/items", {

@@ -3,9 +3,11 @@
 import pytest
 
 from checklists.assignments import item_assign
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
 from checklists.models import ItemState
 from checklists.selectors import deployment_snapshot
-from checklists.services import checklist_import, deployment_create, signoff_record
+from checklists.signoffs import signoff_record
 from conftest import make_user
 from core.actors import SYSTEM
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -84,7 +86,7 @@ def test_assigning_the_same_person_again_appends_nothing(deployment, people):
 
 def test_nothing_is_assigned_in_a_signed_off_deployment(deployment, people, small_checklist):
     for key in ("rollback", "alerts-down", "alerts-errors"):
-        from checklists.services import item_state_set
+        from checklists.items import item_state_set
 
         item_state_set(deployment_id=deployment.pk, key=key, state="passed", actor=people["engineer"], source="api")
     item_state_set(deployment_id=deployment.pk, key="health", state="na", note="no http", actor=people["lead"], source="api")

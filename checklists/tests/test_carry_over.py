@@ -5,6 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
+from checklists.items import item_state_set
 from checklists.models import Deployment, Environment, ItemState, Service
 from checklists.selectors import (
     deployment_digest,
@@ -12,7 +15,7 @@ from checklists.selectors import (
     deployment_snapshot,
     deployment_summaries,
 )
-from checklists.services import checklist_import, deployment_create, deployment_reopen, item_state_set, signoff_record
+from checklists.signoffs import deployment_reopen, signoff_record
 from core.actors import SYSTEM
 from core.models import Event
 

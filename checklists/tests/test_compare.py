@@ -6,8 +6,10 @@ import pytest
 from django.urls import reverse
 
 from checklists.conditions import ConditionResult
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
+from checklists.items import item_state_set
 from checklists.models import Environment
-from checklists.services import checklist_import, deployment_create, item_state_set
 from core.actors import SYSTEM
 from probes.models import ProbeRun
 from probes.runners.base import Observation

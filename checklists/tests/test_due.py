@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from checklists.deployments import deployment_create
+from checklists.items import item_state_set
 from checklists.reminders import reminders_send
-from checklists.services import deployment_create, item_state_set
 from checklists.tasks import send_reminders
 from core.errors import InvalidInput
 from core.models import Event

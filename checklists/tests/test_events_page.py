@@ -75,7 +75,7 @@ def test_filters_hold_on_every_page(deployment, people):
 
 
 def test_a_cursor_from_another_deployment_gives_the_newest_page(deployment, people, small_checklist):
-    from checklists.services import deployment_create
+    from checklists.deployments import deployment_create
 
     other = deployment_create(
         environment=deployment.environment, checklist_slug=small_checklist.checklist.slug, release="v9",

@@ -4,8 +4,8 @@ every heading with the prose under it."""
 import pytest
 from django.urls import reverse
 
+from checklists.imports import checklist_import
 from checklists.models import Checklist, ChecklistVersion, Section
-from checklists.services import checklist_import
 from core.actors import SYSTEM
 from core.errors import InvalidInput
 
@@ -94,7 +94,7 @@ def test_a_heading_without_items_is_a_section_with_its_prose(api):
 
 
 def test_deployment_page_shows_empty_sections_and_renders_prose_sanitised(client, people, environment):
-    from checklists.services import deployment_create
+    from checklists.deployments import deployment_create
 
     checklist_import(markdown=WITH_PROSE, actor=SYSTEM, source="cli")
     deployment = deployment_create(

@@ -7,7 +7,8 @@ from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from checklists.services import item_state_set, signoff_record
+from checklists.items import item_state_set
+from checklists.signoffs import signoff_record
 from checklists.tests.test_views_deployment import HX, keys_in, row_html
 from core import live
 from core.live import live_changes, live_touch, live_version

@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from checklists.services import checklist_import, deployment_create
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
 from checklists.templatetags.ctrlready import block_md, inline_md
 from core.actors import SYSTEM
 

@@ -5,8 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from checklists.deployments import deployment_create
+from checklists.items import item_state_set
 from checklists.models import Environment, Service
-from checklists.services import deployment_create, item_state_set
 from checklists.tests.test_events_page import add_events
 
 

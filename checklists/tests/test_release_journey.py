@@ -7,9 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from django.urls import reverse
 
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
+from checklists.items import item_state_set
 from checklists.models import Deployment, Environment, ItemState, Service
 from checklists.selectors import deployment_snapshot, deployment_summaries
-from checklists.services import checklist_import, deployment_create, item_state_set, signoff_record
+from checklists.signoffs import signoff_record
 from core.actors import SYSTEM
 from core.errors import Conflict
 from core.models import Event

@@ -18,10 +18,11 @@ import pytest
 from django.urls import reverse
 
 from checklists.environments import secret_set
+from checklists.items import item_state_set
 from checklists.models import ItemState
 from checklists.reports import canonical, plain
 from checklists.selectors import deployment_snapshot
-from checklists.services import item_state_set, signoff_record
+from checklists.signoffs import signoff_record
 from probes.models import ProbeRun
 from probes.services import runs_execute, runs_request
 

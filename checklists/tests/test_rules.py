@@ -2,9 +2,10 @@
 
 import pytest
 
+from checklists.items import item_state_set
 from checklists.models import Deployment, ItemState
 from checklists.selectors import deployment_snapshot
-from checklists.services import deployment_reopen, item_state_set, signoff_record
+from checklists.signoffs import deployment_reopen, signoff_record
 from core.errors import Conflict, Forbidden, InvalidInput
 from core.models import Event
 

@@ -7,9 +7,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from checklists.deployments import deployment_create
+from checklists.items import item_state_set
 from checklists.models import Environment, Service
 from checklists.selectors import deployment_snapshot
-from checklists.services import deployment_create, item_state_set, signoff_record
+from checklists.signoffs import signoff_record
 
 SVG = "{http://www.w3.org/2000/svg}"
 

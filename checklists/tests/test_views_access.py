@@ -134,7 +134,7 @@ def test_signoff_by_role(client, people, ready_deployment, role, allowed):
 @pytest.mark.parametrize("role, allowed", [("viewer", False), ("engineer", False), ("lead", True), ("admin", True)])
 def test_reopen_by_role(client, people, ready_deployment, role, allowed):
     from checklists.selectors import deployment_snapshot
-    from checklists.services import signoff_record
+    from checklists.signoffs import signoff_record
 
     signoff_record(
         deployment_id=ready_deployment.pk, role="lead", digest=deployment_snapshot(ready_deployment).digest,

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from checklists.assignments import item_assign
 from checklists.comments import comment_add
+from checklists.items import item_state_set
 from checklists.models import ItemState
-from checklists.services import item_state_set
 from conftest import make_user
 from core.models import Event
 
@@ -169,7 +169,7 @@ def test_the_environment_form_starts_a_deployment_with_a_due_time(client, people
 
 
 def test_me_lists_my_items_and_what_waits_for_my_signoff_soonest_due_first(client, people, environment, small_checklist):
-    from checklists.services import deployment_create
+    from checklists.deployments import deployment_create
 
     later = deployment_create(environment=environment, checklist_slug=small_checklist.checklist.slug, release="later",
                               due_at=timezone.now() + timedelta(days=3), actor=people["engineer"], source="web")

@@ -6,9 +6,9 @@ import re
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from checklists.imports import checklist_import
 from checklists.models import Checklist, ChecklistVersion
 from checklists.selectors import version_diff
-from checklists.services import checklist_import
 from core.actors import SYSTEM
 from core.models import Event
 

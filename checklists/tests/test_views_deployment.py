@@ -68,7 +68,7 @@ def test_viewer_sees_no_action_buttons(client, people, deployment):
 
 
 def test_row_shows_who_set_it_when_note_and_evidence(client, people, deployment):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     item_state_set(
         deployment_id=deployment.pk, key="rollback", state="passed", note="Plan in the wiki",
@@ -130,7 +130,8 @@ def test_row_escapes_what_people_and_probes_wrote(client, people, deployment, pr
 
 
 def test_item_text_keeps_inline_markdown_and_escapes_html(client, people, environment):
-    from checklists.services import checklist_import, deployment_create
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from core.actors import SYSTEM
 
     checklist_import(
@@ -160,7 +161,7 @@ def test_item_text_keeps_inline_markdown_and_escapes_html(client, people, enviro
     ],
 )
 def test_filters(client, people, deployment, show, expected):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     item_state_set(deployment_id=deployment.pk, key="alerts-down", state="failed", actor=people["engineer"], source="web")
     client.force_login(people["viewer"])
@@ -194,7 +195,7 @@ def test_htmx_tick_answers_its_row_in_place_and_the_panels_out_of_band(client, p
 
 
 def test_htmx_tick_of_last_child_also_updates_parent_out_of_band(client, people, deployment):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     item_state_set(deployment_id=deployment.pk, key="alerts-down", state="passed", actor=people["engineer"], source="web")
     client.force_login(people["engineer"])
@@ -317,7 +318,7 @@ def test_part_without_htmx_is_the_whole_page(client, people, deployment):
 
 
 def test_progress_region_counts(client, people, deployment):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     item_state_set(deployment_id=deployment.pk, key="rollback", state="passed", actor=people["engineer"], source="web")
     item_state_set(deployment_id=deployment.pk, key="alerts-down", state="failed", actor=people["engineer"], source="web")
@@ -404,7 +405,7 @@ def test_sign_off_locks_the_page(client, people, ready_deployment):
 
 
 def test_locked_item_cannot_be_ticked(client, people, ready_deployment):
-    from checklists.services import signoff_record
+    from checklists.signoffs import signoff_record
 
     signoff_record(
         deployment_id=ready_deployment.pk, role="lead", digest=deployment_snapshot(ready_deployment).digest,
@@ -434,7 +435,7 @@ def test_sign_off_while_blocked_is_refused_and_names_the_blockers(client, people
 
 
 def test_reopen_needs_a_reason_and_unlocks(client, people, ready_deployment):
-    from checklists.services import signoff_record
+    from checklists.signoffs import signoff_record
 
     signoff_record(
         deployment_id=ready_deployment.pk, role="lead", digest=deployment_snapshot(ready_deployment).digest,

@@ -8,9 +8,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from checklists.deployments import deployment_create
+from checklists.items import item_state_set
 from checklists.models import ItemState
 from checklists.selectors import deployment_digest, deployment_overview, deployment_snapshot, deployment_summaries
-from checklists.services import deployment_create, item_state_set
 from core.models import Event
 
 
@@ -63,7 +64,7 @@ def test_dashboard_counts_stale_items(client, people, ready_deployment, settings
 
 
 def test_dashboard_shows_signed_off(client, people, ready_deployment):
-    from checklists.services import signoff_record
+    from checklists.signoffs import signoff_record
 
     signoff_record(
         deployment_id=ready_deployment.pk, role="lead", digest=deployment_snapshot(ready_deployment).digest,
@@ -191,7 +192,7 @@ def test_environment_page_shows_settings_and_secret_names_never_values(client, p
 
 
 def test_environment_lists_deployments_newest_first_with_outcome(client, people, environment, ready_deployment, small_checklist):
-    from checklists.services import signoff_record
+    from checklists.signoffs import signoff_record
 
     signoff_record(
         deployment_id=ready_deployment.pk, role="lead", digest=deployment_snapshot(ready_deployment).digest,

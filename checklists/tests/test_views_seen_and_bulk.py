@@ -85,8 +85,8 @@ def test_bulk_without_javascript_redirects_back_with_a_message(client, people, d
 def test_sign_off_over_a_moved_digest_is_refused_in_the_panel_with_what_happened_since(client, people, ready_deployment):
     from django.utils import timezone
 
+    from checklists.items import item_state_set
     from checklists.selectors import deployment_digest
-    from checklists.services import item_state_set
 
     digest, looked_at = deployment_digest(ready_deployment), timezone.now().isoformat()
     item_state_set(deployment_id=ready_deployment.pk, key="nice", state="passed", actor=people["engineer"], source="api")
@@ -104,8 +104,8 @@ def test_sign_off_over_a_moved_digest_is_refused_in_the_panel_with_what_happened
 
 
 def test_sign_off_while_blocked_is_refused_in_the_panel_naming_the_items(client, people, ready_deployment):
+    from checklists.items import item_state_set
     from checklists.selectors import deployment_digest
-    from checklists.services import item_state_set
 
     digest = deployment_digest(ready_deployment)
     item_state_set(deployment_id=ready_deployment.pk, key="rollback", state="failed", actor=people["engineer"], source="api")

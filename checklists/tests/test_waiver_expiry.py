@@ -5,10 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
+from checklists.items import item_state_set, waiver_approve
 from checklists.models import Environment, ItemState
 from checklists.reminders import reminders_send
 from checklists.selectors import deployment_digest, deployment_overview, deployment_snapshot, deployment_summaries
-from checklists.services import checklist_import, deployment_create, item_state_set, signoff_record, waiver_approve
+from checklists.signoffs import signoff_record
 from checklists.tests.test_carry_over import TEXT as CARRY
 from conftest import make_user
 from core.actors import SYSTEM

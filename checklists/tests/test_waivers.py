@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from checklists.items import item_state_set
 from checklists.models import ItemState
-from checklists.services import item_state_set
 from core.errors import Forbidden
 from core.models import Event
 

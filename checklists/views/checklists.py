@@ -9,9 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from checklists.forms import ImportForm
+from checklists.imports import checklist_import, checklist_import_preview
 from checklists.models import Checklist, ChecklistVersion
 from checklists.selectors import version_diff, version_outline
-from checklists.services import checklist_import, checklist_import_preview
 from checklists.views.common import viewer_required
 from core import roles
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge

@@ -4,8 +4,8 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from checklists.deployments import deployment_create
 from checklists.selectors import deployment_compare, deployment_for, environment_for
-from checklists.services import deployment_create
 from checklists.views.common import signed_in
 from core.errors import InvalidInput
 from core.models import Source

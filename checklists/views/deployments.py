@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from checklists.assignments import item_assign
 from checklists.comments import comment_add, item_comments
 from checklists.forms import CommentForm, ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
+from checklists.items import ItemMoved, ItemsRefused, item_state_set, items_bulk_set, waiver_approve
 from checklists.models import Deployment, ItemState
 from checklists.selectors import (
     ItemRow,
@@ -36,16 +37,7 @@ from checklists.selectors import (
     item_rows,
     item_rows_with_parents,
 )
-from checklists.services import (
-    DigestMoved,
-    ItemMoved,
-    ItemsRefused,
-    deployment_reopen,
-    item_state_set,
-    items_bulk_set,
-    signoff_record,
-    waiver_approve,
-)
+from checklists.signoffs import DigestMoved, deployment_reopen, signoff_record
 from checklists.templatetags.ctrlready import STATE_LABELS, plain_md
 from checklists.views.common import form_error, next_url, permissions, signed_in
 from checklists.views.rows import (

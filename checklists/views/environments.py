@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from checklists.deployments import deployment_create
 from checklists.environments import (
     environment_create,
     environment_update,
@@ -18,7 +19,6 @@ from checklists.environments import (
 from checklists.forms import DeploymentCreateForm
 from checklists.models import Environment, Service
 from checklists.selectors import deployment_list, environment_for, environment_secret_names
-from checklists.services import deployment_create
 from checklists.views.common import form_error, permissions, signed_in, viewer_required
 from core import roles
 from core.models import Source, Team

@@ -23,9 +23,12 @@ from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
+from checklists.items import item_state_set
 from checklists.models import Deployment, Environment, Service
 from checklists.selectors import deployment_snapshot
-from checklists.services import checklist_import, deployment_create, item_state_set, signoff_record
+from checklists.signoffs import signoff_record
 from core.actors import SYSTEM
 from core.live import live_version
 from core.models import Membership, Team

@@ -92,7 +92,7 @@ def test_a_slack_url_is_a_credential_and_is_never_listed_whole(api):
 
 
 def test_deliveries_listed_and_redelivered_by_the_teams_lead(api, owned, deployment, people, sent):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
 
     sub = api.post("lead", "subscriptions", {"channel": "webhook", "target": HOOK, "team": "payments"}).json()
     item_state_set(deployment_id=deployment.pk, key="rollback", state="failed", actor=people["engineer"], source="api")
@@ -122,7 +122,7 @@ def test_a_subscription_is_deleted_by_whoever_may_manage_it(api, owned):
 
 
 def test_the_page_shows_subscriptions_their_deliveries_and_a_redeliver_button(client, people, owned, deployment, sent, settings):
-    from checklists.services import item_state_set
+    from checklists.items import item_state_set
     from notify.services import subscription_create
 
     subscription_create(channel="webhook", target=HOOK, team="payments", actor=people["lead"])

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checklists.services import item_state_set
+from checklists.items import item_state_set
 from core.events import event_append
 from core.models import Event
 from notify.models import Attempt, Delivery

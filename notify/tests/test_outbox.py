@@ -3,9 +3,11 @@
 import pytest
 from django.db import transaction
 
+from checklists.facts import stale_results_note
+from checklists.items import item_state_set
 from checklists.models import Environment, Service
 from checklists.selectors import deployment_snapshot
-from checklists.services import deployment_reopen, item_state_set, signoff_record, stale_results_note
+from checklists.signoffs import deployment_reopen, signoff_record
 from core.actors import SYSTEM
 from core.events import event_append
 from core.models import Event
@@ -235,7 +237,8 @@ def test_completing_a_parent_is_not_ready_while_another_item_blocks(deployment, 
 
 
 def test_ready_for_signoff_through_nested_parents(people, environment):
-    from checklists.services import checklist_import, deployment_create
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
 
     text = "# Nested\n\n## Ops\n\n- [ ] Top {#top}\n  - [ ] Middle {#middle}\n    - [ ] Leaf a {#leaf-a}\n    - [ ] Leaf b {#leaf-b}\n"
     version = checklist_import(markdown=text, name="Nested", actor=SYSTEM, source="cli").version

@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from checklists.deployments import deployment_create
+from checklists.imports import checklist_import
 from checklists.models import ItemState
-from checklists.services import checklist_import, deployment_create
 from core.actors import SYSTEM
 from core.models import Event
 from probes.models import ProbeRun

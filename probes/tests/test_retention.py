@@ -8,9 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from checklists.deployments import deployment_create
 from checklists.models import Deployment, ItemState, SignOff
 from checklists.selectors import deployment_snapshot, digest_of, item_rows
-from checklists.services import deployment_create, deployment_reopen, signoff_record
+from checklists.signoffs import deployment_reopen, signoff_record
 from checklists.tests.test_carry_over import checklist, production, sign, staging, start  # noqa: F401 (fixtures)
 from core.models import Event
 from probes.models import ProbeRun

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from checklists.items import item_state_set
 from checklists.models import ItemState
-from checklists.services import item_state_set
 from core.models import Event
 from probes.models import ProbeRun
 from probes.runners.base import Observation

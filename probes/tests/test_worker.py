@@ -10,9 +10,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from checklists.deployments import deployment_create
 from checklists.environments import environment_create
+from checklists.imports import checklist_import
 from checklists.models import Environment, ItemState, Service
-from checklists.services import checklist_import, deployment_create
 from core.actors import SYSTEM
 from core.models import Event
 from probes.models import ProbeRun

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from checklists.services import checklist_import
+from checklists.imports import checklist_import
 from core.actors import SYSTEM
 from core.errors import DomainError
 from core.models import Source
