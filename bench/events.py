@@ -23,8 +23,9 @@ def main() -> None:
     from django.test import Client
     from django.utils import timezone
 
+    from checklists.deployments import deployment_create
+    from checklists.imports import checklist_import
     from checklists.models import Environment, Service
-    from checklists.services import checklist_import, deployment_create
     from conftest import make_user
     from core.actors import SYSTEM
     from core.models import Event
