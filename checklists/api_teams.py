@@ -80,7 +80,7 @@ def team_add(request, payload: TeamIn):
     return Status(201, _team_out(team_view(request.auth, team.slug)))
 
 
-@router.put("teams/{slug}/members/{username}", response={200: MembershipOut, **_errors(400, 401, 403, 404)})
+@router.put("teams/{slug}/members/{username}", response={200: MembershipOut, **_errors(400, 401, 403, 404, 409)})
 def member_set(request, slug: str, username: str, payload: MembershipIn):
     """Give a person a role in the team, adding them if they are not in it (the team's admins, site admins)."""
     team = team_view(request.auth, slug).team
@@ -90,7 +90,7 @@ def member_set(request, slug: str, username: str, payload: MembershipIn):
     return {"team": team.slug, "username": membership.user.get_username(), "role": membership.role}
 
 
-@router.delete("teams/{slug}/members/{username}", response={204: None, **_errors(401, 403, 404)})
+@router.delete("teams/{slug}/members/{username}", response={204: None, **_errors(401, 403, 404, 409)})
 def member_remove(request, slug: str, username: str):
     """Take a person out of the team (the team's admins, site admins)."""
     team = team_view(request.auth, slug).team

@@ -47,18 +47,44 @@ def _require_team_admin(actor, team: Team) -> None:
         raise Forbidden(f"Only an admin of {team.name} (or a site admin) may change its members.")
 
 
+def _require_role(role) -> None:
+    if role not in Role.values:
+        raise InvalidInput(f"`{excerpt(str(role))}` is not a role; use one of {', '.join(Role.values)}.")
+
+
+def _keep_an_admin(*, team: Team, user, actor, leaving: bool) -> None:
+    """Refuse to take away the team's last admin, unless a site admin does it (who can still manage the team).
+
+    Within the caller's transaction: the team's row is locked, so two admins demoting each other at the same
+    moment are taken one after the other, and the second is refused.
+    """
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    if not leaving or roles.can(actor, "manage", team=None):
+        return
+    admins = Membership.objects.filter(team=team, role=Role.ADMIN)
+    if admins.filter(user=user).exists() and not admins.exclude(user=user).exists():
+        raise Conflict(
+            f"{excerpt(user.get_username())} is the last admin of {team.name}; make someone else its admin first "
+            "(or ask a site admin), or nobody could manage its members."
+        )
+
+
 def membership_set(*, team: Team, user, role: str, actor, source: str) -> Membership:
-    """Give `user` the role `role` in `team` (adding them if they are not in it); one event if anything changed."""
+    """Give `user` the role `role` in `team` (adding them if they are not in it); one event if anything changed.
+
+    The team's last admin cannot be given another role, except by a site admin."""
     _require_team_admin(actor, team)
-    return membership_write(team=team, user=user, role=role, actor=actor, source=source)
+    _require_role(role)
+    with transaction.atomic():
+        _keep_an_admin(team=team, user=user, actor=actor, leaving=role != Role.ADMIN)
+        return membership_write(team=team, user=user, role=role, actor=actor, source=source)
 
 
 def membership_write(*, team: Team, user, role: str, actor, source: str, note: str = "") -> Membership:
     """`membership_set` without asking who may: only for single sign-on (core/sso.py), whose authority is the
     identity provider's word about the person signing in, who is the actor. Every other caller uses
     `membership_set`. `note` replaces the event's sentence."""
-    if role not in Role.values:
-        raise InvalidInput(f"`{excerpt(str(role))}` is not a role; use one of {', '.join(Role.values)}.")
+    _require_role(role)
     with transaction.atomic():
         membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
         before = membership.role if membership else ""
@@ -78,9 +104,11 @@ def membership_write(*, team: Team, user, role: str, actor, source: str, note: s
 
 
 def membership_remove(*, team: Team, user, actor, source: str) -> None:
-    """Take `user` out of `team`; one event with the role they had."""
+    """Take `user` out of `team`; one event with the role they had. Not the last admin, except by a site admin."""
     _require_team_admin(actor, team)
-    membership_delete(team=team, user=user, actor=actor, source=source)
+    with transaction.atomic():
+        _keep_an_admin(team=team, user=user, actor=actor, leaving=True)
+        membership_delete(team=team, user=user, actor=actor, source=source)
 
 
 def membership_delete(*, team: Team, user, actor, source: str, note: str = "") -> None:

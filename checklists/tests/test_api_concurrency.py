@@ -17,7 +17,8 @@ from checklists.signoffs import DigestMoved, signoff_record
 from conftest import make_user
 from core.actors import SYSTEM
 from core.errors import Conflict
-from core.models import Event
+from core.models import Event, Membership, Team
+from core.teams import membership_set
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -225,3 +226,18 @@ def test_a_ready_recheck_appends_once_however_many_ask(people, forty_items):
     assert ready_recheck(**recheck) is True
     assert ready_recheck(**recheck) is False  # the other change's re-check, or this one's again
     assert Event.objects.filter(deployment_ref=deployment.pk, kind="ready_for_signoff").count() == 1
+
+
+def test_two_admins_demoting_each_other_at_once_leave_the_team_one_admin():
+    team = Team.objects.create(slug="platform", name="Platform")
+    ann, bob = make_user("ann", None), make_user("bob", None)
+    Membership.objects.bulk_create([Membership(team=team, user=ann, role="admin"), Membership(team=team, user=bob, role="admin")])
+
+    def demote(user, actor):
+        return lambda: membership_set(team=team, user=user, role="viewer", actor=actor, source="api")
+
+    outcomes = run_together([demote(bob, ann), demote(ann, bob)])
+
+    assert sum(outcome is None for outcome in outcomes) == 1
+    assert [str(o) for o in outcomes if o is not None][0].endswith("or nobody could manage its members.")
+    assert Membership.objects.filter(team=team, role="admin").count() == 1

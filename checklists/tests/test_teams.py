@@ -153,3 +153,41 @@ def test_a_site_admin_moves_a_service_to_another_team_and_it_is_recorded(client,
     client.force_login(member(platform, "boss", "admin"))
     refused = client.post(reverse("service-team", args=[service.pk]), {"team": ""})
     assert refused.status_code == 403 and b"Only a site admin moves a service" in refused.content
+
+
+def test_the_last_admin_of_a_team_can_neither_step_down_nor_leave(platform, site_admin):
+    boss = member(platform, "boss", "admin")
+    for change in (
+        lambda: membership_set(team=platform, user=boss, role="lead", actor=boss, source="web"),
+        lambda: membership_remove(team=platform, user=boss, actor=boss, source="web"),
+    ):
+        with pytest.raises(Conflict, match="boss is the last admin of Platform; make someone else its admin first"):
+            change()
+    assert Membership.objects.get(user=boss).role == "admin"
+    assert not Event.objects.filter(kind="membership").exists()
+
+    # With a second admin, either may step down; a site admin may take away the last one.
+    deputy = member(platform, "deputy", "admin")
+    membership_set(team=platform, user=boss, role="lead", actor=boss, source="web")
+    with pytest.raises(Conflict, match="deputy is the last admin"):
+        membership_remove(team=platform, user=deputy, actor=deputy, source="web")
+    membership_remove(team=platform, user=deputy, actor=site_admin, source="web")
+    assert not Membership.objects.filter(team=platform, role="admin").exists()
+
+
+def test_the_team_page_says_why_the_last_admin_stays(client, platform):
+    client.force_login(member(platform, "boss", "admin"))
+    answer = client.post(reverse("team-members", args=["platform"]), {"action": "set", "username": "boss", "role": "viewer"})
+    assert answer.status_code == 409 and b"boss is the last admin of Platform" in answer.content
+    assert Membership.objects.get(user__username="boss").role == "admin"
+
+
+def test_the_api_answers_409_to_taking_away_the_last_admin(client, platform):
+    client.force_login(member(platform, "boss", "admin"))
+    url = "/api/v1/teams/platform/members/boss"
+    demoted = client.put(url, {"role": "lead"}, content_type="application/json")
+    removed = client.delete(url)
+    for answer in (demoted, removed):
+        assert answer.status_code == 409
+        assert answer.json()["error"].startswith("boss is the last admin of Platform")
+    assert Membership.objects.get(user__username="boss").role == "admin"
