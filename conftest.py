@@ -119,12 +119,16 @@ class ApiCaller:
         return self.client.get(f"/api/v1/{path}", params, **self._headers(who))
 
     def post(self, who, path: str, body=None, **extra):
+        return self._send(self.client.post, who, path, body, **extra)
+
+    def put(self, who, path: str, body=None, **extra):
+        return self._send(self.client.put, who, path, body, **extra)
+
+    def _send(self, method, who, path: str, body, **extra):
         import json
 
         data = body if isinstance(body, (str, bytes)) else json.dumps(body if body is not None else {})
-        return self.client.post(
-            f"/api/v1/{path}", data, content_type="application/json", **self._headers(who), **extra
-        )
+        return method(f"/api/v1/{path}", data, content_type="application/json", **self._headers(who), **extra)
 
 
 @pytest.fixture

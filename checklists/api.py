@@ -304,6 +304,10 @@ class ReopenIn(Schema):
     reason: str
 
 
+class DueIn(Schema):
+    due_at: datetime | None = Field(description="The planned go-live (ISO 8601; UTC if it names no zone), or null: not planned.")
+
+
 class EventOut(Schema):
     id: int
     at: datetime
@@ -638,6 +642,13 @@ def signoff_record(request, deployment_id: int, payload: SignOffIn):
     )
     status = Deployment.objects.values_list("status", flat=True).get(pk=deployment_id)
     return Status(201, {**_signoff_out(signoff), "deployment_status": status})
+
+
+@router.put("deployments/{int:deployment_id}/due", response={200: DeploymentOut, **_errors(400, 401, 403, 404, 409)})
+def deployment_due_set(request, deployment_id: int, payload: DueIn):
+    """Move the deployment's planned go-live (or clear it); the `due_soon` reminder is armed again."""
+    deployments.deployment_due_set(deployment_id=deployment_id, due_at=payload.due_at, actor=request.auth, source=API)
+    return _deployment_out(_deployment(request, deployment_id))
 
 
 @router.post("deployments/{int:deployment_id}/reopen", response={200: DeploymentOut, **_errors(400, 401, 403, 404, 409)})

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from checklists.items import DONE, State, refresh_parent
+from checklists.items import DONE, State, _lock_open_deployment, refresh_parent
 from checklists.models import ChecklistVersion, Deployment, Item, ItemState
 from core import roles
 from core.actors import actor_user
@@ -120,6 +120,34 @@ def _first_runs_send(deployment_id: int) -> None:
         task_send(FIRST_RUNS_TASK, args=(deployment_id,), retry=False)
     except Exception:
         logger.warning("The probe queue could not be reached; deployment %s's probes run at the next re-check.", deployment_id)
+
+
+def deployment_due_set(*, deployment_id: int, due_at: datetime | None, actor, source: str) -> Deployment:
+    """Move an open deployment's planned go-live (None: no longer planned); whoever may start one may move it.
+
+    The `due_soon` reminder is armed again for the new time. One event `due_moved` with the times before
+    and after; nothing when the time is the same.
+    """
+    due_at = _due_at(due_at)
+    with transaction.atomic():
+        deployment = _lock_open_deployment(deployment_id, actor=actor, action="run")
+        before = deployment.due_at
+        if before == due_at:
+            return deployment
+        deployment.due_at, deployment.due_soon_at = due_at, None
+        deployment.save(update_fields=["due_at", "due_soon_at"])
+        event_append(
+            kind=Event.Kind.DUE_MOVED, source=source, actor=actor, deployment=deployment,
+            before=_stamp(before), after=_stamp(due_at),
+            note=f"Due {_stamp(due_at)} UTC" + (f" (was {_stamp(before)} UTC)." if before else ".") if due_at
+            else f"No longer due at {_stamp(before)} UTC.",
+            data={"due_at": due_at.isoformat() if due_at else None, "was": before.isoformat() if before else None},
+        )
+    return deployment
+
+
+def _stamp(moment: datetime | None) -> str:
+    return f"{moment.astimezone(dt_timezone.utc):%Y-%m-%d %H:%M}" if moment else ""
 
 
 def _due_at(due_at: datetime | None) -> datetime | None:

@@ -55,6 +55,10 @@ class ReopenForm(forms.Form):
     reason = forms.CharField(label="Reason", required=False, max_length=10_000, widget=forms.Textarea)
 
 
+class DueForm(forms.Form):
+    due_at = forms.DateTimeField(label="Due (UTC)", required=False, input_formats=LOCAL_TIME_FORMATS)
+
+
 class DeploymentCreateForm(forms.Form):
     checklist = forms.ModelChoiceField(
         label="Checklist", queryset=Checklist.objects.all(), to_field_name="slug", empty_label=None

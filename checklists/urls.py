@@ -23,6 +23,7 @@ urlpatterns = [
     path("deployments/<int:pk>/items/<str:key>/comments/", deployments.comment, name="item-comment"),
     path("deployments/<int:pk>/signoffs/", deployments.signoff, name="deployment-signoff"),
     path("deployments/<int:pk>/reopen/", deployments.reopen, name="deployment-reopen"),
+    path("deployments/<int:pk>/due/", deployments.due, name="deployment-due"),
     path("deployments/<int:pk>/history/", history.deployment_history, name="deployment-history"),
     path("deployments/<int:a>/compare/<int:b>/", compare.compare, name="deployment-compare"),
     path("deployments/<int:pk>/promote/", compare.promote, name="deployment-promote"),

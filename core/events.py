@@ -16,7 +16,7 @@ from core.live import live_touch
 from core.models import Event
 
 #: Events after which every row of a deployment's open pages changes (its lock).
-WHOLE_PAGE = frozenset({Event.Kind.SIGNED_OFF, Event.Kind.REOPEN})
+WHOLE_PAGE = frozenset({Event.Kind.SIGNED_OFF, Event.Kind.REOPEN, Event.Kind.DUE_MOVED})
 
 
 @cache

@@ -52,6 +52,7 @@ class Event(models.Model):
         WAIVER_APPROVED = "waiver_approved"
         WAIVER_EXPIRED = "waiver_expired"
         DUE_SOON = "due_soon"
+        DUE_MOVED = "due_moved"
         ITEM_FAILED = "item_failed"
         READY_FOR_SIGNOFF = "ready_for_signoff"
         STALE = "stale"

@@ -21,7 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checklists.assignments import item_assign
 from checklists.comments import comment_add, item_comments
-from checklists.forms import CommentForm, ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
+from checklists.deployments import deployment_due_set
+from checklists.forms import CommentForm, DueForm, ItemsBulkForm, ItemStateForm, ReopenForm, SignOffForm
 from checklists.items import ItemMoved, ItemsRefused, item_state_set, items_bulk_set, waiver_approve
 from checklists.models import Deployment, ItemState
 from checklists.selectors import (
@@ -565,6 +566,18 @@ def _signoff_refused(request, pk: int, error: DomainError, *, looked_at) -> Http
         "events_since": since,
     }
     return render(request, f"{TEMPLATE}#signoff", context)
+
+
+@require_POST
+@signed_in
+def due(request, pk: int):
+    """Move the planned go-live, or clear it (an empty time)."""
+    form = DueForm(request.POST)
+    if not form.is_valid():
+        raise form_error(form)
+    moved = deployment_due_set(deployment_id=pk, due_at=form.cleaned_data["due_at"], actor=request.user, source=Source.WEB)
+    messages.success(request, f"Due {moved.due_at:%Y-%m-%d %H:%M} UTC." if moved.due_at else "No due time any more.")
+    return redirect("deployment", pk=pk)
 
 
 @require_POST
