@@ -63,6 +63,7 @@ def provider(live_server, tmp_path_factory):
             "PATH": "/usr/bin:/bin:/usr/local/bin", "PORT": str(port), "ACCOUNTS": str(accounts),
             "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": CLIENT_SECRET,
             "REDIRECT_URI": f"{live_server.url}/accounts/oidc/callback/",
+            "POST_LOGOUT_REDIRECT_URI": f"{live_server.url}/accounts/login/",
         },
     )
     output = []
