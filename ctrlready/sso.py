@@ -4,10 +4,15 @@ Only `OIDC_ISSUER`, `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET` are configured; th
 issuer's discovery document (`<issuer>/.well-known/openid-configuration`), fetched when a sign-on starts
 or completes — never at import — and cached for an hour. At every sign-on the roles claim is mapped to
 roles (core/sso.py). The username is the `preferred_username` claim, else `email`.
+
+Signing out of a single sign-on session ends the provider's session too (RP-initiated logout): the ID token
+of the sign-on is kept in the session (a credential: never logged, never shown) and sent back as
+`id_token_hint` to the provider's `end_session_endpoint`, which returns the browser to the sign-in page.
 """
 
 import hashlib
 import logging
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
@@ -15,10 +20,13 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
-from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView, OIDCLogoutView
 
 from core.sso import roles_from_claims, sso_roles_sync
 
@@ -33,6 +41,8 @@ ENDPOINTS = {
     "OIDC_OP_USER_ENDPOINT": "userinfo_endpoint",
     "OIDC_OP_JWKS_ENDPOINT": "jwks_uri",
 }
+#: Where mozilla-django-oidc keeps the sign-on's ID token in the session (OIDC_STORE_ID_TOKEN).
+ID_TOKEN = "oidc_id_token"
 UNREACHABLE = (
     "The single sign-on provider could not be reached ({reason}); try again in a minute, or ask an admin "
     "to check OIDC_ISSUER."
@@ -96,6 +106,9 @@ def oidc_setting(attr: str, *args):
         "OIDC_TIMEOUT": TIMEOUT_SECONDS,
         "OIDC_CREATE_USER": True,
         "OIDC_AUTHENTICATION_CALLBACK_URL": "oidc_authentication_callback",
+        # Kept for signing out at the provider too (`provider_logout_url`).
+        "OIDC_STORE_ID_TOKEN": True,
+        "OIDC_OP_LOGOUT_URL_METHOD": "ctrlready.sso.provider_logout_url",
     }
     if attr in fixed:
         return fixed[attr]
@@ -191,6 +204,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def get(self, request):
         if not configured():
             raise Http404("Single sign-on is not configured.")
+        self.id_token_before = request.session.get(ID_TOKEN)
         if request.GET.get("error"):
             reason = request.GET.get("error_description") or request.GET["error"]
             super().get(request)
@@ -200,14 +214,68 @@ class CallbackView(OIDCAuthenticationCallbackView):
         except DiscoveryError as error:
             return sign_in_page(request, UNREACHABLE.format(reason=error), status=503)
         except (requests.RequestException, SuspiciousOperation) as error:
+            self.id_token_restore()
             logger.warning("Single sign-on failed: %s", error)
             return sign_in_page(request, FAILED.format(reason="the provider's answer could not be verified."), 400)
 
+    def login_success(self):
+        # Django's login empties the session when someone else was signed in on it (a password sign-in,
+        # say): the ID token of this sign-on is carried over, or signing out would miss the provider.
+        id_token = self.request.session.get(ID_TOKEN)
+        response = super().login_success()
+        if id_token:
+            self.request.session[ID_TOKEN] = id_token
+        return response
+
     def login_failure(self):
+        self.id_token_restore()
         return sign_in_page(
             self.request, FAILED.format(reason="it could not be completed (it may have expired, or your account here is deactivated)."),
             400,
         )
+
+    def id_token_restore(self):
+        """mozilla-django-oidc stores the ID token before it reads the userinfo answer and checks the account
+        (a deactivated one, say): a sign-on that fails leaves the session's ID token as it was — none, or
+        that of the single sign-on still signed in here. A password sign-in on this session must not send
+        its sign-out to the provider."""
+        if self.id_token_before and self.request.user.is_authenticated:
+            self.request.session[ID_TOKEN] = self.id_token_before
+        else:
+            self.request.session.pop(ID_TOKEN, None)
+
+
+def provider_logout_url(request) -> str:
+    """Where signing out sends the browser (mozilla-django-oidc's `OIDC_OP_LOGOUT_URL_METHOD`, called while
+    the session still holds the ID token): after a single sign-on, the provider's `end_session_endpoint`
+    with the ID token as `id_token_hint`, this client's id and the sign-in page to come back to, so that
+    the provider's session ends too and the next sign-on asks for credentials again. Otherwise (a password
+    sign-in; a provider that names no `end_session_endpoint`, or cannot be reached) the sign-in page: the
+    person is signed out here only."""
+    local = resolve_url(settings.LOGOUT_REDIRECT_URL)
+    id_token = request.session.get(ID_TOKEN)
+    if not id_token or not configured():
+        return local
+    try:
+        endpoint = discovery().get("end_session_endpoint")
+    except DiscoveryError as error:
+        logger.warning("Signed out here only, not at the single sign-on provider: %s", error)
+        return local
+    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        return local
+    query = urlencode({
+        "id_token_hint": id_token,
+        "client_id": settings.OIDC_CLIENT_ID,
+        "post_logout_redirect_uri": request.build_absolute_uri(reverse("login")),
+    })
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+@method_decorator(never_cache, name="dispatch")
+class LogoutView(OIDCLogoutView):
+    """`/accounts/logout/` (POST): ends the session here, then goes to `provider_logout_url`."""
+
+    get_settings = staticmethod(oidc_setting)
 
 
 def sign_in_page(request, sentence: str, status: int):

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
@@ -11,7 +10,7 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", sso.LogoutView.as_view(), name="logout"),
     path("accounts/oidc/authenticate/", sso.AuthenticateView.as_view(), name="oidc_authentication_init"),
     path("accounts/oidc/callback/", sso.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("tokens/", accounts.tokens, name="tokens"),

@@ -1,16 +1,21 @@
-"""Signing in, end to end in headless Chromium: single sign-on through a real OpenID Connect provider
-(panva's oidc-provider on Node, started here on a loopback port: its own login and consent pages, its
-own token and userinfo endpoints, PKCE required), and the password form's throttling on the real page.
+"""Signing in and out, end to end in headless Chromium: single sign-on through a real OpenID Connect provider
+(panva's oidc-provider on Node, started here on a loopback port: its own login, consent and sign-out pages,
+its own token, userinfo and end-session endpoints, PKCE required), and the password form's throttling on
+the real page.
 
 Needs Node and `npm ci --prefix tests_e2e/oidc` (`.ci/run` does both).
 """
 
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.test import Client
 
@@ -63,6 +68,7 @@ def provider(live_server, tmp_path_factory):
             "PATH": "/usr/bin:/bin:/usr/local/bin", "PORT": str(port), "ACCOUNTS": str(accounts),
             "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": CLIENT_SECRET,
             "REDIRECT_URI": f"{live_server.url}/accounts/oidc/callback/",
+            "POST_LOGOUT_REDIRECT_URI": f"{live_server.url}/accounts/login/",
         },
     )
     output = []
@@ -114,6 +120,15 @@ def sign_on(page, live_server, *, login: str | None, secret: str = "correct hors
     page.wait_for_url(live_server.url + "/")
 
 
+def sign_out(page, live_server) -> None:
+    """ctrlready's "Sign out"; after a single sign-on the provider asks too, and is told yes."""
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(lambda url: url.startswith(live_server.url + "/accounts/login/") or "/session/end" in url)
+    if not page.url.startswith(live_server.url):
+        page.get_by_role("button", name="Yes, sign me out").click()
+    page.wait_for_url(live_server.url + "/accounts/login/")
+
+
 def roles_of(username: str) -> tuple[set, dict]:
     from django.contrib.auth.models import User
 
@@ -162,11 +177,10 @@ def test_a_person_whose_groups_change_gets_the_new_roles_at_the_next_sign_in_and
     sign_on(page, live_server, login="bob")
     assert roles_of("bob") == ({"lead"}, {"payments": "admin"})
 
-    # Moved to the search team and demoted at the provider; the session there is still open.
+    # Moved to the search team and demoted at the provider.
     sso.account("bob", groups=["ctrlready:search:engineer", "ctrlready:*:viewer"])
-    page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url("**/accounts/login/")
-    sign_on(page, live_server, login=None)
+    sign_out(page, live_server)
+    sign_on(page, live_server, login="bob")
 
     assert page.locator(".whoami .tag").inner_text() == "viewer"
     assert roles_of("bob") == ({"viewer"}, {"search": "engineer"})
@@ -174,6 +188,127 @@ def test_a_person_whose_groups_change_gets_the_new_roles_at_the_next_sign_in_and
     assert [(data["team"], before, after) for data, before, after in changes[-3:]] == [
         ("*", "lead", "viewer"), ("payments", "admin", ""), ("search", "", "engineer"),
     ]
+
+
+def end_session_endpoint(issuer: str) -> str:
+    return requests.get(issuer + "/.well-known/openid-configuration", timeout=10).json()["end_session_endpoint"]
+
+
+def id_tokens_kept() -> list[str]:
+    """The ID tokens ctrlready's sessions hold."""
+    return [kept for session in Session.objects.all() if (kept := session.get_decoded().get("oidc_id_token"))]
+
+
+def after_the_sso_link(page, live_server) -> str:
+    """Clicks "Sign in with single sign-on" and says where it led: the provider's login form, or straight
+    back to ctrlready's dashboard while the provider's session lasts."""
+    page.get_by_role("link", name="Sign in with single sign-on").click()
+    page.wait_for_url(lambda url: "/interaction/" in url or url == live_server.url + "/")
+    return "login form" if "/interaction/" in page.url else "dashboard"
+
+
+@needs_provider
+def test_signing_out_after_single_sign_on_ends_the_providers_session_and_the_next_sign_on_asks_again(
+    sso, context, live_server, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    sso.account("alice", groups=["ctrlready:*:viewer"])
+    page = context()
+    sign_on(page, live_server, login="alice")
+    dashboard = page.content()
+    [id_token] = id_tokens_kept()  # mozilla-django-oidc keeps it in the session at sign-on
+    end_session = end_session_endpoint(sso.issuer)
+    ends = []
+    page.on("request", lambda request: request.url.startswith(end_session + "?") and ends.append(request.url))
+
+    page.get_by_role("button", name="Sign out").click()
+
+    page.get_by_role("button", name="Yes, sign me out").wait_for()  # the provider asks
+    assert len(ends) == 1
+    assert parse_qs(urlsplit(ends[0]).query) == {
+        "id_token_hint": [id_token], "client_id": [CLIENT_ID],
+        "post_logout_redirect_uri": [live_server.url + "/accounts/login/"],
+    }
+    other_tab = page.context.new_page()
+    other_tab.goto("/")
+    assert other_tab.url.startswith(live_server.url + "/accounts/login/")  # signed out of ctrlready already
+    other_tab.close()
+    assert id_tokens_kept() == []
+
+    page.get_by_role("button", name="Yes, sign me out").click()
+    page.wait_for_url(live_server.url + "/accounts/login/")
+    assert after_the_sso_link(page, live_server) == "login form"
+    page.get_by_label("Login").fill("alice")
+    page.get_by_label("Secret").fill("correct horse")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(live_server.url + "/")
+    assert page.locator(".whoami").inner_text().startswith("alice")
+    # The ID token is a credential: on no page, in no log line.
+    assert id_token not in dashboard and id_token not in page.content()
+    assert id_token not in caplog.text
+
+
+@needs_provider
+def test_a_password_sign_in_signs_out_to_the_sign_in_page_and_never_to_the_provider(sso, context, live_server, people):
+    page = context()
+    asked = []
+    page.on("request", lambda request: request.url.startswith(sso.issuer) and asked.append(request.url))
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("lead")
+    page.get_by_label("Password").fill("pw-lead")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/")
+
+    page.get_by_role("button", name="Sign out").click()
+
+    page.wait_for_url(live_server.url + "/accounts/login/")
+    assert page.locator(".whoami").count() == 0
+    assert asked == []
+
+
+@needs_provider
+def test_single_sign_on_over_a_password_session_signs_out_at_the_provider_too(sso, context, live_server, people):
+    sso.account("alice", groups=["ctrlready:*:viewer"])
+    page = context()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("lead")
+    page.get_by_label("Password").fill("pw-lead")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/")
+
+    sign_on(page, live_server, login="alice")  # Django's login empties the session of the one before
+    assert page.locator(".whoami").inner_text().startswith("alice")
+    sign_out(page, live_server)
+
+    assert after_the_sso_link(page, live_server) == "login form"
+
+
+@needs_provider
+def test_a_sign_on_refused_here_keeps_no_id_token_and_a_password_sign_in_after_it_signs_out_here(
+    sso, context, live_server, people
+):
+    from django.contrib.auth.models import User
+
+    User.objects.create_user("frank", is_active=False)  # deactivated here, still known at the provider
+    sso.account("frank", groups=["ctrlready:*:admin"])
+    page = context()
+    page.goto("/accounts/login/")
+    page.get_by_role("link", name="Sign in with single sign-on").click()
+    page.get_by_label("Login").fill("frank")
+    page.get_by_label("Secret").fill("correct horse")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Allow").click()
+    assert "Single sign-on did not sign you in" in page.get_by_role("alert").inner_text()
+    assert id_tokens_kept() == []
+
+    page.get_by_label("Username").fill("lead")
+    page.get_by_label("Password").fill("pw-lead")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/")
+    page.get_by_role("button", name="Sign out").click()
+
+    page.wait_for_url(live_server.url + "/accounts/login/")
 
 
 @needs_provider

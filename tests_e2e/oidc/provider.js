@@ -1,9 +1,11 @@
 // A real OpenID Connect provider for ctrlready's single sign-on tests: panva's oidc-provider, with its own
-// login and consent pages (plain node:http, no framework) and one confidential client that must use PKCE.
+// login, consent and sign-out pages (plain node:http, no framework) and one confidential client that must use
+// PKCE. RP-initiated logout is on: its end_session_endpoint asks "Sign out?" and, on yes, ends the session
+// here and returns to the client's registered post-logout redirect URI.
 //
 // Environment:
 //   PORT           loopback port to listen on; the issuer is http://127.0.0.1:PORT
-//   CLIENT_ID, CLIENT_SECRET, REDIRECT_URI   the one client (ctrlready)
+//   CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, POST_LOGOUT_REDIRECT_URI   the one client (ctrlready)
 //   ACCOUNTS       a JSON file: {"alice": {"password": "...", "email": "...", "groups": ["ctrlready:payments:lead"]}}
 //                  read at every sign-in and every claims lookup, so a test changes a person's groups by
 //                  rewriting it.
@@ -17,6 +19,8 @@ import Provider from 'oidc-provider';
 const port = Number(process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
 
+const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
 function accounts() {
   return JSON.parse(readFileSync(process.env.ACCOUNTS, 'utf8'));
 }
@@ -26,6 +30,7 @@ const provider = new Provider(issuer, {
     client_id: process.env.CLIENT_ID,
     client_secret: process.env.CLIENT_SECRET,
     redirect_uris: [process.env.REDIRECT_URI],
+    post_logout_redirect_uris: [process.env.POST_LOGOUT_REDIRECT_URI],
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
@@ -39,7 +44,10 @@ const provider = new Provider(issuer, {
     profile: ['preferred_username', 'name'],
     groups: ['groups'],
   },
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   cookies: { keys: ['ctrlready-tests-only'] },
   async findAccount(ctx, id) {
@@ -62,14 +70,31 @@ const provider = new Provider(issuer, {
   },
 });
 
-const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+// RP-initiated logout's pages (oidc-provider's own load web fonts from Google): "Sign out?", whose form
+// oidc-provider makes (with its XSRF token), and the page shown when no post-logout redirect URI was given.
+async function logoutSource(ctx, form) {
+  ctx.type = 'html';
+  ctx.body = html('Test identity provider: sign out', `${form}
+    <p>${escape(ctx.oidc.client?.clientId || 'An application')} asks to end your session here.</p>
+    <button type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button>
+    <button type="submit" form="op.logoutForm">No, stay signed in</button>`);
+}
+
+async function postLogoutSuccessSource(ctx) {
+  ctx.type = 'html';
+  ctx.body = html('Test identity provider: signed out', '<p>You are signed out.</p>');
+}
+
+function html(title, body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title></head>`
+    + `<body><h1>${escape(title)}</h1>${body}</body></html>`;
+}
 
 function page(res, title, body, status = 200) {
   res.statusCode = status;
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
-  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title></head>`
-    + `<body><h1>${escape(title)}</h1>${body}</body></html>`);
+  res.end(html(title, body));
 }
 
 function loginForm(res, uid, error = '') {
