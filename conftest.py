@@ -29,6 +29,16 @@ def make_user(username: str, role: str | None):
     return user
 
 
+@pytest.fixture(autouse=True)
+def queue_reachable_again():
+    """A publish that failed in one test (a stopped Redis) must not make the next skip the broker (core.queue)."""
+    from core import queue
+
+    queue._failed_at = None
+    yield
+    queue._failed_at = None
+
+
 @pytest.fixture
 def people(db):
     """One user per role, plus `outsider` who has none."""

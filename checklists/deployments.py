@@ -18,7 +18,7 @@ from core.db import rows_save
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events import event_append, event_fields, events_append
 from core.models import Event
-from core.queue import task_send
+from core.queue import task_offer
 from core.text import excerpt
 
 logger = logging.getLogger(__name__)
@@ -117,8 +117,10 @@ def _first_runs_send(deployment_id: int) -> None:
     is still created, and beat's re-check (`CTRLREADY_RECHECK_MINUTES`) runs its probes later.
     """
     try:
-        task_send(FIRST_RUNS_TASK, args=(deployment_id,), retry=False)
+        sent = task_offer(FIRST_RUNS_TASK, args=(deployment_id,), retry=False)
     except Exception:
+        sent = False
+    if not sent:
         logger.warning("The probe queue could not be reached; deployment %s's probes run at the next re-check.", deployment_id)
 
 

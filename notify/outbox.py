@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from checklists.models import Environment
 from core.models import Event
-from core.queue import task_send
+from core.queue import task_offer, task_send
 from notify.kinds import NOTIFIED, PERSONAL
 from notify.models import Delivery, Subscription
 
@@ -53,7 +53,7 @@ def outbox_write(events: list[Event]) -> list[Delivery]:
         return []
     Delivery.objects.bulk_create(deliveries)
     ids = [str(delivery.pk) for delivery in deliveries]
-    transaction.on_commit(lambda: deliveries_queue(ids), robust=True)
+    transaction.on_commit(lambda: deliveries_queue(ids, offer=True), robust=True)
     return deliveries
 
 
@@ -89,12 +89,21 @@ def _personal(notable) -> list[tuple[Event, str, int]]:
     return [(event, kind, users[name]) for event, kind, name in wanted if name in users]
 
 
-def deliveries_queue(ids: list[str], **options) -> int:
-    """Hand deliveries to the queue; if it cannot be reached they stay pending for the sweep. Returns how many went."""
+def deliveries_queue(ids: list[str], *, offer: bool = False, **options) -> int:
+    """Hand deliveries to the queue; if it cannot be reached they stay pending for the sweep. Returns how many went.
+
+    `offer`: right after the change that wrote them, do not even try while the queue was found unreachable
+    moments ago (`task_offer`), so that a change made during an outage does not wait for it.
+    """
     sent = 0
     for delivery_id in ids:
         try:
-            task_send(DELIVER, args=(delivery_id,), **options)
+            if offer and not task_offer(DELIVER, args=(delivery_id,), **options):
+                log.warning("notifications left for the sweep: the queue was unreachable moments ago",
+                            extra={"deliveries": len(ids) - sent})
+                break
+            if not offer:
+                task_send(DELIVER, args=(delivery_id,), **options)
         except Exception as error:  # the broker is down: the sweep queues them once it is back
             log.warning("notifications left for the sweep: the queue cannot be reached (%s)", type(error).__name__,
                         extra={"deliveries": len(ids) - sent})

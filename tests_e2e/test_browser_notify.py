@@ -26,7 +26,12 @@ def test_a_lead_subscribes_a_webhook_sees_its_deliveries_and_redelivers(open_pag
 
     settings.CTRLREADY_WEBHOOK_ALLOW_PRIVATE = True
     queued = []
-    monkeypatch.setattr("notify.outbox.task_send", lambda name, *, args=(), **options: queued.append(args[0]))
+
+    def record(name, *, args=(), **options):
+        queued.append(args[0])
+
+    monkeypatch.setattr("notify.outbox.task_send", record)  # a redelivery's send
+    monkeypatch.setattr("core.queue.task_send", record)  # what `task_offer` sends right after a change
     service = deployment.environment.service
     service.team = Team.objects.create(slug="payments", name="Payments")
     service.save()

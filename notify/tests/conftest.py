@@ -13,7 +13,8 @@ def sent(monkeypatch):
     def record(name, *, args=(), **options):
         queued.append((name, args, options))
 
-    monkeypatch.setattr("notify.outbox.task_send", record)
+    monkeypatch.setattr("notify.outbox.task_send", record)  # the sweep's and a redelivery's sends
+    monkeypatch.setattr("core.queue.task_send", record)  # what `task_offer` sends right after a change
     return queued
 
 

@@ -108,3 +108,44 @@ def test_redis_down_a_new_deployment_is_still_created_and_its_probes_wait_for_th
     assert time.monotonic() - started < 10  # one attempt to publish, not the broker's retries
     assert not ProbeRun.objects.filter(deployment_id=created.json()["id"]).exists()
     assert "probes run at the next re-check" in caplog.text
+
+
+def test_after_a_failed_publish_what_can_wait_skips_the_broker_for_a_while(redis_broker, monkeypatch):
+    from core import queue
+
+    redis_broker.stop()
+    with pytest.raises(Exception):  # noqa: B017 (whatever the client raises for a refused connection)
+        queue.task_offer("ctrlready.nothing", retry=False)
+    # Moments later it does not even try (trying would raise again): the caller leaves the work to its sweep.
+    assert queue.task_offer("ctrlready.nothing", retry=False) is False
+    monkeypatch.setattr(queue, "QUIET_SECONDS", 0.0)
+    with pytest.raises(Exception):  # noqa: B017 - once the quiet time is over, it tries again
+        queue.task_offer("ctrlready.nothing", retry=False)
+    monkeypatch.setattr(queue, "QUIET_SECONDS", 30.0)
+
+    redis_broker.start()
+    queue.task_send("ctrlready.nothing", retry=False)  # what the sweep does: it always tries, and it works
+    assert queue.task_offer("ctrlready.nothing", retry=False) is True
+
+
+def test_with_redis_down_only_the_first_change_waits_for_the_queue(
+    api, people, deployment, redis_broker, settings, caplog, fernet_key, django_capture_on_commit_callbacks
+):
+    from notify.models import Delivery
+    from notify.services import subscription_create
+
+    settings.CTRLREADY_WEBHOOK_ALLOW_PRIVATE = True
+    subscription_create(channel="webhook", target="http://127.0.0.1:9/hook", actor=people["admin"])
+    redis_broker.stop()
+    base = f"deployments/{deployment.pk}/items"
+    with caplog.at_level("WARNING", logger="notify.outbox"), django_capture_on_commit_callbacks(execute=True):
+        for key in ("rollback", "alerts-down"):
+            assert api.post("engineer", f"{base}/{key}", {"state": "failed"}).status_code == 200
+
+    said = [record.getMessage() for record in caplog.records if record.name == "notify.outbox"]
+    assert said == [
+        "notifications left for the sweep: the queue cannot be reached (OperationalError)",
+        "notifications left for the sweep: the queue was unreachable moments ago",
+    ]
+    assert set(Delivery.objects.values_list("kind", "status")) == {("item_failed", "pending")}
+    assert Delivery.objects.count() == 2
