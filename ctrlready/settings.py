@@ -211,8 +211,8 @@ X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (Django's own middleware). Scripts and <style> elements come from this site
 # or carry the request's nonce; nothing is loaded from elsewhere; images only from here (Markdown
-# images from other origins are rendered as links). Style *attributes* stay allowed: progress bars
-# and nested rows set their width and depth with them, and they cannot run code.
+# images from other origins are rendered as links). No inline style attribute either: progress bars
+# are SVG and an outline's depth is a class (`.depth-N`).
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
