@@ -200,6 +200,21 @@ def broker_down(monkeypatch):
 
 
 @pytest.fixture
+def report_queue(monkeypatch):
+    """PDF drawings see a reachable queue; the ids of the report files sent to it are listed here, and
+    nothing is published (a test draws them by calling the task, or lets a real worker do it)."""
+    sent: list[int] = []
+
+    def send(name, *, args=(), **options):
+        assert name == "checklists.draw_report", name
+        sent.append(*args)
+
+    monkeypatch.setattr("checklists.report_files.broker_reachable", lambda timeout=2.0: True)
+    monkeypatch.setattr("checklists.report_files.task_send", send)
+    return sent
+
+
+@pytest.fixture
 def probe_result(people, broker_up):
     """`probe_result(deployment, key, "passed"|"failed"|None)`: request a run, and finish it unless None."""
     from checklists.conditions import ConditionResult

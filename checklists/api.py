@@ -5,14 +5,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.db import transaction
+from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
-from checklists import assignments, comments, deployments, imports, items, selectors, signoffs
-from checklists.models import ChecklistVersion, Deployment, Environment, ItemState
+from checklists import assignments, comments, deployments, imports, items, report_files, selectors, signoffs
+from checklists.models import ChecklistVersion, Deployment, Environment, ItemState, ReportFile
 from checklists.reports import FORMATS
-from checklists.views.reports import report_response
+from checklists.views.reports import pdf_response, report_response
 from core import roles
-from core.errors import DomainError, InvalidInput, NotFound
+from core.errors import DomainError, InvalidInput, NotFound, Unavailable
 from core.models import Source
 from core.text import excerpt
 
@@ -779,9 +780,24 @@ def deployment_compare(request, a: int, b: int):
     }
 
 
+class ReportFileOut(Schema):
+    status: Literal["pending", "drawing", "ready", "failed"]
+    message: str = Field(description="Why a drawing failed; empty otherwise.")
+    sha256: str = Field(description="The `sha256` of the report being drawn: its JSON as of when it was asked for.")
+    asked_at: datetime
+
+
+def _report_file_out(report_file: ReportFile) -> dict:
+    status, message = report_files.report_file_outcome(report_file)
+    return {"status": status, "message": message, "sha256": report_file.report_sha256, "asked_at": report_file.asked_at}
+
+
+PDF_RETRY_SECONDS = "2"
+
+
 @router.get(
     "deployments/{int:deployment_id}/report.{fmt}",
-    response={200: dict, **_errors(400, 401, 403, 404, 503)},
+    response={200: dict, 202: ReportFileOut, **_errors(400, 401, 403, 404, 503)},
     openapi_extra={
         "responses": {
             "200": {
@@ -791,6 +807,34 @@ def deployment_compare(request, a: int, b: int):
         }
     },
 )
-def deployment_report(request, deployment_id: int, fmt: Literal["json", "md", "pdf", "xml"]):
-    """The record of a deployment for an auditor or a change board; the JSON carries the `sha256` of its content."""
-    return report_response(_deployment(request, deployment_id), fmt)
+def deployment_report(request, response: HttpResponse, deployment_id: int, fmt: Literal["json", "md", "pdf", "xml"]):
+    """The record of a deployment for an auditor or a change board; the JSON carries the `sha256` of its content.
+
+    The PDF is drawn by a worker and kept while the deployment stays as it is: the first ask queues the
+    drawing (202), later ones get 202 until it is ready, then the PDF; 503 with the reason if it failed.
+    """
+    deployment = _deployment(request, deployment_id)
+    if fmt != "pdf":
+        return report_response(deployment, fmt)
+    report_file = report_files.report_file_request(deployment=deployment)
+    status, message = report_files.report_file_outcome(report_file)
+    if status == ReportFile.Status.READY:
+        return pdf_response(deployment, report_file)
+    if status == ReportFile.Status.FAILED:
+        raise Unavailable(f"{message} To draw it again: POST /api/v1/deployments/{deployment.pk}/report.pdf.")
+    response["Retry-After"] = PDF_RETRY_SECONDS
+    return Status(202, _report_file_out(report_file))
+
+
+@router.post(
+    "deployments/{int:deployment_id}/report.{fmt}",
+    response={200: ReportFileOut, 202: ReportFileOut, **_errors(400, 401, 403, 404, 503)},
+)
+def deployment_report_again(request, response: HttpResponse, deployment_id: int, fmt: Literal["pdf"]):
+    """Draw the PDF again after a drawing failed (202; 200 if it is ready already), then GET it as usual."""
+    report_file = report_files.report_file_request(deployment=_deployment(request, deployment_id), again=True)
+    out = _report_file_out(report_file)
+    if out["status"] == ReportFile.Status.READY:
+        return Status(200, out)
+    response["Retry-After"] = PDF_RETRY_SECONDS
+    return Status(202, out)

@@ -314,3 +314,41 @@ class SignOff(models.Model):
                 fields=["deployment", "role"], condition=Q(voided_at__isnull=True), name="one_live_signoff_per_role"
             ),
         ]
+
+
+class ReportFile(models.Model):
+    """A deployment's report drawn as a PDF by a worker, and kept while it is the deployment's latest.
+
+    One per deployment and content (`content_sha256`: the report apart from its moment), so asking
+    twice for the same report queues one drawing; see `checklists.report_files`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DRAWING = "drawing"
+        READY = "ready"
+        FAILED = "failed"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="report_files")
+    # What the report says, apart from when it was read (`as_of`): unchanged while the deployment is.
+    content_sha256 = models.CharField(max_length=64)
+    # The `sha256` of the report drawn (its JSON as of when it was asked for), which the PDF prints.
+    report_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The report to draw, as read when it was asked for; dropped once drawn (or not).
+    document = models.JSONField(null=True, blank=True)
+    pdf = models.BinaryField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    asked_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Past it, a file still pending or drawing was lost (no worker took it up, or its worker stopped).
+    deadline = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "content_sha256"], name="one_report_file_per_content"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report of deployment {self.deployment_id}: {self.status}"

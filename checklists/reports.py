@@ -5,6 +5,9 @@ four forms say the same and none can show more than the read let in (no variable
 The JSON carries `sha256`: the SHA-256 of its own canonical form without that key (UTF-8, keys
 sorted, no spaces: `json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`);
 the other forms print it, so a PDF on a change board's desk can be matched to its JSON.
+
+The PDF takes seconds to draw, so a worker draws it and it is kept (`checklists.report_files`);
+the other three forms are written in the request.
 """
 
 import hashlib
@@ -40,6 +43,19 @@ def report_document(report: dict) -> dict:
     """The report with its `sha256` (of everything else in it)."""
     content = {key: value for key, value in report.items() if key != "sha256"}
     return {**content, "sha256": hashlib.sha256(canonical(content)).hexdigest()}
+
+
+def report_content_sha256(doc: dict) -> str:
+    """The SHA-256 of what the report says apart from when it was read (`deployment.as_of`).
+
+    It stays the same for as long as nothing the report shows changes — a tick, a probe result, a
+    result going stale, a sign-off or a renamed service each change it — so a PDF drawn from one
+    reading serves every later one with the same content. A signed-off deployment's report is read
+    as of its sign-off, so there it changes only if the deployment is reopened.
+    """
+    content = {key: value for key, value in doc.items() if key != "sha256"}
+    content["deployment"] = {key: value for key, value in content["deployment"].items() if key != "as_of"}
+    return hashlib.sha256(canonical(content)).hexdigest()
 
 
 def report_json(doc: dict) -> bytes:
@@ -318,16 +334,18 @@ def report_for(deployment) -> dict:
 
 
 def report_render(doc: dict, fmt: str) -> bytes:
+    """The report in one of the forms written in the request: `json`, `md` or `xml` (the PDF is drawn by a worker)."""
     if fmt == "json":
         return report_json(doc)
     if fmt == "md":
         return report_markdown(doc).encode()
     if fmt == "xml":
         return report_junit(doc)
-    return report_pdf(doc)
+    raise ValueError(f"The {fmt} report is not written in the request.")
 
 
-def report_filename(doc: dict, fmt: str) -> str:
-    d = doc["deployment"]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{d['service']}-{d['environment']}-{d['release']}").strip("-")[:120]
-    return f"{stem or 'deployment'}-{d['id']}-report.{fmt}"
+def report_filename(deployment, fmt: str) -> str:
+    """The name the report is saved under: service, environment, release and the deployment's id."""
+    named = f"{deployment.environment.service.name}-{deployment.environment.name}-{deployment.release}"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", named).strip("-")[:120]
+    return f"{stem or 'deployment'}-{deployment.pk}-report.{fmt}"

@@ -38,7 +38,7 @@ def violations(page) -> list[str]:
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_dashboard_deployment_history_and_environment_pages_have_no_serious_violations(
-    browser, live_server, people, deployment, width
+    browser, live_server, people, deployment, report_queue, width
 ):
     from checklists.items import item_state_set
 
@@ -56,7 +56,7 @@ def test_dashboard_deployment_history_and_environment_pages_have_no_serious_viol
     found = {}
     for path in (
         "/", f"/deployments/{deployment.pk}/", f"/deployments/{deployment.pk}/history/",
-        f"/environments/{deployment.environment_id}/",
+        f"/deployments/{deployment.pk}/report.pdf", f"/environments/{deployment.environment_id}/",
     ):
         page.goto(path)
         found[path] = violations(page)

@@ -96,7 +96,7 @@ def test_pages_send_a_nonce_policy_that_their_scripts_carry(client, people):
 
 
 def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
-    watched, people, environment, broker_up, monkeypatch
+    watched, people, environment, broker_up, report_queue, monkeypatch
 ):
     from checklists.deployments import deployment_create
     from checklists.imports import checklist_import
@@ -142,6 +142,7 @@ def test_every_page_and_htmx_swap_runs_without_a_csp_violation(
         f"{base}?show=blocking",
         f"{base}items/rollback/",
         f"{base}history/",
+        f"{base}report.pdf",  # the page that waits for the PDF, polling
         f"/environments/{environment.pk}/",
         f"/environments/{environment.pk}/edit/",
         "/environments/new/",

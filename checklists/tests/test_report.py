@@ -23,6 +23,7 @@ from checklists.models import ItemState
 from checklists.reports import canonical, plain
 from checklists.selectors import deployment_snapshot
 from checklists.signoffs import signoff_record
+from checklists.tasks import draw_report
 from probes.models import ProbeRun
 from probes.services import runs_execute, runs_request
 
@@ -116,16 +117,26 @@ def squeezed(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def test_report_in_four_forms_for_a_signed_off_seed_deployment(client, api, people, signed_off):
+def test_report_in_four_forms_for_a_signed_off_seed_deployment(
+    client, api, people, signed_off, report_queue, django_capture_on_commit_callbacks
+):
     client.force_login(people["viewer"])
+    # The PDF is drawn by the worker: the first ask queues it and answers a page that says so.
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = client.get(reverse("deployment-report", args=[signed_off.pk, "pdf"]))
+    assert waiting.status_code == 202 and "The PDF is being drawn" in waiting.content.decode()
+    assert len(report_queue) == 1
+    assert draw_report(report_queue[0])  # the task, run here as the worker runs it
     forms = {}
     for fmt in ("json", "md", "pdf", "xml"):
         answer = client.get(reverse("deployment-report", args=[signed_off.pk, fmt]))
         assert answer.status_code == 200, answer.content[:300]
         assert f"-{signed_off.pk}-report.{fmt}" in answer["Content-Disposition"]
         forms[fmt] = answer.content
+    assert len(report_queue) == 1  # the PDF was the kept one: nothing queued again
     assert api.get("viewer", f"deployments/{signed_off.pk}/report.json").content == forms["json"]
     assert api.get("viewer", f"deployments/{signed_off.pk}/report.xml").content == forms["xml"]
+    assert api.get("viewer", f"deployments/{signed_off.pk}/report.pdf").content == forms["pdf"]
     texts = [item.text for item in signed_off.version.items.order_by("position")]
     assert len(texts) == 229
 

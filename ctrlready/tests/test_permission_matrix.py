@@ -78,7 +78,7 @@ class World:
 
 
 @pytest.fixture
-def world(db, broker_up, fernet_key) -> World:
+def world(db, broker_up, report_queue, fernet_key) -> World:
     platform = Team.objects.create(slug="platform", name="Platform")
     billing = Team.objects.create(slug="billing", name="Billing")
     people = {name: User.objects.create_user(username=name, password="pw") for name in PEOPLE}
@@ -206,6 +206,8 @@ PAGES = [
     Op("compare", "read", "team", 200, page("deployment-compare", OPEN, lambda w: w.ready.pk)),
     Op("report.md", "read", "team", 200, page("deployment-report", OPEN, lambda w: "md")),
     Op("report.json", "read", "team", 200, page("deployment-report", OPEN, lambda w: "json")),
+    Op("report.pdf (its drawing queued)", "read", "team", 202, page("deployment-report", OPEN, lambda w: "pdf")),
+    Op("report.pdf drawn again", "read", "team", 302, post("deployment-report", {}, OPEN, lambda w: "pdf")),
     Op("service page", "read", "team", 200, page("service", lambda w: w.staging.service_id)),
     Op("environment page", "read", "team", 200, page("environment", STAGING)),
     Op("environment settings", "manage", "team", 200, page("environment-edit", STAGING)),
@@ -369,6 +371,8 @@ API = [
     Op("GET deployments/<a>/compare/<b>", "read", "team", 200,
        api("get", lambda w: f"deployments/{w.open.pk}/compare/{w.ready.pk}")),
     Op("GET deployments/<id>/report.json", "read", "team", 200, api("get", dep("/report.json"))),
+    Op("GET deployments/<id>/report.pdf (its drawing queued)", "read", "team", 202, api("get", dep("/report.pdf"))),
+    Op("POST deployments/<id>/report.pdf (drawn again)", "read", "team", 202, api("post", dep("/report.pdf"))),
     Op("GET teams", "read", "directory", 200, api("get", "teams")),
     Op("GET tokens", "read", "own", 200, api("get", "tokens")),
     Op("GET subscriptions", "read", "own", 200, api("get", "subscriptions")),
