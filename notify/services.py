@@ -214,6 +214,22 @@ def subscription_url(subscription: Subscription) -> str:
     return subscription.target
 
 
+def subscription_secrets_rotate() -> int:
+    """Re-encrypt webhook secrets and Slack URLs with the first key (a `CTRLREADY_SECRET_ROTATORS` entry)."""
+    rotated = 0
+    for subscription in Subscription.objects.exclude(secret_encrypted="", target_encrypted="").iterator():
+        try:
+            fields = {
+                name: crypto.rotate(getattr(subscription, name))
+                for name in ("secret_encrypted", "target_encrypted") if getattr(subscription, name)
+            }
+        except crypto.SecretUnreadable:
+            log.warning("The secrets of subscription %s cannot be decrypted; left as they are.", subscription.pk)
+            continue
+        Subscription.objects.filter(pk=subscription.pk).update(**fields)
+        rotated += len(fields)
+    return rotated
+
 
 # --- The personal setting ------------------------------------------------------------------
 

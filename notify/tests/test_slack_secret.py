@@ -10,10 +10,11 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
+from checklists.environments import secrets_rotate
 from checklists.items import item_state_set
 from core import crypto
 from notify.models import Attempt, Delivery, Subscription
-from notify.services import delivery_attempt, subscription_url
+from notify.services import delivery_attempt, subscription_secret, subscription_url
 from notify.tests.receivers import WebhookReceiver, webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +112,21 @@ def test_a_slack_url_under_a_lost_key_fails_the_attempt_with_a_sentence(
     delivery_attempt(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.attempts == 1 and "CTRLREADY_SECRET_KEYS" in delivery.last_error
+
+
+def test_secrets_rotate_re_encrypts_slack_urls_and_webhook_secrets(subscribe, settings):
+    old = settings.CTRLREADY_SECRET_KEYS[0]
+    slack = subscribe(channel="slack", target=SLACK).subscription
+    hook = subscribe(channel="webhook", target="http://127.0.0.1:9/hook")
+    settings.CTRLREADY_SECRET_KEYS = [Fernet.generate_key().decode(), old]
+
+    assert secrets_rotate() == 2
+
+    settings.CTRLREADY_SECRET_KEYS = settings.CTRLREADY_SECRET_KEYS[:1]  # the old key is gone
+    slack.refresh_from_db()
+    hook.subscription.refresh_from_db()
+    assert subscription_url(slack) == SLACK
+    assert subscription_secret(hook.subscription) == hook.secret
 
 
 def test_the_migration_encrypts_a_slack_url_stored_in_clear(fernet_key):
