@@ -9,7 +9,9 @@ import logging
 import re
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
 
 from checklists.hostkeys import HostKeyError
 from checklists.hostkeys import host_key_parse as _host_key_parse
@@ -518,7 +520,11 @@ def environment_secrets(environment: Environment) -> dict[str, str]:
 
 
 def secrets_rotate() -> int:
-    """Re-encrypt every readable secret with the first key of CTRLREADY_SECRET_KEYS; returns how many."""
+    """Re-encrypt every readable secret with the first key of CTRLREADY_SECRET_KEYS; returns how many.
+
+    The other apps' secrets too: `CTRLREADY_SECRET_ROTATORS` names their functions (dotted paths, so
+    checklists imports none of them), each returning how many it re-encrypted.
+    """
     rotated = 0
     for secret in EnvironmentSecret.objects.all().iterator():
         try:
@@ -536,6 +542,8 @@ def secrets_rotate() -> int:
             continue
         SSHHost.objects.filter(pk=ssh_host.pk).update(**fields)
         rotated += len(fields)
+    for path in getattr(settings, "CTRLREADY_SECRET_ROTATORS", ()):
+        rotated += import_string(path)()
     return rotated
 
 

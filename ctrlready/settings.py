@@ -290,6 +290,8 @@ CTRLREADY_MAX_TASK_SECONDS = 900
 # --- Notifications ---------------------------------------------------------
 # Who hears of each appended event, in its transaction (core.events): the outbox writes the deliveries.
 CTRLREADY_EVENT_LISTENERS = ["notify.outbox.outbox_write"]
+# What else `secrets_rotate()` re-encrypts: webhook secrets and Slack URLs.
+CTRLREADY_SECRET_ROTATORS = ["notify.services.subscription_secrets_rotate"]
 CTRLREADY_DELIVERY_ATTEMPTS = envint("CTRLREADY_DELIVERY_ATTEMPTS", 8)
 # The n-th retry waits about this × 3^(n−1) seconds, with jitter (a fraction is allowed, for tests).
 CTRLREADY_DELIVERY_BACKOFF_SECONDS = float(os.environ.get("CTRLREADY_DELIVERY_BACKOFF_SECONDS", "").strip() or 10)

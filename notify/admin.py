@@ -6,7 +6,7 @@ from notify.models import Attempt, Delivery, Subscription
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("id", "channel", "target", "team", "service", "environment", "created_at")
-    exclude = ("secret_encrypted",)
+    exclude = ("secret_encrypted", "target_encrypted")
 
 
 class AttemptInline(admin.TabularInline):

@@ -6,6 +6,13 @@ from django.conf import settings
 from django.db import models
 
 
+def url_shown(url: str) -> str:
+    """What is kept in clear of a Slack incoming-webhook URL (a credential): its scheme and host."""
+    head, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{head}://{host}/…"
+
+
 class Subscription(models.Model):
     """A webhook, a Slack incoming webhook or an email address that hears about some kinds of events.
 
@@ -18,7 +25,10 @@ class Subscription(models.Model):
         EMAIL = "email"
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
+    #: The URL or address, as shown; for Slack only `url_shown()` of it: the whole URL is `target_encrypted`.
     target = models.CharField(max_length=1000)
+    #: Slack's incoming-webhook URL, encrypted with CTRLREADY_SECRET_KEYS (Slack only).
+    target_encrypted = models.TextField(blank=True)
     #: Event kinds as notified (`reopened`, not `reopen`); empty: all of them.
     events = models.JSONField(default=list, blank=True)
     team = models.ForeignKey("core.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")

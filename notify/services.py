@@ -34,7 +34,7 @@ from core.models import Event, Team
 from core.text import excerpt
 from notify import transport
 from notify.kinds import KINDS
-from notify.models import Attempt, Delivery, PersonalSetting, Subscription
+from notify.models import Attempt, Delivery, PersonalSetting, Subscription, url_shown
 from notify.outbox import deliveries_queue
 
 log = logging.getLogger(__name__)
@@ -111,10 +111,12 @@ def subscription_create(
         raise Forbidden("This service belongs to no team: only an admin may subscribe to it.")
     _require_manage(actor, scope_team)
     secret = secret_new() if channel == Subscription.Channel.WEBHOOK else ""
+    slack = channel == Subscription.Channel.SLACK
     subscription = Subscription.objects.create(
-        channel=channel, target=target, events=kinds, team=team_row, service=service_row,
-        environment=environment_row, secret_encrypted=crypto.encrypt(secret) if secret else "",
-        created_by=actor_user(actor),
+        channel=channel, target=url_shown(target) if slack else target,
+        target_encrypted=crypto.encrypt(target) if slack else "", events=kinds, team=team_row,
+        service=service_row, environment=environment_row,
+        secret_encrypted=crypto.encrypt(secret) if secret else "", created_by=actor_user(actor),
     )
     return Created(subscription, secret)
 
@@ -205,6 +207,30 @@ def subscription_secret(subscription: Subscription) -> str:
     return crypto.decrypt(subscription.secret_encrypted) if subscription.secret_encrypted else ""
 
 
+def subscription_url(subscription: Subscription) -> str:
+    """Where a webhook or Slack subscription is sent; a Slack URL is decrypted only now, to send."""
+    if subscription.channel == Subscription.Channel.SLACK:
+        return crypto.decrypt(subscription.target_encrypted)
+    return subscription.target
+
+
+def subscription_secrets_rotate() -> int:
+    """Re-encrypt webhook secrets and Slack URLs with the first key (a `CTRLREADY_SECRET_ROTATORS` entry)."""
+    rotated = 0
+    for subscription in Subscription.objects.exclude(secret_encrypted="", target_encrypted="").iterator():
+        try:
+            fields = {
+                name: crypto.rotate(getattr(subscription, name))
+                for name in ("secret_encrypted", "target_encrypted") if getattr(subscription, name)
+            }
+        except crypto.SecretUnreadable:
+            log.warning("The secrets of subscription %s cannot be decrypted; left as they are.", subscription.pk)
+            continue
+        Subscription.objects.filter(pk=subscription.pk).update(**fields)
+        rotated += len(fields)
+    return rotated
+
+
 # --- The personal setting ------------------------------------------------------------------
 
 
@@ -271,6 +297,8 @@ def delivery_attempt(delivery_id) -> Outcome | None:
         outcome = _send(delivery)
     except AddressRefused as error:
         outcome = Outcome(False, error=str(error), final=True)
+    except crypto.SecretUnreadable as error:
+        outcome = Outcome(False, error=str(error))
     except Exception as error:  # noqa: BLE001 - every failure is an outcome, kept with the attempt
         outcome = Outcome(False, error=_describe(error))
     outcome.duration_ms = int((time.perf_counter() - started) * 1000)
@@ -311,6 +339,7 @@ def _record(delivery: Delivery, outcome: Outcome) -> float | None:
 
 
 def _describe(error: Exception) -> str:
+    """What went wrong, never the error's own message: httpx's names the URL, and a Slack URL is a credential."""
     if isinstance(error, httpx.TimeoutException):
         return f"No answer within {transport.TIMEOUT_SECONDS:g} s."
     if isinstance(error, httpx.ConnectError):
@@ -421,8 +450,8 @@ def _send(delivery: Delivery) -> Outcome:
                 {"type": "section", "text": {"type": "mrkdwn", "text": f"{_slack_escape(document['text'])}\n<{link}|Open in ctrlready>"}},
             ],
         })
-        return _post(subscription.target, body, {"Content-Type": "application/json"})
-    return _post(subscription.target, delivery.payload, _signed_headers(delivery, subscription))
+        return _post(subscription_url(subscription), body, {"Content-Type": "application/json"})
+    return _post(subscription_url(subscription), delivery.payload, _signed_headers(delivery, subscription))
 
 
 def _slack_escape(text: str) -> str:

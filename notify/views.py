@@ -60,7 +60,7 @@ def subscription_create(request):
         environment=int(environment) if environment else None,
         actor=request.user,
     )
-    messages.success(request, f"Subscribed {created.subscription.channel} {selectors.target_shown(created.subscription)}.")
+    messages.success(request, f"Subscribed {created.subscription.channel} {created.subscription.target}.")
     return _page(request, created=created, status=201 if not request.htmx else 200)
 
 

@@ -17,6 +17,7 @@ class Received:
     body: dict
     verified: bool
     answered: int
+    path: str = ""
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _handler(receiver: WebhookReceiver):
             with receiver.lock:
                 receiver.received.append(Received(
                     id=self.headers.get("webhook-id", ""), event=self.headers.get("X-Ctrlready-Event", ""),
-                    body=document, verified=verified, answered=code,
+                    body=document, verified=verified, answered=code, path=self.path,
                 ))
             self.send_response(code)
             self.send_header("Content-Length", "2")
