@@ -29,6 +29,24 @@ def make_user(username: str, role: str | None):
     return user
 
 
+@pytest.fixture
+def queue():
+    """A task queue of the test's own on the real Redis, for a real worker (probes/tests/worker.py) to serve."""
+    import uuid
+
+    from django.db import connection
+
+    from ctrlready.celery import app
+    from probes.tests.worker import require_worker_services
+
+    require_worker_services(connection)
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    yield name
+    app.conf.task_default_queue = previous
+
+
 @pytest.fixture(autouse=True)
 def queue_reachable_again():
     """A publish that failed in one test (a stopped Redis) must not make the next skip the broker (core.queue)."""

@@ -1,7 +1,6 @@
 """The real path of a PDF report: a request → Redis → a Celery worker process drawing it → the kept file served."""
 
 import re
-import uuid
 
 import pytest
 from django.db import connection
@@ -11,21 +10,9 @@ from checklists.models import ReportFile
 from checklists.report_files import DRAW_TASK
 from checklists.tests.test_report_pdf import pdf_text
 from core.queue import task_send
-from probes.tests.worker import Worker, require_worker_services, wait_until
+from probes.tests.worker import Worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def queue():
-    from ctrlready.celery import app
-
-    require_worker_services(connection)
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = name
-    yield name
-    app.conf.task_default_queue = previous
 
 
 def test_a_worker_draws_the_pdf_the_next_ask_serves_and_a_redelivered_task_changes_nothing(client, people, deployment, queue):

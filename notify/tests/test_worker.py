@@ -1,6 +1,5 @@
 """The real path: an API change → the outbox → Redis → a Celery worker process → a receiver on loopback."""
 
-import uuid
 
 import pytest
 from django.db import connection
@@ -9,21 +8,9 @@ from notify.models import Attempt, Delivery
 from notify.services import deliveries_sweep, subscription_create
 from notify.tests.receivers import WebhookReceiver, webhook_receiver
 from probes.tests.test_redis_outage import redis_broker  # noqa: F401 (a fixture: a redis-server of the test's own)
-from probes.tests.worker import Worker, require_worker_services, wait_until
+from probes.tests.worker import Worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def queue():
-    from ctrlready.celery import app
-
-    require_worker_services(connection)
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = name
-    yield name
-    app.conf.task_default_queue = previous
 
 
 def notify_worker(queue, fernet_key, **env) -> Worker:

@@ -18,21 +18,9 @@ from core.actors import SYSTEM
 from core.models import Event
 from probes.models import ProbeRun
 from probes.services import runs_request, runs_sweep
-from probes.tests.worker import Worker, http_target, require_worker_services, wait_until
+from probes.tests.worker import Worker, http_target, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def queue(settings):
-    from ctrlready.celery import app
-
-    require_worker_services(connection)
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = name
-    yield name
-    app.conf.task_default_queue = previous
 
 
 def checklist_with(n: int, path: str) -> str:
