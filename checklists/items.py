@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from checklists.facts import item_failed_append, ready_append, ready_check, ready_recheck
 from checklists.models import Deployment, Item, ItemState
-from checklists.selectors import blocking_q
+from checklists.selectors import DONE, blocking_q
 from core import roles
 from core.actors import actor_name, actor_user
 from core.db import share_locks
@@ -23,8 +23,6 @@ from core.models import Event
 from core.text import excerpt
 
 State = ItemState.State
-DONE = frozenset({State.PASSED, State.WAIVED, State.NA})
-MANUAL_STATES = frozenset({State.PENDING, State.PASSED, State.FAILED, State.NA})
 
 
 def _lock_open_deployment(deployment_id: int, *, actor, action: str, shared: bool = False) -> Deployment:
