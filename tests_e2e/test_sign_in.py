@@ -120,6 +120,15 @@ def sign_on(page, live_server, *, login: str | None, secret: str = "correct hors
     page.wait_for_url(live_server.url + "/")
 
 
+def password_sign_in(page, live_server, username: str = "lead") -> None:
+    """ctrlready's own sign-in form, as `username` (whose password the `people` fixture sets)."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"pw-{username}")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/")
+
+
 def sign_out(page, live_server) -> None:
     """ctrlready's "Sign out"; after a single sign-on the provider asks too, and is told yes."""
     page.get_by_role("button", name="Sign out").click()
@@ -254,11 +263,7 @@ def test_a_password_sign_in_signs_out_to_the_sign_in_page_and_never_to_the_provi
     page = context()
     asked = []
     page.on("request", lambda request: request.url.startswith(sso.issuer) and asked.append(request.url))
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("lead")
-    page.get_by_label("Password").fill("pw-lead")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server.url + "/")
+    password_sign_in(page, live_server)
 
     page.get_by_role("button", name="Sign out").click()
 
@@ -271,11 +276,7 @@ def test_a_password_sign_in_signs_out_to_the_sign_in_page_and_never_to_the_provi
 def test_single_sign_on_over_a_password_session_signs_out_at_the_provider_too(sso, context, live_server, people):
     sso.account("alice", groups=["ctrlready:*:viewer"])
     page = context()
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("lead")
-    page.get_by_label("Password").fill("pw-lead")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server.url + "/")
+    password_sign_in(page, live_server)
 
     sign_on(page, live_server, login="alice")  # Django's login empties the session of the one before
     assert page.locator(".whoami").inner_text().startswith("alice")
@@ -302,13 +303,13 @@ def test_a_sign_on_refused_here_keeps_no_id_token_and_a_password_sign_in_after_i
     assert "Single sign-on did not sign you in" in page.get_by_role("alert").inner_text()
     assert id_tokens_kept() == []
 
-    page.get_by_label("Username").fill("lead")
-    page.get_by_label("Password").fill("pw-lead")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server.url + "/")
+    asked = []
+    page.on("request", lambda request: request.url.startswith(sso.issuer) and asked.append(request.url))
+    password_sign_in(page, live_server)
     page.get_by_role("button", name="Sign out").click()
 
     page.wait_for_url(live_server.url + "/accounts/login/")
+    assert asked == []  # the refused sign-on's ID token was not left to send this sign-out to the provider
 
 
 @needs_provider
